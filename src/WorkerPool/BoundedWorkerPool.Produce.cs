@@ -1,0 +1,180 @@
+namespace WorkerPool;
+
+public sealed partial class BoundedWorkerPool<TJob, TResult>
+{
+    /// <summary>
+    /// The producer of a run over a synchronous source. Pulls one job at a time, and only once there is room for it.
+    /// Ends when the source is exhausted, throws, or the run is cancelled. Never throws.
+    /// </summary>
+    private async Task ProduceAsync(Run run, IEnumerable<TJob> source)
+    {
+        CancellationToken token = run.Token;
+        try
+        {
+            using IEnumerator<TJob> jobs = source.GetEnumerator();
+            while (await TakeCreditAsync(run).ConfigureAwait(false))
+            {
+                if (!jobs.MoveNext())
+                {
+                    run.SourceExhausted();
+                    return;
+                }
+
+                if (!await EnqueueAsync(run, jobs.Current).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception exception)
+        {
+            OnSourceException(run, exception, token);
+        }
+    }
+
+    /// <summary>
+    /// The producer of a run over an asynchronous source. Like the synchronous one, and in addition it never waits on a
+    /// source that ignores the run's token: once the run is cancelled, a pending MoveNextAsync is abandoned, and the
+    /// source is disposed when that call finally returns.
+    /// </summary>
+    private async Task ProduceAsync(Run run, IAsyncEnumerable<TJob> source)
+    {
+        CancellationToken token = run.Token;
+        IAsyncEnumerator<TJob>? jobs = null;
+        try
+        {
+            jobs = source.GetAsyncEnumerator(token);
+            while (await TakeCreditAsync(run).ConfigureAwait(false))
+            {
+                ValueTask<bool> next = jobs.MoveNextAsync();
+                bool more;
+                if (next.IsCompleted)
+                {
+                    more = next.GetAwaiter().GetResult();
+                }
+                else
+                {
+                    Task<bool> pending = next.AsTask();
+                    Task waited = pending.WaitAsync(token);
+                    await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    _ = waited.Exception;
+                    if (!pending.IsCompleted)
+                    {
+                        Log.SourceIgnoredCancellation(_logger, _options.Name);
+                        _ = DisposeWhenDoneAsync(pending, jobs);
+                        jobs = null;
+                        return;
+                    }
+
+                    more = await pending.ConfigureAwait(false);
+                }
+
+                if (!more)
+                {
+                    run.SourceExhausted();
+                    return;
+                }
+
+                if (!await EnqueueAsync(run, jobs.Current).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception exception)
+        {
+            OnSourceException(run, exception, token);
+        }
+        finally
+        {
+            if (jobs is not null)
+            {
+                try
+                {
+                    await jobs.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception exception)
+                {
+                    OnSourceException(run, exception, token);
+                }
+            }
+        }
+    }
+
+    /// <summary>Disposes an abandoned source once its pending MoveNextAsync returns. Nobody waits for this.</summary>
+    private static async Task DisposeWhenDoneAsync(Task<bool> pending, IAsyncEnumerator<TJob> jobs)
+    {
+        await ((Task)pending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _ = pending.Exception;
+        try
+        {
+            await jobs.DisposeAsync().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The run this source belonged to has ended: there is no one left to report to.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    /// <summary>An exception from the source stops the run, unless it is the run's own cancellation coming back.</summary>
+    private void OnSourceException(Run run, Exception exception, CancellationToken token)
+    {
+        if (exception is OperationCanceledException && token.IsCancellationRequested)
+        {
+            return;
+        }
+
+        if (run.TryFail(exception))
+        {
+            Log.SourceFailed(_logger, _options.Name, exception);
+        }
+    }
+
+    /// <summary>
+    /// Waits, for StreamAsync runs, until one more job may be pulled without outrunning the consumer.
+    /// Returns <see langword="false"/> once the run is cancelled.
+    /// </summary>
+    private static async ValueTask<bool> TakeCreditAsync(Run run)
+    {
+        if (run.Window is { } window)
+        {
+            Task credit = window.WaitAsync(run.Token);
+            if (!credit.IsCompleted)
+            {
+                await credit.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            return credit.IsCompletedSuccessfully;
+        }
+
+        return !run.Token.IsCancellationRequested;
+    }
+
+    /// <summary>
+    /// Makes a pulled job claimable and writes its ticket, waiting (cancellably) while the pool queue is full.
+    /// Returns <see langword="false"/> if the run was cancelled meanwhile; the job then stays unclaimed, and the run's
+    /// finish records it as never started.
+    /// </summary>
+    private async ValueTask<bool> EnqueueAsync(Run run, TJob job)
+    {
+        long index = run.Pulled;
+        run.Pulled = index + 1;
+        run.AddOutstanding();
+        run.Items.Enqueue(new QueuedJob(job, index));
+        if (!_tickets.Writer.TryWrite(run))
+        {
+            try
+            {
+                await _tickets.Writer.WriteAsync(run, run.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
+            {
+                return false;
+            }
+        }
+
+        EnsureWorker();
+        return true;
+    }
+}

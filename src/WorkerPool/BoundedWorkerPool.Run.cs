@@ -1,0 +1,443 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace WorkerPool;
+
+public sealed partial class BoundedWorkerPool<TJob, TResult>
+{
+    /// <summary>
+    /// Runs every job of <paramref name="jobs"/> through the pool and returns one outcome per job, in input order.
+    /// </summary>
+    /// <param name="jobs">The jobs. Enumerated lazily, once, on a pool task, as queue room frees up.</param>
+    /// <param name="cancellationToken">Cancels the run: jobs not yet started never start, and running jobs see their token cancelled.</param>
+    /// <returns>
+    /// A task that completes once every job has ended and no <c>work</c> call of this run is executing. Its result
+    /// holds exactly one <see cref="JobResult{TJob, TResult}"/> per job, in input order. In <see cref="ErrorMode.Collect"/>,
+    /// failed jobs are outcomes too, never exceptions.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
+    /// (From the task.) The run was cancelled by <paramref name="cancellationToken"/> or by disposal of the pool. The exception
+    /// carries the outcome of every job pulled from the source, in input order. A token that is already cancelled gives a
+    /// cancelled task instead, and nothing is started.
+    /// </exception>
+    /// <exception cref="Exception">
+    /// (From the task.) In <see cref="ErrorMode.StopOnFirstError"/>, the first failed job's own exception; and in either mode,
+    /// the exception the source threw. Thrown only once all work of the run has stopped.
+    /// </exception>
+    /// <exception cref="WorkerPoolShutdownTimeoutException">
+    /// (From the task.) <see cref="WorkerPoolOptions.ShutdownTimeout"/> is finite and jobs ignored cancellation for longer than it.
+    /// </exception>
+    /// <remarks>Thread-safe: any number of runs may share the pool at once, within its one bound.</remarks>
+    public Task<IReadOnlyList<JobResult<TJob, TResult>>> RunAsync(IEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ThrowIfDisposed();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<IReadOnlyList<JobResult<TJob, TResult>>>(cancellationToken);
+        }
+
+        int expected = jobs.TryGetNonEnumeratedCount(out int count) ? count : 0;
+        Run run = StartRun(windowed: false, cancellationToken, enumeratorToken: default);
+        run.Producer = Task.Run(() => ProduceAsync(run, jobs), CancellationToken.None);
+        return CollectAsync(run, expected);
+    }
+
+    /// <summary>
+    /// Runs every job of the asynchronous source <paramref name="jobs"/> through the pool and returns one outcome per job,
+    /// in input order.
+    /// </summary>
+    /// <param name="jobs">
+    /// The jobs. Enumerated lazily, once, with the run's token. A source that ignores that token does not hold up a
+    /// cancelled run: the run ends without it, and the source is disposed when its pending call returns.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the run: jobs not yet started never start, and running jobs see their token cancelled.</param>
+    /// <returns>
+    /// A task that completes once every job has ended and no <c>work</c> call of this run is executing. Its result
+    /// holds exactly one <see cref="JobResult{TJob, TResult}"/> per job, in input order.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
+    /// (From the task.) The run was cancelled; the exception carries the outcome of every job pulled from the source.
+    /// A token that is already cancelled gives a cancelled task instead, and nothing is started.
+    /// </exception>
+    /// <exception cref="Exception">
+    /// (From the task.) In <see cref="ErrorMode.StopOnFirstError"/>, the first failed job's own exception; and in either mode,
+    /// the exception the source threw. Thrown only once all work of the run has stopped.
+    /// </exception>
+    /// <exception cref="WorkerPoolShutdownTimeoutException">
+    /// (From the task.) <see cref="WorkerPoolOptions.ShutdownTimeout"/> is finite and jobs ignored cancellation for longer than it.
+    /// </exception>
+    /// <remarks>Thread-safe: any number of runs may share the pool at once, within its one bound.</remarks>
+    public Task<IReadOnlyList<JobResult<TJob, TResult>>> RunAsync(IAsyncEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ThrowIfDisposed();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<IReadOnlyList<JobResult<TJob, TResult>>>(cancellationToken);
+        }
+
+        Run run = StartRun(windowed: false, cancellationToken, enumeratorToken: default);
+        run.Producer = Task.Run(() => ProduceAsync(run, jobs), CancellationToken.None);
+        return CollectAsync(run, expected: 0);
+    }
+
+    /// <summary>
+    /// Runs every job of <paramref name="jobs"/> through the pool and yields each outcome as it becomes available: in
+    /// completion order, or in input order when <see cref="WorkerPoolOptions.PreserveOrder"/> is set.
+    /// </summary>
+    /// <param name="jobs">The jobs. Enumerated lazily, once, and only while the consumer keeps up (see remarks).</param>
+    /// <param name="cancellationToken">Cancels the run. A token passed to <c>WithCancellation</c> cancels it too.</param>
+    /// <returns>
+    /// A sequence that starts the run when it is first enumerated. Stopping early, by <c>break</c>, by an exception in the
+    /// loop, or by disposing the enumerator, cancels the run, and disposal returns only once the run's work has stopped.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The pool has been disposed (also from the first <c>MoveNextAsync</c>).</exception>
+    /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
+    /// (From <c>MoveNextAsync</c>.) The run was cancelled; the exception carries the outcomes not yet yielded, in input order.
+    /// A token already cancelled when enumeration starts throws <see cref="OperationCanceledException"/>, and nothing is started.
+    /// </exception>
+    /// <exception cref="Exception">
+    /// (From <c>MoveNextAsync</c>.) In <see cref="ErrorMode.StopOnFirstError"/>, the first failed job's own exception; and in
+    /// either mode, the exception the source threw. Thrown only once all work of the run has stopped.
+    /// </exception>
+    /// <exception cref="WorkerPoolShutdownTimeoutException">
+    /// (From <c>MoveNextAsync</c> or <c>DisposeAsync</c>.) Jobs ignored cancellation for longer than a finite
+    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/>.
+    /// </exception>
+    /// <remarks>
+    /// At most <see cref="WorkerPoolOptions.QueueCapacity"/> + <see cref="WorkerPoolOptions.MaxWorkers"/> jobs of one
+    /// stream are pulled and not yet yielded, so a slow consumer holds back its own source and never a worker: other runs
+    /// on the pool go on at full speed. Thread-safe: any number of runs may share the pool at once.
+    /// </remarks>
+    public IAsyncEnumerable<JobResult<TJob, TResult>> StreamAsync(IEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ThrowIfDisposed();
+        return StreamCoreAsync(run => ProduceAsync(run, jobs), cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs every job of the asynchronous source <paramref name="jobs"/> through the pool and yields each outcome as it
+    /// becomes available: in completion order, or in input order when <see cref="WorkerPoolOptions.PreserveOrder"/> is set.
+    /// </summary>
+    /// <param name="jobs">
+    /// The jobs. Enumerated lazily, once, with the run's token, and only while the consumer keeps up. A source that ignores
+    /// that token does not hold up a cancelled run.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the run. A token passed to <c>WithCancellation</c> cancels it too.</param>
+    /// <returns>
+    /// A sequence that starts the run when it is first enumerated. Stopping early cancels the run, and disposal of the
+    /// enumerator returns only once the run's work has stopped.
+    /// </returns>
+    /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The pool has been disposed (also from the first <c>MoveNextAsync</c>).</exception>
+    /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
+    /// (From <c>MoveNextAsync</c>.) The run was cancelled; the exception carries the outcomes not yet yielded, in input order.
+    /// A token already cancelled when enumeration starts throws <see cref="OperationCanceledException"/>, and nothing is started.
+    /// </exception>
+    /// <exception cref="Exception">
+    /// (From <c>MoveNextAsync</c>.) In <see cref="ErrorMode.StopOnFirstError"/>, the first failed job's own exception; and in
+    /// either mode, the exception the source threw. Thrown only once all work of the run has stopped.
+    /// </exception>
+    /// <exception cref="WorkerPoolShutdownTimeoutException">
+    /// (From <c>MoveNextAsync</c> or <c>DisposeAsync</c>.) Jobs ignored cancellation for longer than a finite
+    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/>.
+    /// </exception>
+    /// <remarks>Thread-safe: any number of runs may share the pool at once, within its one bound.</remarks>
+    public IAsyncEnumerable<JobResult<TJob, TResult>> StreamAsync(IAsyncEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ThrowIfDisposed();
+        return StreamCoreAsync(run => ProduceAsync(run, jobs), cancellationToken);
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+
+    private Run StartRun(bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
+    {
+        EnterRun();
+        Log.RunStarted(_logger, _options.Name);
+        return new Run(this, windowed, callerToken, enumeratorToken);
+    }
+
+    /// <summary>The consumer of a RunAsync call: collects outcomes by index until the run completes or is cancelled.</summary>
+    private async Task<IReadOnlyList<JobResult<TJob, TResult>>> CollectAsync(Run run, int expected)
+    {
+        var collected = new ResultCollector(expected);
+        bool completed = false;
+        ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(run.Token).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out JobResult<TJob, TResult> result))
+                {
+                    collected.Add(result);
+                }
+            }
+
+            completed = true;
+        }
+        catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
+        {
+            // The run was cancelled, failed, or the pool is being disposed: finish below decides which.
+        }
+
+        bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
+        long neverStarted = run.DrainOutcomes(collected.Add);
+        EndRun(run, stopped, neverStarted, completed);
+        IReadOnlyList<JobResult<TJob, TResult>> results = collected.ToList(run.Pulled, stopped);
+        ThrowIfRunDidNotComplete(run, stopped, completed, results);
+        return results;
+    }
+
+    /// <summary>The consumer of a StreamAsync call.</summary>
+    private async IAsyncEnumerable<JobResult<TJob, TResult>> StreamCoreAsync(
+        Func<Run, Task> produce,
+        CancellationToken cancellationToken,
+        [EnumeratorCancellation] CancellationToken enumeratorCancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        enumeratorCancellationToken.ThrowIfCancellationRequested();
+        Run run = StartRun(windowed: true, cancellationToken, enumeratorCancellationToken);
+        run.Producer = Task.Run(() => produce(run), CancellationToken.None);
+        ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer(run.WindowSize) : null;
+        ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
+        bool completed = false;
+        bool consumerLeft = true;
+        try
+        {
+            while (true)
+            {
+                try
+                {
+                    if (!await reader.WaitToReadAsync(run.Token).ConfigureAwait(false))
+                    {
+                        completed = true;
+                        break;
+                    }
+                }
+                catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                while (reader.TryRead(out JobResult<TJob, TResult> result))
+                {
+                    if (reorder is null)
+                    {
+                        run.Window!.Release();
+                        yield return result;
+                        continue;
+                    }
+
+                    reorder.Add(result);
+                    while (reorder.TryTakeNext(out JobResult<TJob, TResult> next))
+                    {
+                        run.Window!.Release();
+                        yield return next;
+                    }
+                }
+            }
+
+            consumerLeft = false;
+        }
+        finally
+        {
+            if (consumerLeft)
+            {
+                // break, an exception in the consumer's loop, or DisposeAsync before the end: stop the run's work
+                // before the enumerator's disposal returns. Outcomes nobody will read are dropped.
+                bool stoppedEarly = await run.FinishAsync(completed: false).ConfigureAwait(false);
+                long dropped = run.DrainOutcomes(sink: null);
+                EndRun(run, stoppedEarly, dropped, completed: false);
+                if (!stoppedEarly)
+                {
+                    // The enumerator is being disposed: its finally block is the only place left to report that
+                    // jobs of this run are still executing.
+#pragma warning disable CA2219
+                    throw ShutdownTimeoutExceeded(run, run.Failure);
+#pragma warning restore CA2219
+                }
+            }
+        }
+
+        bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
+        var remaining = new List<JobResult<TJob, TResult>>();
+        reorder?.DrainTo(remaining);
+        long neverStarted = run.DrainOutcomes(remaining.Add);
+        EndRun(run, stopped, neverStarted, completed);
+        Debug.Assert(!completed || remaining.Count == 0, "A completed stream left outcomes behind.");
+        remaining.Sort(static (a, b) => a.Index.CompareTo(b.Index));
+        ThrowIfRunDidNotComplete(run, stopped, completed, remaining);
+    }
+
+    /// <summary>Releases a finished run's resources and its place in the pool, counts its never-started jobs, and logs its end.</summary>
+    private void EndRun(Run run, bool stopped, long neverStarted, bool completed)
+    {
+        if (neverStarted > 0)
+        {
+            Interlocked.Add(ref _canceled, neverStarted);
+        }
+
+        if (stopped)
+        {
+            run.DisposeResources();
+        }
+
+        ExitRun();
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            string outcome = !stopped ? "ShutdownTimeout"
+                : run.Failure is not null ? "Failed"
+                : completed ? "Completed"
+                : "Canceled";
+            double elapsedMs = Stopwatch.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
+            Log.RunEnded(_logger, _options.Name, outcome, run.Pulled, elapsedMs);
+        }
+    }
+
+    /// <summary>Throws the exception a run that did not complete must end with, in order of importance.</summary>
+    private void ThrowIfRunDidNotComplete(Run run, bool stopped, bool completed, IReadOnlyList<JobResult<TJob, TResult>> outcomes)
+    {
+        if (!stopped)
+        {
+            throw ShutdownTimeoutExceeded(run, run.Failure);
+        }
+
+        if (run.Failure is { } failure)
+        {
+            ExceptionDispatchInfo.Throw(failure);
+        }
+
+        if (!completed)
+        {
+            string message = run.CanceledByCaller
+                ? $"The run on pool '{_options.Name}' was cancelled; {outcomes.Count} outcome(s) are attached."
+                : $"The run on pool '{_options.Name}' was cancelled because the pool was disposed; {outcomes.Count} outcome(s) are attached.";
+            throw new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);
+        }
+    }
+
+    /// <summary>Collects RunAsync outcomes, which arrive in completion order, into input order.</summary>
+    private sealed class ResultCollector
+    {
+        private JobResult<TJob, TResult>[] _results;
+        private bool[] _filled;
+        private long _count;
+
+        internal ResultCollector(int expected)
+        {
+            _results = expected > 0 ? new JobResult<TJob, TResult>[expected] : [];
+            _filled = new bool[_results.Length];
+        }
+
+        internal void Add(JobResult<TJob, TResult> result)
+        {
+            long index = result.Index;
+            if (index >= _results.Length)
+            {
+                long size = Math.Max(Math.Max(16, index + 1), (long)_results.Length * 2);
+                size = Math.Min(size, Array.MaxLength);
+                Array.Resize(ref _results, (int)size);
+                Array.Resize(ref _filled, (int)size);
+            }
+
+            Debug.Assert(!_filled[index], "Two outcomes arrived for one job.");
+            _results[index] = result;
+            _filled[index] = true;
+            _count++;
+        }
+
+        /// <summary>Returns the outcomes in input order. When every job stopped, there is exactly one per pulled job.</summary>
+        internal IReadOnlyList<JobResult<TJob, TResult>> ToList(long pulled, bool stopped)
+        {
+            Debug.Assert(!stopped || _count == pulled, "A pulled job has no outcome.");
+            if (_count == _results.Length)
+            {
+                return _results;
+            }
+
+            if (_count == pulled)
+            {
+                return new ArraySegment<JobResult<TJob, TResult>>(_results, 0, (int)pulled);
+            }
+
+            // Jobs stuck past ShutdownTimeout have no outcome: return the ones that do.
+            var known = new List<JobResult<TJob, TResult>>((int)_count);
+            for (long i = 0; i < pulled && i < _results.Length; i++)
+            {
+                if (_filled[i])
+                {
+                    known.Add(_results[i]);
+                }
+            }
+
+            return known;
+        }
+    }
+
+    /// <summary>
+    /// Puts StreamAsync outcomes back into input order. Its ring has one slot per window credit: at most that many jobs
+    /// are pulled and not yet yielded, so two of them never share a slot.
+    /// </summary>
+    private sealed class ReorderBuffer
+    {
+        private readonly JobResult<TJob, TResult>[] _ring;
+        private readonly bool[] _present;
+        private long _next;
+
+        internal ReorderBuffer(int size)
+        {
+            _ring = new JobResult<TJob, TResult>[size];
+            _present = new bool[size];
+        }
+
+        internal void Add(JobResult<TJob, TResult> result)
+        {
+            Debug.Assert(result.Index >= _next && result.Index - _next < _ring.Length, "An outcome fell outside the reorder window.");
+            int slot = (int)(result.Index % _ring.Length);
+            Debug.Assert(!_present[slot], "Two outcomes share a reorder slot.");
+            _ring[slot] = result;
+            _present[slot] = true;
+        }
+
+        internal bool TryTakeNext(out JobResult<TJob, TResult> result)
+        {
+            int slot = (int)(_next % _ring.Length);
+            if (!_present[slot])
+            {
+                result = default;
+                return false;
+            }
+
+            result = _ring[slot];
+            _ring[slot] = default;
+            _present[slot] = false;
+            _next++;
+            return true;
+        }
+
+        internal void DrainTo(List<JobResult<TJob, TResult>> target)
+        {
+            for (int i = 0; i < _ring.Length; i++)
+            {
+                if (_present[i])
+                {
+                    target.Add(_ring[i]);
+                    _ring[i] = default;
+                    _present[i] = false;
+                }
+            }
+        }
+    }
+}

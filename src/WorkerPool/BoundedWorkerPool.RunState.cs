@@ -1,0 +1,253 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace WorkerPool;
+
+public sealed partial class BoundedWorkerPool<TJob, TResult>
+{
+    /// <summary>A job pulled from the source and waiting to be claimed, with its position in the input.</summary>
+    private readonly record struct QueuedJob(TJob Job, long Index);
+
+    /// <summary>
+    /// The state of one RunAsync or StreamAsync call. See the design notes in BoundedWorkerPool.cs for the claim
+    /// protocol between workers (<see cref="TryEnter"/>/<see cref="Exit"/>) and the run's finish (<see cref="CloseAndDrainAsync"/>).
+    /// </summary>
+    private sealed class Run
+    {
+        private readonly BoundedWorkerPool<TJob, TResult> _pool;
+        private readonly CancellationToken _callerToken;
+        private readonly CancellationToken _enumeratorToken;
+
+        // Claim protocol state.
+        private int _running;
+        private int _closed;
+        private TaskCompletionSource? _drained;
+
+        // 1 for the producer until the source is exhausted, plus 1 per job pulled and not yet published.
+        private long _outstanding = 1;
+        private Exception? _failure;
+
+        internal Run(BoundedWorkerPool<TJob, TResult> pool, bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
+        {
+            _pool = pool;
+            _callerToken = callerToken;
+            _enumeratorToken = enumeratorToken;
+            CancellationToken disposal = pool._disposeCts.Token;
+            Cts = (callerToken.CanBeCanceled, enumeratorToken.CanBeCanceled) switch
+            {
+                (false, false) => CancellationTokenSource.CreateLinkedTokenSource(disposal),
+                (true, false) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, disposal),
+                (false, true) => CancellationTokenSource.CreateLinkedTokenSource(enumeratorToken, disposal),
+                (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, disposal),
+            };
+            Token = Cts.Token;
+            Results = Channel.CreateUnbounded<JobResult<TJob, TResult>>(new UnboundedChannelOptions
+            {
+                SingleReader = true,
+                SingleWriter = false,
+                AllowSynchronousContinuations = false,
+            });
+            if (windowed)
+            {
+                WindowSize = pool._options.QueueCapacity + pool._options.MaxWorkers;
+                Window = new SemaphoreSlim(WindowSize, WindowSize);
+            }
+
+            StartTimestamp = Stopwatch.GetTimestamp();
+        }
+
+        /// <summary>Linked to the caller's token(s) and the pool's disposal; cancelled by the run on failure.</summary>
+        internal CancellationTokenSource Cts { get; }
+
+        /// <summary>The token every await of the run observes.</summary>
+        internal CancellationToken Token { get; }
+
+        /// <summary>Pulled jobs not yet claimed. TryDequeue is the claim.</summary>
+        internal ConcurrentQueue<QueuedJob> Items { get; } = new();
+
+        /// <summary>Outcomes of claimed jobs, in completion order. Unbounded: a worker never waits to hand off.</summary>
+        internal Channel<JobResult<TJob, TResult>> Results { get; }
+
+        /// <summary>StreamAsync only: credits that bound jobs pulled but not yet yielded to the consumer.</summary>
+        internal SemaphoreSlim? Window { get; }
+
+        internal int WindowSize { get; }
+
+        /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
+        internal long Pulled { get; set; }
+
+        /// <summary>The producer task; the run's finish awaits it.</summary>
+        internal Task? Producer { get; set; }
+
+        internal long StartTimestamp { get; }
+
+        /// <summary>The root cause that stopped the run: a job's failure in StopOnFirstError, or the source's exception.</summary>
+        internal Exception? Failure => Volatile.Read(ref _failure);
+
+        /// <summary>The token to report in a cancellation exception: the caller's, if it was the one cancelled.</summary>
+        internal CancellationToken CanceledToken =>
+            _callerToken.IsCancellationRequested ? _callerToken
+            : _enumeratorToken.IsCancellationRequested ? _enumeratorToken
+            : Token;
+
+        internal bool CanceledByCaller => _callerToken.IsCancellationRequested || _enumeratorToken.IsCancellationRequested;
+
+        /// <summary>
+        /// Worker side of the claim protocol: announce a worker inside the run, then check that the run still accepts
+        /// claims. Returns <see langword="false"/> for a closed run; the caller must then not touch <see cref="Items"/>.
+        /// </summary>
+        internal bool TryEnter()
+        {
+            Interlocked.Increment(ref _running);
+            if (Volatile.Read(ref _closed) != 0)
+            {
+                Exit();
+                return false;
+            }
+
+            return true;
+        }
+
+        /// <summary>Worker side: leave the run after the claimed job's result was published.</summary>
+        internal void Exit()
+        {
+            int running = Interlocked.Decrement(ref _running);
+            Debug.Assert(running >= 0, "More workers left the run than entered it.");
+            if (running == 0 && Volatile.Read(ref _closed) != 0)
+            {
+                Volatile.Read(ref _drained)!.TrySetResult();
+            }
+        }
+
+        /// <summary>
+        /// Finish side of the claim protocol: stop new claims and return a task that completes once no worker is
+        /// inside the run. Call once.
+        /// </summary>
+        internal Task CloseAndDrainAsync()
+        {
+            var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _drained, drained);
+            int wasClosed = Interlocked.Exchange(ref _closed, 1);
+            Debug.Assert(wasClosed == 0, "A run was closed twice.");
+            if (Volatile.Read(ref _running) == 0)
+            {
+                drained.TrySetResult();
+            }
+
+            return drained.Task;
+        }
+
+        /// <summary>Counts one more pulled job that has not been published yet. Call before the job can be claimed.</summary>
+        internal void AddOutstanding() => Interlocked.Increment(ref _outstanding);
+
+        /// <summary>
+        /// Hands a claimed job's outcome to the consumer. Never blocks. Completes <see cref="Results"/> when it was
+        /// the last outstanding job of an exhausted source.
+        /// </summary>
+        internal void Publish(in JobResult<TJob, TResult> result)
+        {
+            // TryWrite fails only once the run's finish completed the channel: the run has ended, nobody reads.
+            Results.Writer.TryWrite(result);
+            ReleaseOutstanding();
+        }
+
+        /// <summary>Called by the producer once the source is exhausted: it gives up its own outstanding count.</summary>
+        internal void SourceExhausted() => ReleaseOutstanding();
+
+        private void ReleaseOutstanding()
+        {
+            if (Interlocked.Decrement(ref _outstanding) == 0)
+            {
+                Results.Writer.TryComplete();
+            }
+        }
+
+        /// <summary>
+        /// Records the root cause of the run's end and cancels the run. Only the first call has effect.
+        /// Returns <see langword="true"/> for that first call.
+        /// </summary>
+        internal bool TryFail(Exception exception)
+        {
+            if (Interlocked.CompareExchange(ref _failure, exception, null) is not null)
+            {
+                return false;
+            }
+
+            CancelInBackground();
+            return true;
+        }
+
+        /// <summary>Cancels the run's token; callbacks run on the thread pool.</summary>
+        internal void CancelInBackground() => BoundedWorkerPool<TJob, TResult>.CancelInBackground(Cts);
+
+        /// <summary>
+        /// Ends the run: cancels it unless it completed, closes it to new claims, and waits for its workers and its
+        /// producer, at most ShutdownTimeout. Returns <see langword="true"/> if all of them stopped.
+        /// </summary>
+        internal async Task<bool> FinishAsync(bool completed)
+        {
+            if (!completed)
+            {
+                CancelInBackground();
+            }
+
+            Task drained = CloseAndDrainAsync();
+            Task producer = Producer ?? Task.CompletedTask;
+            TimeSpan timeout = _pool._options.ShutdownTimeout;
+            if (timeout == Timeout.InfiniteTimeSpan)
+            {
+                await drained.ConfigureAwait(false);
+                await producer.ConfigureAwait(false);
+                return true;
+            }
+
+            Task both = Task.WhenAll(drained, producer);
+            Task waited = both.WaitAsync(timeout);
+            await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _ = waited.Exception;
+            if (both.IsCompleted)
+            {
+                return true;
+            }
+
+            // Dispose the run's resources once its last stuck job returns; until then they are still in use.
+            _ = both.ContinueWith(
+                static (_, state) => ((Run)state!).DisposeResources(),
+                this,
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+            return false;
+        }
+
+        /// <summary>
+        /// After <see cref="FinishAsync"/>: hands every outcome not yet consumed to <paramref name="sink"/>, first the
+        /// published ones, then every unclaimed job as <see cref="JobStatus.Canceled"/> (never started).
+        /// Returns the number of never-started jobs.
+        /// </summary>
+        internal long DrainOutcomes(Action<JobResult<TJob, TResult>>? sink)
+        {
+            Results.Writer.TryComplete();
+            while (Results.Reader.TryRead(out JobResult<TJob, TResult> result))
+            {
+                sink?.Invoke(result);
+            }
+
+            long neverStarted = 0;
+            while (Items.TryDequeue(out QueuedJob queued))
+            {
+                neverStarted++;
+                sink?.Invoke(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+            }
+
+            return neverStarted;
+        }
+
+        internal void DisposeResources()
+        {
+            Cts.Dispose();
+            Window?.Dispose();
+        }
+    }
+}

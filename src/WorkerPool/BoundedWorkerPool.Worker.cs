@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace WorkerPool;
+
+public sealed partial class BoundedWorkerPool<TJob, TResult>
+{
+    /// <summary>
+    /// The body of one worker task: take a ticket, claim a job of that run, run it, publish its outcome; retire as
+    /// soon as no ticket waits. It never throws: a job's exception becomes that job's outcome.
+    /// </summary>
+    private async Task WorkerLoopAsync(WorkerSlot slot)
+    {
+        ChannelReader<Run> tickets = _tickets.Reader;
+        while (true)
+        {
+            if (!tickets.TryRead(out Run? run))
+            {
+                if (TryRetireWorker(slot))
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (!run.TryEnter())
+            {
+                // The run has ended; its finish accounted for all of its unclaimed jobs.
+                continue;
+            }
+
+            try
+            {
+                if (!run.Items.TryDequeue(out QueuedJob queued))
+                {
+                    continue;
+                }
+
+                if (run.Token.IsCancellationRequested)
+                {
+                    // Cancelled before it started: it never runs.
+                    Interlocked.Increment(ref _canceled);
+                    run.Publish(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+                    continue;
+                }
+
+                JobResult<TJob, TResult> result = await ExecuteAsync(run, queued, slot).ConfigureAwait(false);
+                Record(run, result);
+                run.Publish(result);
+            }
+            finally
+            {
+                run.Exit();
+            }
+        }
+    }
+
+    /// <summary>Runs one job's <c>work</c> call under the run's token, or a per-worker timeout token linked to it.</summary>
+    private async ValueTask<JobResult<TJob, TResult>> ExecuteAsync(Run run, QueuedJob queued, WorkerSlot slot)
+    {
+        CancellationToken token = run.Token;
+        CancellationTokenSource? timeout = null;
+        CancellationTokenRegistration link = default;
+        if (_options.JobTimeout != Timeout.InfiniteTimeSpan)
+        {
+            timeout = slot.RentTimeoutSource();
+            link = token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+            timeout.CancelAfter(_options.JobTimeout);
+            token = timeout.Token;
+        }
+
+        long started = slot.Begin(run, queued);
+        Interlocked.Increment(ref _runningJobs);
+        JobResult<TJob, TResult> result;
+        try
+        {
+            TResult value = await _work(queued.Job, token).ConfigureAwait(false);
+            result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Succeeded, value, null, Stopwatch.GetElapsedTime(started));
+        }
+        catch (Exception exception)
+        {
+            TimeSpan duration = Stopwatch.GetElapsedTime(started);
+            result = Classify(run, queued, exception, timeout, duration);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _runningJobs);
+            slot.End();
+            if (timeout is not null)
+            {
+                // Dispose waits for a cancel callback already running, so the source is quiet before it is reused.
+                link.Dispose();
+                slot.ReturnTimeoutSource(timeout);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Decides how a job that threw ended. A cancellation caused by the run is <see cref="JobStatus.Canceled"/>; one
+    /// caused by the job's timeout is <see cref="JobStatus.TimedOut"/>; anything else, including a cancellation the
+    /// job raised for reasons of its own, is the job's failure.
+    /// </summary>
+    private JobResult<TJob, TResult> Classify(Run run, QueuedJob queued, Exception exception, CancellationTokenSource? timeout, TimeSpan duration)
+    {
+        if (exception is OperationCanceledException)
+        {
+            if (run.Token.IsCancellationRequested)
+            {
+                return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, exception, duration);
+            }
+
+            if (timeout is not null && timeout.IsCancellationRequested)
+            {
+                var timedOut = new TimeoutException(
+                    $"Job #{queued.Index} of pool '{_options.Name}' exceeded its timeout of {_options.JobTimeout} and was cancelled.",
+                    exception);
+                return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.TimedOut, default, timedOut, duration);
+            }
+        }
+
+        return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Failed, default, exception, duration);
+    }
+
+    /// <summary>Counts an executed job's outcome, logs it, and stops its run on a failure in StopOnFirstError.</summary>
+    private void Record(Run run, in JobResult<TJob, TResult> result)
+    {
+        switch (result.Status)
+        {
+            case JobStatus.Succeeded:
+                Interlocked.Increment(ref _succeeded);
+                break;
+            case JobStatus.Canceled:
+                Interlocked.Increment(ref _canceled);
+                break;
+            case JobStatus.TimedOut:
+                Interlocked.Increment(ref _timedOut);
+                Log.JobTimedOut(_logger, _options.Name, result.Index, _options.JobTimeout.TotalMilliseconds);
+                break;
+            default:
+                Interlocked.Increment(ref _failed);
+                if (_options.ErrorMode == ErrorMode.StopOnFirstError)
+                {
+                    if (run.TryFail(result.Error!))
+                    {
+                        Log.RunStoppedOnFirstError(_logger, _options.Name, result.Index, result.Error!);
+                    }
+                }
+                else
+                {
+                    Log.JobFailed(_logger, _options.Name, result.Index, result.Error!);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Per-worker state that outlives any one worker task: what it is running now (read by the shutdown-timeout
+    /// report without a lock), and a reusable timeout source.
+    /// </summary>
+    private sealed class WorkerSlot
+    {
+        private Run? _run;
+        private long _index;
+        private TJob? _job;
+        private long _started;
+        private CancellationTokenSource? _timeout;
+
+        internal WorkerSlot(int id) => Id = id;
+
+        internal int Id { get; }
+
+        /// <summary>Marks the slot busy with a job and returns the job's start timestamp.</summary>
+        internal long Begin(Run run, QueuedJob queued)
+        {
+            _index = queued.Index;
+            _job = queued.Job;
+            long started = Stopwatch.GetTimestamp();
+            _started = started;
+            Volatile.Write(ref _run, run);
+            return started;
+        }
+
+        internal void End()
+        {
+            Volatile.Write(ref _run, null);
+            _job = default;
+        }
+
+        /// <summary>
+        /// Describes the job in this slot if one is running, and if it belongs to <paramref name="filter"/> (any run
+        /// when <see langword="null"/>). Read without a lock: used only for reports about jobs stuck in their work.
+        /// </summary>
+        internal bool TryDescribe(Run? filter, string poolName, long now, out RunningJobInfo info)
+        {
+            Run? run = Volatile.Read(ref _run);
+            if (run is null || (filter is not null && !ReferenceEquals(run, filter)))
+            {
+                info = default;
+                return false;
+            }
+
+            info = new RunningJobInfo
+            {
+                PoolName = poolName,
+                Index = _index,
+                Job = _job,
+                Elapsed = Stopwatch.GetElapsedTime(_started, now),
+            };
+            return true;
+        }
+
+        /// <summary>Returns this slot's timeout source, creating one if the last one fired.</summary>
+        internal CancellationTokenSource RentTimeoutSource() => _timeout ??= new CancellationTokenSource();
+
+        /// <summary>Resets the timeout source for the next job, or drops it if it was cancelled.</summary>
+        internal void ReturnTimeoutSource(CancellationTokenSource timeout)
+        {
+            if (!timeout.TryReset())
+            {
+                timeout.Dispose();
+                _timeout = null;
+            }
+        }
+    }
+}

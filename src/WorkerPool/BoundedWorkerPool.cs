@@ -1,0 +1,436 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace WorkerPool;
+
+// ============================================================================================================
+// Concurrency design
+// ============================================================================================================
+//
+// The question this file answers for every task it creates: who kills it, when, and how?
+//
+// Pieces
+// ------
+//   _tickets   One pool-wide Channel<Run>, bounded by QueueCapacity. A ticket says "run R has one job waiting".
+//              It is the pool-wide queue: its Count is QueuedJobs, and its bounded WriteAsync is the backpressure.
+//   Run        One per RunAsync/StreamAsync call (BoundedWorkerPool.RunState.cs). It owns:
+//                Cts      a CancellationTokenSource linked to the caller's token(s) and the pool's _disposeCts;
+//                         the run cancels it itself on its first failure (StopOnFirstError) or source error.
+//                Items    a ConcurrentQueue of the run's pulled-but-unclaimed jobs. TryDequeue is the *claim*:
+//                         whoever dequeues a job (a worker, or the run's own finish) accounts for it, exactly once.
+//                Results  an unbounded Channel of JobResults, written by workers, read by the run's consumer.
+//                Window   (StreamAsync only) a SemaphoreSlim of QueueCapacity + MaxWorkers credits: a job is pulled
+//                         from the source only after a credit is taken; the credit returns when its result is
+//                         yielded. So a slow stream consumer holds back its own producer, never a worker.
+//   Producer   One task per run (Task.Run). Enumerates the source lazily: take credit, pull one job, enqueue it
+//              in Items, then write one ticket (waiting when the pool queue is full), then make sure a worker
+//              exists.
+//   Worker     At most MaxWorkers tasks pool-wide, started on demand by producers and ending as soon as the
+//              ticket queue is empty. A worker takes a ticket, claims one job from that run's Items, runs it,
+//              and hands the result to the run's Results channel, which never blocks.
+//
+// Who owns each task, and what ends it
+// ------------------------------------
+//   Producer task : owned by its run. The run's finish awaits it. It ends when the source is exhausted, the
+//                   source throws, or the run token is cancelled. An IAsyncEnumerable source that ignores the
+//                   token is abandoned (WaitAsync), and disposed when its pending MoveNextAsync finally returns.
+//   Worker task   : owned by the pool. It ends when it finds no ticket (TryRetireWorker, under _sync).
+//                   DisposeAsync awaits every worker through _idle. A worker is never blocked on a receive (it
+//                   only TryReads) nor on a hand-off (Results is unbounded, bounded in practice by Window or by
+//                   RunAsync's eager collector). The only await in a worker is the job's own `work` call.
+//   `work` call   : owned by its run while it executes. The run's finish waits until Run._running is 0, so no
+//                   `work` call of a run executes when RunAsync/StreamAsync returns. Exception: a job that ignores
+//                   its token past a finite ShutdownTimeout; the run then throws WorkerPoolShutdownTimeoutException
+//                   naming it, and the worker stays counted in ActiveWorkers until the job returns.
+//   The run       : owned by the caller of RunAsync/StreamAsync. Its finish (Run.FinishAsync) runs on every exit
+//                   path: completion, failure, cancellation, disposal, and a stream consumer that stops early.
+//
+// Which token every await observes
+// --------------------------------
+//   Producer : Window.WaitAsync(run.Token); source MoveNextAsync (GetAsyncEnumerator(run.Token), then
+//              WaitAsync(run.Token) if it does not complete at once); _tickets.WriteAsync(run.Token).
+//   Worker   : `work(job, token)` where token is run.Token, or with JobTimeout a per-worker CTS that is cancelled
+//              by the timer or by run.Token (a registration disposed after each job). Receives never wait.
+//   Consumer : Results.Reader.WaitToReadAsync(run.Token).
+//   Finish   : Run._drained and the producer task, bounded by ShutdownTimeout. Never the caller's token: the
+//              finish must not return while work still runs.
+//   Dispose  : _idle, bounded by ShutdownTimeout.
+//
+// The claim protocol (why nothing is lost or run after its owner returned)
+// ------------------------------------------------------------------------
+//   Worker: Interlocked.Increment(run._running); if run is closed -> decrement, drop the ticket; else
+//           TryDequeue a job; if the run token is cancelled -> result Canceled (never started), else run it;
+//           publish the result; Interlocked.Decrement(run._running).
+//   Finish: cancel run.Cts (unless the run completed), set run._closed (Interlocked), wait for _running == 0,
+//           then TryDequeue every job left in Items and record it as Canceled (never started).
+//   Both sides write then read with full fences (Dekker): either the worker sees _closed and claims nothing,
+//   or the finish sees _running > 0 and waits for it. After the wait no worker can claim a job of the run.
+//   Tickets of a closed run stay in _tickets until a worker drops them; they reference the run, not its jobs.
+//
+// Worker start and retire (why a ticket is never stranded)
+// --------------------------------------------------------
+//   Producer: write ticket; full fence; if _activeWorkers < MaxWorkers -> lock, re-check, start a worker.
+//   Worker:   lock; Interlocked.Decrement(_activeWorkers); if a ticket is waiting -> undo and keep working.
+//   Either the producer sees the decremented count and starts a worker, or the retiring worker sees the ticket.
+//
+// Invariants under _sync (AssertInvariants, checked in Debug builds every time the lock is held)
+// ---------------------------------------------------------------------------------------------
+//   0 <= _activeWorkers <= _peakWorkers <= MaxWorkers
+//   _freeSlots holds exactly MaxWorkers - _activeWorkers slot indices, and no slot of a live worker
+//   _activeRuns >= 0
+//   !_disposed implies _idle is not completed
+//   Nothing outside the pool runs under _sync: decisions are made under the lock, and tasks are started,
+//   TaskCompletionSources completed and tokens cancelled after it is released.
+// ============================================================================================================
+
+/// <summary>
+/// A bounded worker pool: at most <see cref="WorkerPoolOptions.MaxWorkers"/> jobs execute at once, at most
+/// <see cref="WorkerPoolOptions.QueueCapacity"/> wait, and no worker task outlives the call that owns it.
+/// </summary>
+/// <typeparam name="TJob">The type of the jobs.</typeparam>
+/// <typeparam name="TResult">The type of the value each job produces.</typeparam>
+/// <remarks>
+/// <para>
+/// Build one pool and share it: every <c>RunAsync</c> and <c>StreamAsync</c> call on it, from any thread, shares
+/// the same bound on workers and queued jobs. All public members are thread-safe.
+/// </para>
+/// <para>
+/// Every wait inside the pool observes cancellation: the producer's send, each worker's receive, every
+/// <c>work</c> call and every result hand-off. When a run's task completes, however it completes, none of its
+/// <c>work</c> calls is still executing and none will start.
+/// </para>
+/// </remarks>
+public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
+{
+    private readonly Func<TJob, CancellationToken, ValueTask<TResult>> _work;
+    private readonly WorkerPoolOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<Run> _tickets;
+    private readonly CancellationTokenSource _disposeCts = new();
+    private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly WorkerSlot[] _slots;
+
+    // Guarded by _sync. _activeWorkers is also read without the lock by producers (see "Worker start").
+    private readonly object _sync = new();
+    private readonly Stack<int> _freeSlots;
+    private int _activeWorkers;
+    private int _peakWorkers;
+    private int _activeRuns;
+    private bool _disposed;
+
+    // Counters, updated with Interlocked.
+    private int _runningJobs;
+    private long _succeeded;
+    private long _failed;
+    private long _timedOut;
+    private long _canceled;
+
+    /// <summary>
+    /// Creates a pool that runs <paramref name="work"/> for each job.
+    /// </summary>
+    /// <param name="work">
+    /// The work to do for one job. It receives a token that is cancelled when the job's run is cancelled, fails
+    /// (in <see cref="ErrorMode.StopOnFirstError"/>) or is disposed, and when <see cref="WorkerPoolOptions.JobTimeout"/>
+    /// elapses. Work that observes the token stops promptly; work that ignores it is waited for (see
+    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/>).
+    /// </param>
+    /// <param name="options">The settings; <see langword="null"/> for the defaults. The pool validates them and keeps a copy.</param>
+    /// <param name="loggerFactory">Where to log; <see langword="null"/> for no logging.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="work"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names the option and its value.</exception>
+    /// <exception cref="ArgumentException"><see cref="WorkerPoolOptions.Name"/> is empty.</exception>
+    public BoundedWorkerPool(
+        Func<TJob, CancellationToken, ValueTask<TResult>> work,
+        WorkerPoolOptions? options = null,
+        ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        _work = work;
+        _options = (options ?? new WorkerPoolOptions()).ValidateAndClone();
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.BoundedWorkerPool");
+        _tickets = Channel.CreateBounded<Run>(new BoundedChannelOptions(_options.QueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = false,
+            SingleWriter = false,
+            AllowSynchronousContinuations = false,
+        });
+        _slots = new WorkerSlot[_options.MaxWorkers];
+        _freeSlots = new Stack<int>(_options.MaxWorkers);
+        for (int i = _options.MaxWorkers - 1; i >= 0; i--)
+        {
+            _slots[i] = new WorkerSlot(i);
+            _freeSlots.Push(i);
+        }
+    }
+
+    /// <summary>Gets the pool's name, from <see cref="WorkerPoolOptions.Name"/>.</summary>
+    /// <value>The name given in the options, or <c>"WorkerPool"</c>.</value>
+    public string Name => _options.Name;
+
+    /// <summary>
+    /// Takes a snapshot of the pool's state and counters.
+    /// </summary>
+    /// <returns>The current statistics. Counts run from the moment the pool was built.</returns>
+    /// <remarks>Thread-safe, lock-free, and usable after the pool is disposed.</remarks>
+    public WorkerPoolStatistics GetStatistics() => new()
+    {
+        ActiveWorkers = Volatile.Read(ref _activeWorkers),
+        PeakWorkers = Volatile.Read(ref _peakWorkers),
+        QueuedJobs = _tickets.Reader.Count,
+        RunningJobs = Volatile.Read(ref _runningJobs),
+        Succeeded = Interlocked.Read(ref _succeeded),
+        Failed = Interlocked.Read(ref _failed),
+        TimedOut = Interlocked.Read(ref _timedOut),
+        Canceled = Interlocked.Read(ref _canceled),
+    };
+
+    /// <summary>
+    /// Cancels every run on the pool and waits until every worker and internal loop has ended.
+    /// </summary>
+    /// <returns>A task that completes once the pool holds no task at all.</returns>
+    /// <exception cref="WorkerPoolShutdownTimeoutException">
+    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/> is finite and jobs ignored cancellation for longer than it.
+    /// The exception names them. Calling <see cref="DisposeAsync"/> again waits for them once more.
+    /// </exception>
+    /// <remarks>
+    /// Thread-safe and idempotent: concurrent and repeated calls share one disposal. Runs that are cancelled by
+    /// disposal throw <see cref="WorkerPoolCanceledException{TJob, TResult}"/>. After disposal, <c>RunAsync</c> and
+    /// <c>StreamAsync</c> throw <see cref="ObjectDisposedException"/>.
+    /// </remarks>
+    public ValueTask DisposeAsync()
+    {
+        bool first = false;
+        int runs;
+        lock (_sync)
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                first = true;
+            }
+
+            runs = _activeRuns;
+            AssertInvariants();
+        }
+
+        if (first)
+        {
+            int runningJobs = Volatile.Read(ref _runningJobs);
+            if (runs > 0 || runningJobs > 0)
+            {
+                Log.DisposedWithWorkInFlight(_logger, _options.Name, runs, runningJobs);
+            }
+
+            CancelInBackground(_disposeCts);
+            SignalIdleIfQuiet();
+        }
+
+        return new ValueTask(WaitForIdleAsync());
+    }
+
+    private async Task WaitForIdleAsync()
+    {
+        if (_options.ShutdownTimeout == Timeout.InfiniteTimeSpan)
+        {
+            await _idle.Task.ConfigureAwait(false);
+            return;
+        }
+
+        Task waited = _idle.Task.WaitAsync(_options.ShutdownTimeout);
+        await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _ = waited.Exception;
+        if (!_idle.Task.IsCompleted)
+        {
+            throw ShutdownTimeoutExceeded(run: null, innerException: null);
+        }
+    }
+
+    /// <summary>
+    /// Cancels <paramref name="cts"/>. Callbacks registered on its token, including the jobs' own, run on the thread
+    /// pool, never inline on the worker, consumer or disposer that decided to cancel.
+    /// </summary>
+    private static void CancelInBackground(CancellationTokenSource cts)
+    {
+        Task canceling;
+        try
+        {
+            canceling = cts.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A job that ignored cancellation past ShutdownTimeout failed after its run had ended.
+            return;
+        }
+
+        // A throwing callback belongs to the job that registered it; keep it from going unobserved.
+        if (canceling.IsCompleted)
+        {
+            _ = canceling.Exception;
+        }
+        else
+        {
+            canceling.ContinueWith(
+                static t => _ = t.Exception,
+                CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Completes _idle once the pool is disposed and holds no run and no worker.</summary>
+    private void SignalIdleIfQuiet()
+    {
+        bool quiet;
+        lock (_sync)
+        {
+            quiet = _disposed && _activeRuns == 0 && _activeWorkers == 0;
+            AssertInvariants();
+        }
+
+        if (quiet)
+        {
+            _idle.TrySetResult();
+        }
+    }
+
+    /// <summary>Registers a new run, or throws if the pool is disposed.</summary>
+    private void EnterRun()
+    {
+        lock (_sync)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _activeRuns++;
+            AssertInvariants();
+        }
+    }
+
+    private void ExitRun()
+    {
+        bool quiet;
+        lock (_sync)
+        {
+            _activeRuns--;
+            quiet = _disposed && _activeRuns == 0 && _activeWorkers == 0;
+            AssertInvariants();
+        }
+
+        if (quiet)
+        {
+            _idle.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Called by a producer after it wrote a ticket: starts a worker if the pool has room for one and a ticket waits.
+    /// </summary>
+    private void EnsureWorker()
+    {
+        // Pairs with the Interlocked.Decrement in TryRetireWorker: the ticket write must be visible before we read
+        // the worker count, or a worker retiring right now and this producer could both decide not to act.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _activeWorkers) >= _options.MaxWorkers)
+        {
+            return;
+        }
+
+        WorkerSlot? slot = null;
+        lock (_sync)
+        {
+            if (_activeWorkers < _options.MaxWorkers && _tickets.Reader.Count > 0)
+            {
+                Interlocked.Increment(ref _activeWorkers);
+                if (_activeWorkers > _peakWorkers)
+                {
+                    _peakWorkers = _activeWorkers;
+                }
+
+                slot = _slots[_freeSlots.Pop()];
+            }
+
+            AssertInvariants();
+        }
+
+        if (slot is not null)
+        {
+            // The worker is owned by the pool: DisposeAsync waits for it through _activeWorkers and _idle.
+            // WorkerLoopAsync never throws, so the task needs no observer.
+            _ = Task.Run(() => WorkerLoopAsync(slot));
+        }
+    }
+
+    /// <summary>
+    /// Called by a worker that found no ticket. Returns <see langword="false"/> if a ticket arrived meanwhile,
+    /// in which case the worker keeps working; otherwise the worker is retired and must return.
+    /// </summary>
+    private bool TryRetireWorker(WorkerSlot slot)
+    {
+        bool quiet;
+        lock (_sync)
+        {
+            Interlocked.Decrement(ref _activeWorkers);
+            if (_tickets.Reader.TryPeek(out _))
+            {
+                Interlocked.Increment(ref _activeWorkers);
+                AssertInvariants();
+                return false;
+            }
+
+            _freeSlots.Push(slot.Id);
+            quiet = _disposed && _activeRuns == 0 && _activeWorkers == 0;
+            AssertInvariants();
+        }
+
+        if (quiet)
+        {
+            _idle.TrySetResult();
+        }
+
+        return true;
+    }
+
+    /// <summary>Lists the jobs executing now, optionally only those of one run.</summary>
+    private List<RunningJobInfo> SnapshotRunningJobs(Run? run)
+    {
+        var running = new List<RunningJobInfo>();
+        long now = Stopwatch.GetTimestamp();
+        foreach (WorkerSlot slot in _slots)
+        {
+            if (slot.TryDescribe(run, _options.Name, now, out RunningJobInfo info))
+            {
+                running.Add(info);
+            }
+        }
+
+        running.Sort(static (a, b) => a.Index.CompareTo(b.Index));
+        return running;
+    }
+
+    /// <summary>Builds, and logs at Error level, the exception naming the jobs that ignored cancellation.</summary>
+    private WorkerPoolShutdownTimeoutException ShutdownTimeoutExceeded(Run? run, Exception? innerException)
+    {
+        List<RunningJobInfo> running = SnapshotRunningJobs(run);
+        double shutdownTimeoutMs = _options.ShutdownTimeout.TotalMilliseconds;
+        foreach (RunningJobInfo job in running)
+        {
+            double elapsedMs = job.Elapsed.TotalMilliseconds;
+            Log.ShutdownTimeoutExceeded(_logger, _options.Name, job.Index, elapsedMs, shutdownTimeoutMs);
+        }
+
+        return new WorkerPoolShutdownTimeoutException(_options.Name, _options.ShutdownTimeout, running, innerException);
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        Debug.Assert(Monitor.IsEntered(_sync), "The pool lock must be held.");
+        Debug.Assert(_activeWorkers >= 0, "The worker count went negative.");
+        Debug.Assert(_activeWorkers <= _peakWorkers, "The peak is below the current worker count.");
+        Debug.Assert(_peakWorkers <= _options.MaxWorkers, "More workers existed than MaxWorkers.");
+        Debug.Assert(_freeSlots.Count == _options.MaxWorkers - _activeWorkers, "Free worker slots do not match the worker count.");
+        Debug.Assert(_activeRuns >= 0, "The run count went negative.");
+        Debug.Assert(_disposed || !_idle.Task.IsCompleted, "The pool reported idle before it was disposed.");
+    }
+}

@@ -1,0 +1,31 @@
+using System.Runtime.InteropServices;
+
+namespace WorkerPool;
+
+/// <summary>
+/// Describes a job whose <c>work</c> call was still executing when the snapshot was taken.
+/// </summary>
+/// <remarks>This is an immutable value; it is safe to share between threads.</remarks>
+[StructLayout(LayoutKind.Auto)]
+public readonly record struct RunningJobInfo
+{
+    /// <summary>Gets the name of the pool running the job.</summary>
+    /// <value>The pool's <see cref="WorkerPoolOptions.Name"/>.</value>
+    public required string PoolName { get; init; }
+
+    /// <summary>Gets the job's 0-based position in the input of its run.</summary>
+    /// <value>The job's index.</value>
+    public required long Index { get; init; }
+
+    /// <summary>Gets the job.</summary>
+    /// <value>The job as the source produced it; it may be <see langword="null"/>.</value>
+    public object? Job { get; init; }
+
+    /// <summary>Gets how long the job's <c>work</c> call had been running when the snapshot was taken.</summary>
+    /// <value>A non-negative time.</value>
+    public required TimeSpan Elapsed { get; init; }
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"{PoolName} job #{Index} ({Job ?? "null"}) running for {Elapsed.TotalMilliseconds:0} ms";
+}

@@ -1,0 +1,102 @@
+namespace WorkerPool;
+
+/// <summary>
+/// Settings for a <see cref="BoundedWorkerPool{TJob, TResult}"/>.
+/// </summary>
+/// <remarks>
+/// The pool validates these settings and takes a copy of them when it is built, so changing an instance
+/// afterwards has no effect on a pool already built from it. The type itself is not thread-safe: set it up on
+/// one thread, then hand it to the pool.
+/// </remarks>
+public sealed class WorkerPoolOptions
+{
+    /// <summary>The longest finite timeout the pool accepts: the limit of <see cref="CancellationTokenSource.CancelAfter(TimeSpan)"/>.</summary>
+    internal static readonly TimeSpan MaxTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    /// <summary>
+    /// Gets or sets the most jobs that execute at once, and the most worker tasks that exist at once,
+    /// across every run that shares the pool.
+    /// </summary>
+    /// <value>At least 1. The default is <see cref="Environment.ProcessorCount"/>.</value>
+    public int MaxWorkers { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Gets or sets the most jobs that wait for a worker, across every run that shares the pool.
+    /// A producer that finds the queue full waits, and that wait observes the run's cancellation.
+    /// </summary>
+    /// <value>At least 1. The default is 1024.</value>
+    public int QueueCapacity { get; set; } = 1024;
+
+    /// <summary>
+    /// Gets or sets how long one job may run. When it elapses, the job's token is cancelled, the job ends with
+    /// <see cref="JobStatus.TimedOut"/>, and the run goes on, in either <see cref="WorkerPool.ErrorMode"/>.
+    /// </summary>
+    /// <value>A positive time, or <see cref="Timeout.InfiniteTimeSpan"/> for no limit. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
+    public TimeSpan JobTimeout { get; set; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// Gets or sets what a run does when one of its jobs fails.
+    /// </summary>
+    /// <value>The default is <see cref="ErrorMode.Collect"/>.</value>
+    public ErrorMode ErrorMode { get; set; } = ErrorMode.Collect;
+
+    /// <summary>
+    /// Gets or sets whether <c>StreamAsync</c> yields results in input order rather than completion order.
+    /// <c>RunAsync</c> always returns results in input order.
+    /// </summary>
+    /// <value>The default is <see langword="false"/>: completion order.</value>
+    public bool PreserveOrder { get; set; }
+
+    /// <summary>
+    /// Gets or sets how long a run that is ending, or a pool that is being disposed, waits for jobs that ignore
+    /// their cancellation token. When it elapses, the pool throws a <see cref="WorkerPoolShutdownTimeoutException"/>
+    /// naming those jobs, and logs them at Error level. Jobs still running stay counted in
+    /// <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return.
+    /// </summary>
+    /// <value>Zero or a positive time, or <see cref="Timeout.InfiniteTimeSpan"/> to wait as long as it takes. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
+    public TimeSpan ShutdownTimeout { get; set; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// Gets or sets the pool's name, used in log messages, exceptions and diagnostics.
+    /// </summary>
+    /// <value>A non-empty name. The default is <c>"WorkerPool"</c>.</value>
+    public string Name { get; set; } = "WorkerPool";
+
+    /// <summary>Checks every setting and returns an independent copy.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A numeric or time setting is out of range.</exception>
+    /// <exception cref="ArgumentException"><see cref="Name"/> is null or white space.</exception>
+    internal WorkerPoolOptions ValidateAndClone()
+    {
+        if (MaxWorkers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxWorkers), MaxWorkers, $"{nameof(WorkerPoolOptions)}.{nameof(MaxWorkers)} must be at least 1, but was {MaxWorkers}.");
+        }
+
+        if (QueueCapacity < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(QueueCapacity), QueueCapacity, $"{nameof(WorkerPoolOptions)}.{nameof(QueueCapacity)} must be at least 1, but was {QueueCapacity}.");
+        }
+
+        if (JobTimeout != Timeout.InfiniteTimeSpan && (JobTimeout <= TimeSpan.Zero || JobTimeout > MaxTimeout))
+        {
+            throw new ArgumentOutOfRangeException(nameof(JobTimeout), JobTimeout, $"{nameof(WorkerPoolOptions)}.{nameof(JobTimeout)} must be positive and at most {MaxTimeout}, or Timeout.InfiniteTimeSpan, but was {JobTimeout}.");
+        }
+
+        if (ShutdownTimeout != Timeout.InfiniteTimeSpan && (ShutdownTimeout < TimeSpan.Zero || ShutdownTimeout > MaxTimeout))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), ShutdownTimeout, $"{nameof(WorkerPoolOptions)}.{nameof(ShutdownTimeout)} must be zero or positive and at most {MaxTimeout}, or Timeout.InfiniteTimeSpan, but was {ShutdownTimeout}.");
+        }
+
+        if (ErrorMode is not (ErrorMode.Collect or ErrorMode.StopOnFirstError))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ErrorMode), ErrorMode, $"{nameof(WorkerPoolOptions)}.{nameof(ErrorMode)} has the undefined value {(int)ErrorMode}.");
+        }
+
+        if (string.IsNullOrWhiteSpace(Name))
+        {
+            throw new ArgumentException($"{nameof(WorkerPoolOptions)}.{nameof(Name)} must not be null, empty or white space.", nameof(Name));
+        }
+
+        return (WorkerPoolOptions)MemberwiseClone();
+    }
+}

@@ -1,0 +1,74 @@
+using System.Globalization;
+using System.Text;
+
+namespace WorkerPool;
+
+/// <summary>
+/// Thrown when jobs ignore their cancellation token for longer than <see cref="WorkerPoolOptions.ShutdownTimeout"/>
+/// while a run ends or the pool is disposed. It names every job that was still running.
+/// </summary>
+/// <remarks>
+/// The jobs named here are still executing when this exception is thrown: the pool cannot stop code that ignores
+/// its token. They stay counted in <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return, and their
+/// outcomes are discarded.
+/// </remarks>
+public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
+{
+    /// <summary>Creates the exception with a default message and no running jobs.</summary>
+    public WorkerPoolShutdownTimeoutException()
+        : this("Jobs ignored cancellation past the shutdown timeout.")
+    {
+    }
+
+    /// <summary>Creates the exception with a message and no running jobs.</summary>
+    /// <param name="message">The message.</param>
+    public WorkerPoolShutdownTimeoutException(string message)
+        : this(message, innerException: null)
+    {
+    }
+
+    /// <summary>Creates the exception with a message, an inner exception and no running jobs.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="innerException">The exception that was ending the run, if any.</param>
+    public WorkerPoolShutdownTimeoutException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+        PoolName = string.Empty;
+        RunningJobs = [];
+    }
+
+    /// <summary>Creates the exception for the jobs still running in a pool.</summary>
+    /// <param name="poolName">The pool's name.</param>
+    /// <param name="shutdownTimeout">The timeout that elapsed.</param>
+    /// <param name="runningJobs">The jobs still running.</param>
+    /// <param name="innerException">The exception that was ending the run, if any.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="poolName"/> or <paramref name="runningJobs"/> is <see langword="null"/>.</exception>
+    public WorkerPoolShutdownTimeoutException(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, Exception? innerException)
+        : base(FormatMessage(poolName, shutdownTimeout, runningJobs), innerException)
+    {
+        PoolName = poolName;
+        RunningJobs = runningJobs;
+    }
+
+    /// <summary>Gets the name of the pool whose jobs ignored cancellation.</summary>
+    /// <value>The pool's <see cref="WorkerPoolOptions.Name"/>.</value>
+    public string PoolName { get; }
+
+    /// <summary>Gets the jobs that were still running when the timeout elapsed.</summary>
+    /// <value>One entry per job, with its index and how long it had run.</value>
+    public IReadOnlyList<RunningJobInfo> RunningJobs { get; }
+
+    private static string FormatMessage(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs)
+    {
+        ArgumentNullException.ThrowIfNull(poolName);
+        ArgumentNullException.ThrowIfNull(runningJobs);
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"{runningJobs.Count} job(s) of pool '{poolName}' ignored cancellation for longer than the shutdown timeout of {shutdownTimeout}:");
+        foreach (RunningJobInfo job in runningJobs)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" #{job.Index} running for {job.Elapsed.TotalMilliseconds:0} ms;");
+        }
+
+        return text.ToString();
+    }
+}

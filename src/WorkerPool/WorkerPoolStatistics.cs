@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+
+namespace WorkerPool;
+
+/// <summary>
+/// A snapshot of a pool's state and counters. Counts run from the moment the pool was built.
+/// </summary>
+/// <remarks>
+/// Each value is read atomically, but the values are not read at one single instant, so under load
+/// they may be a few jobs apart from each other. The snapshot itself is immutable.
+/// </remarks>
+[StructLayout(LayoutKind.Auto)]
+public readonly record struct WorkerPoolStatistics
+{
+    /// <summary>Gets the number of worker tasks that exist now, including any still inside a job that ignored cancellation.</summary>
+    /// <value>Between 0 and <see cref="WorkerPoolOptions.MaxWorkers"/>.</value>
+    public int ActiveWorkers { get; init; }
+
+    /// <summary>Gets the largest number of worker tasks that ever existed at once.</summary>
+    /// <value>Between 0 and <see cref="WorkerPoolOptions.MaxWorkers"/>.</value>
+    public int PeakWorkers { get; init; }
+
+    /// <summary>Gets the number of jobs waiting in the pool's queue for a worker.</summary>
+    /// <value>Between 0 and <see cref="WorkerPoolOptions.QueueCapacity"/>.</value>
+    public int QueuedJobs { get; init; }
+
+    /// <summary>Gets the number of <c>work</c> calls executing now.</summary>
+    /// <value>Between 0 and <see cref="WorkerPoolOptions.MaxWorkers"/>.</value>
+    public int RunningJobs { get; init; }
+
+    /// <summary>Gets the number of jobs that ended with <see cref="JobStatus.Succeeded"/>.</summary>
+    /// <value>A count since the pool was built.</value>
+    public long Succeeded { get; init; }
+
+    /// <summary>Gets the number of jobs that ended with <see cref="JobStatus.Failed"/>.</summary>
+    /// <value>A count since the pool was built.</value>
+    public long Failed { get; init; }
+
+    /// <summary>Gets the number of jobs that ended with <see cref="JobStatus.TimedOut"/>.</summary>
+    /// <value>A count since the pool was built.</value>
+    public long TimedOut { get; init; }
+
+    /// <summary>Gets the number of jobs that ended with <see cref="JobStatus.Canceled"/>, whether or not they had started.</summary>
+    /// <value>A count since the pool was built.</value>
+    public long Canceled { get; init; }
+}
