@@ -43,9 +43,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         int expected = jobs.TryGetNonEnumeratedCount(out int count) ? count : 0;
-        Run run = StartRun(windowed: false, cancellationToken, enumeratorToken: default);
-        run.Producer = Task.Run(() => ProduceAsync(run, jobs), CancellationToken.None);
-        return CollectAsync(run, expected);
+        Run run = StartRun(run => ProduceAsync(run, jobs), windowed: false, cancellationToken, enumeratorToken: default);
+        return run.SetConsumer(CollectAsync(run, expected));
     }
 
     /// <summary>
@@ -84,9 +83,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return Task.FromCanceled<IReadOnlyList<JobResult<TJob, TResult>>>(cancellationToken);
         }
 
-        Run run = StartRun(windowed: false, cancellationToken, enumeratorToken: default);
-        run.Producer = Task.Run(() => ProduceAsync(run, jobs), CancellationToken.None);
-        return CollectAsync(run, expected: 0);
+        Run run = StartRun(run => ProduceAsync(run, jobs), windowed: false, cancellationToken, enumeratorToken: default);
+        return run.SetConsumer(CollectAsync(run, expected: 0));
     }
 
     /// <summary>
@@ -162,11 +160,31 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
 
-    private Run StartRun(bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
+    /// <summary>
+    /// Registers a new run with the pool and starts its producer, or throws if the pool is disposed. The producer task
+    /// exists before the run is registered, so DisposeAsync always has it to wait for.
+    /// </summary>
+    private Run StartRun(Func<Run, Task> produce, bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
     {
-        EnterRun();
+        var run = new Run(this, windowed, callerToken, enumeratorToken);
+        var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
+        run.Producer = producer.Unwrap();
+        bool registered;
+        lock (_sync)
+        {
+            registered = !_disposed && _runs.Add(run);
+            AssertInvariants();
+        }
+
+        if (!registered)
+        {
+            run.DisposeResources();
+            ObjectDisposedException.ThrowIf(true, this);
+        }
+
         Log.RunStarted(_logger, _options.Name);
-        return new Run(this, windowed, callerToken, enumeratorToken);
+        producer.Start(TaskScheduler.Default);
+        return run;
     }
 
     /// <summary>The consumer of a RunAsync call: collects outcomes by index until the run completes or is cancelled.</summary>
@@ -208,8 +226,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         cancellationToken.ThrowIfCancellationRequested();
         enumeratorCancellationToken.ThrowIfCancellationRequested();
-        Run run = StartRun(windowed: true, cancellationToken, enumeratorCancellationToken);
-        run.Producer = Task.Run(() => produce(run), CancellationToken.None);
+        Run run = StartRun(produce, windowed: true, cancellationToken, enumeratorCancellationToken);
         ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer(run.WindowSize) : null;
         ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
         bool completed = false;
@@ -231,7 +248,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     break;
                 }
 
-                while (reader.TryRead(out JobResult<TJob, TResult> result))
+                // Once the run is stopping, nothing more is yielded: what is left goes into the exception.
+                while (!run.IsStopping && reader.TryRead(out JobResult<TJob, TResult> result))
                 {
                     if (reorder is null)
                     {
@@ -241,11 +259,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     }
 
                     reorder.Add(result);
-                    while (reorder.TryTakeNext(out JobResult<TJob, TResult> next))
+                    while (!run.IsStopping && reorder.TryTakeNext(out JobResult<TJob, TResult> next))
                     {
                         run.Window!.Release();
                         yield return next;
                     }
+                }
+
+                if (run.IsStopping)
+                {
+                    break;
                 }
             }
 
@@ -294,7 +317,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             run.DisposeResources();
         }
 
-        ExitRun();
+        lock (_sync)
+        {
+            _runs.Remove(run);
+            AssertInvariants();
+        }
+
+        run.MarkEnded();
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             string outcome = !stopped ? "ShutdownTimeout"

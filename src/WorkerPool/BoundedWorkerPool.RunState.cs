@@ -22,17 +22,22 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // Claim protocol state.
         private int _running;
         private int _closed;
+        private int _stopping;
         private TaskCompletionSource? _drained;
 
         // 1 for the producer until the source is exhausted, plus 1 per job pulled and not yet published.
         private long _outstanding = 1;
         private Exception? _failure;
+        private readonly bool _windowed;
+        private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Task? _consumer;
 
         internal Run(BoundedWorkerPool<TJob, TResult> pool, bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
         {
             _pool = pool;
             _callerToken = callerToken;
             _enumeratorToken = enumeratorToken;
+            _windowed = windowed;
             CancellationToken disposal = pool._disposeCts.Token;
             Cts = (callerToken.CanBeCanceled, enumeratorToken.CanBeCanceled) switch
             {
@@ -77,8 +82,40 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
         internal long Pulled { get; set; }
 
-        /// <summary>The producer task; the run's finish awaits it.</summary>
-        internal Task? Producer { get; set; }
+        /// <summary>The producer task; the run's finish and the pool's disposal await it. It never faults.</summary>
+        internal Task Producer { get; set; } = Task.CompletedTask;
+
+        /// <summary>Records RunAsync's collector task, an internal loop that disposal waits for, and returns it.</summary>
+        internal Task<T> SetConsumer<T>(Task<T> consumer)
+        {
+            Volatile.Write(ref _consumer, consumer);
+            return consumer;
+        }
+
+        /// <summary>Called once the run has left the pool.</summary>
+        internal void MarkEnded() => _ended.TrySetResult();
+
+        /// <summary>
+        /// Completes once the run's internal loops have ended: its producer, and for RunAsync its collector. A StreamAsync
+        /// consumer is the caller's code and is not waited for.
+        /// </summary>
+        internal async Task WhenLoopsEndedAsync()
+        {
+            await Producer.ConfigureAwait(false);
+            if (_windowed)
+            {
+                return;
+            }
+
+            await _ended.Task.ConfigureAwait(false);
+
+            // Set before the collector's first await returned to RunAsync; once the run has ended, it is set or the
+            // collector completed synchronously and RunAsync is about to return its finished task.
+            if (Volatile.Read(ref _consumer) is { } consumer)
+            {
+                await consumer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
 
         internal long StartTimestamp { get; }
 
@@ -90,6 +127,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _callerToken.IsCancellationRequested ? _callerToken
             : _enumeratorToken.IsCancellationRequested ? _enumeratorToken
             : Token;
+
+        /// <summary>
+        /// Whether the run is ending: set synchronously by <see cref="RequestStop"/>, or by cancellation of its token.
+        /// No job starts once this is true, and a stream yields nothing more.
+        /// </summary>
+        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || Token.IsCancellationRequested;
 
         internal bool CanceledByCaller => _callerToken.IsCancellationRequested || _enumeratorToken.IsCancellationRequested;
 
@@ -174,12 +217,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return false;
             }
 
-            CancelInBackground();
+            RequestStop();
             return true;
         }
 
-        /// <summary>Cancels the run's token; callbacks run on the thread pool.</summary>
-        internal void CancelInBackground() => BoundedWorkerPool<TJob, TResult>.CancelInBackground(Cts);
+        /// <summary>
+        /// Stops the run: <see cref="IsStopping"/> turns true at once, and the token is cancelled with its callbacks
+        /// running on the thread pool.
+        /// </summary>
+        internal void RequestStop()
+        {
+            Volatile.Write(ref _stopping, 1);
+            BoundedWorkerPool<TJob, TResult>.CancelInBackground(Cts);
+        }
 
         /// <summary>
         /// Ends the run: cancels it unless it completed, closes it to new claims, and waits for its workers and its
@@ -189,11 +239,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             if (!completed)
             {
-                CancelInBackground();
+                RequestStop();
             }
 
             Task drained = CloseAndDrainAsync();
-            Task producer = Producer ?? Task.CompletedTask;
+            Task producer = Producer;
             TimeSpan timeout = _pool._options.ShutdownTimeout;
             if (timeout == Timeout.InfiniteTimeSpan)
             {

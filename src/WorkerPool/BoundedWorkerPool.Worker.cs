@@ -37,7 +37,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     continue;
                 }
 
-                if (run.Token.IsCancellationRequested)
+                if (run.IsStopping)
                 {
                     // Cancelled before it started: it never runs.
                     Interlocked.Increment(ref _canceled);

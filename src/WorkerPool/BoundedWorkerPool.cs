@@ -37,7 +37,7 @@ namespace WorkerPool;
 //                   source throws, or the run token is cancelled. An IAsyncEnumerable source that ignores the
 //                   token is abandoned (WaitAsync), and disposed when its pending MoveNextAsync finally returns.
 //   Worker task   : owned by the pool. It ends when it finds no ticket (TryRetireWorker, under _sync).
-//                   DisposeAsync awaits every worker through _idle. A worker is never blocked on a receive (it
+//                   DisposeAsync awaits every worker (WhenNoWorkersAsync). A worker is never blocked on a receive (it
 //                   only TryReads) nor on a hand-off (Results is unbounded, bounded in practice by Window or by
 //                   RunAsync's eager collector). The only await in a worker is the job's own `work` call.
 //   `work` call   : owned by its run while it executes. The run's finish waits until Run._running is 0, so no
@@ -46,6 +46,11 @@ namespace WorkerPool;
 //                   naming it, and the worker stays counted in ActiveWorkers until the job returns.
 //   The run       : owned by the caller of RunAsync/StreamAsync. Its finish (Run.FinishAsync) runs on every exit
 //                   path: completion, failure, cancellation, disposal, and a stream consumer that stops early.
+//                   The pool keeps every unfinished run in _runs, so that DisposeAsync can wait for its loops.
+//   RunAsync's collector task : an internal loop owned by its run; DisposeAsync waits for it.
+//   A StreamAsync consumer    : the caller's own code, not an internal loop. DisposeAsync does not wait for a
+//                   consumer that has paused between two MoveNextAsync calls; it waits for that run's producer
+//                   and workers, which stop without the consumer. The consumer then gets the cancellation.
 //
 // Which token every await observes
 // --------------------------------
@@ -56,7 +61,7 @@ namespace WorkerPool;
 //   Consumer : Results.Reader.WaitToReadAsync(run.Token).
 //   Finish   : Run._drained and the producer task, bounded by ShutdownTimeout. Never the caller's token: the
 //              finish must not return while work still runs.
-//   Dispose  : _idle, bounded by ShutdownTimeout.
+//   Dispose  : every run's producer (and RunAsync collector), then WhenNoWorkersAsync; bounded by ShutdownTimeout.
 //
 // The claim protocol (why nothing is lost or run after its owner returned)
 // ------------------------------------------------------------------------
@@ -79,8 +84,8 @@ namespace WorkerPool;
 // ---------------------------------------------------------------------------------------------
 //   0 <= _activeWorkers <= _peakWorkers <= MaxWorkers
 //   _freeSlots holds exactly MaxWorkers - _activeWorkers slot indices, and no slot of a live worker
-//   _activeRuns >= 0
-//   !_disposed implies _idle is not completed
+//   _noWorkers is pending only while workers exist
+//   once _disposed is set, no run is added to _runs
 //   Nothing outside the pool runs under _sync: decisions are made under the lock, and tasks are started,
 //   TaskCompletionSources completed and tokens cancelled after it is released.
 // ============================================================================================================
@@ -109,16 +114,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<Run> _tickets;
     private readonly CancellationTokenSource _disposeCts = new();
-    private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly WorkerSlot[] _slots;
 
     // Guarded by _sync. _activeWorkers is also read without the lock by producers (see "Worker start").
     private readonly object _sync = new();
     private readonly Stack<int> _freeSlots;
+    private readonly HashSet<Run> _runs = [];
     private int _activeWorkers;
     private int _peakWorkers;
-    private int _activeRuns;
     private bool _disposed;
+    private TaskCompletionSource? _noWorkers;
 
     // Counters, updated with Interlocked.
     private int _runningJobs;
@@ -202,50 +207,61 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
     /// </remarks>
     public ValueTask DisposeAsync()
     {
-        bool first = false;
-        int runs;
+        bool first;
+        Run[] runs;
         lock (_sync)
         {
-            if (!_disposed)
-            {
-                _disposed = true;
-                first = true;
-            }
-
-            runs = _activeRuns;
+            first = !_disposed;
+            _disposed = true;
+            runs = [.. _runs];
             AssertInvariants();
         }
 
         if (first)
         {
             int runningJobs = Volatile.Read(ref _runningJobs);
-            if (runs > 0 || runningJobs > 0)
+            if (runs.Length > 0 || runningJobs > 0)
             {
-                Log.DisposedWithWorkInFlight(_logger, _options.Name, runs, runningJobs);
+                Log.DisposedWithWorkInFlight(_logger, _options.Name, runs.Length, runningJobs);
             }
 
             CancelInBackground(_disposeCts);
-            SignalIdleIfQuiet();
         }
 
-        return new ValueTask(WaitForIdleAsync());
+        return new ValueTask(WaitForShutdownAsync(runs));
     }
 
-    private async Task WaitForIdleAsync()
+    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout.</summary>
+    private async Task WaitForShutdownAsync(Run[] runs)
     {
+        Task shutdown = ShutdownAsync(runs);
         if (_options.ShutdownTimeout == Timeout.InfiniteTimeSpan)
         {
-            await _idle.Task.ConfigureAwait(false);
+            await shutdown.ConfigureAwait(false);
             return;
         }
 
-        Task waited = _idle.Task.WaitAsync(_options.ShutdownTimeout);
+        Task waited = shutdown.WaitAsync(_options.ShutdownTimeout);
         await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _ = waited.Exception;
-        if (!_idle.Task.IsCompleted)
+        if (!shutdown.IsCompleted)
         {
             throw ShutdownTimeoutExceeded(run: null, innerException: null);
         }
+    }
+
+    /// <summary>
+    /// Completes once every internal loop of the given runs has ended and then no worker is left. Once the runs'
+    /// producers have ended no ticket can be written, so no worker can start after this completes.
+    /// </summary>
+    private async Task ShutdownAsync(Run[] runs)
+    {
+        foreach (Run run in runs)
+        {
+            await run.WhenLoopsEndedAsync().ConfigureAwait(false);
+        }
+
+        await WhenNoWorkersAsync().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -277,49 +293,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
                 CancellationToken.None,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
-        }
-    }
-
-    /// <summary>Completes _idle once the pool is disposed and holds no run and no worker.</summary>
-    private void SignalIdleIfQuiet()
-    {
-        bool quiet;
-        lock (_sync)
-        {
-            quiet = _disposed && _activeRuns == 0 && _activeWorkers == 0;
-            AssertInvariants();
-        }
-
-        if (quiet)
-        {
-            _idle.TrySetResult();
-        }
-    }
-
-    /// <summary>Registers a new run, or throws if the pool is disposed.</summary>
-    private void EnterRun()
-    {
-        lock (_sync)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            _activeRuns++;
-            AssertInvariants();
-        }
-    }
-
-    private void ExitRun()
-    {
-        bool quiet;
-        lock (_sync)
-        {
-            _activeRuns--;
-            quiet = _disposed && _activeRuns == 0 && _activeWorkers == 0;
-            AssertInvariants();
-        }
-
-        if (quiet)
-        {
-            _idle.TrySetResult();
         }
     }
 
@@ -355,7 +328,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
 
         if (slot is not null)
         {
-            // The worker is owned by the pool: DisposeAsync waits for it through _activeWorkers and _idle.
+            // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
             // WorkerLoopAsync never throws, so the task needs no observer.
             _ = Task.Run(() => WorkerLoopAsync(slot));
         }
@@ -367,7 +340,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
     /// </summary>
     private bool TryRetireWorker(WorkerSlot slot)
     {
-        bool quiet;
+        TaskCompletionSource? noWorkers = null;
         lock (_sync)
         {
             Interlocked.Decrement(ref _activeWorkers);
@@ -379,16 +352,36 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
             }
 
             _freeSlots.Push(slot.Id);
-            quiet = _disposed && _activeRuns == 0 && _activeWorkers == 0;
+            if (_activeWorkers == 0)
+            {
+                noWorkers = _noWorkers;
+                _noWorkers = null;
+            }
+
             AssertInvariants();
         }
 
-        if (quiet)
-        {
-            _idle.TrySetResult();
-        }
-
+        noWorkers?.TrySetResult();
         return true;
+    }
+
+    /// <summary>
+    /// Returns a task that completes the next time the pool holds no worker task (at once if it holds none now).
+    /// Lets callers observe a pool at rest without polling.
+    /// </summary>
+    internal Task WhenNoWorkersAsync()
+    {
+        lock (_sync)
+        {
+            AssertInvariants();
+            if (_activeWorkers == 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            _noWorkers ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _noWorkers.Task;
+        }
     }
 
     /// <summary>Lists the jobs executing now, optionally only those of one run.</summary>
@@ -430,7 +423,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
         Debug.Assert(_activeWorkers <= _peakWorkers, "The peak is below the current worker count.");
         Debug.Assert(_peakWorkers <= _options.MaxWorkers, "More workers existed than MaxWorkers.");
         Debug.Assert(_freeSlots.Count == _options.MaxWorkers - _activeWorkers, "Free worker slots do not match the worker count.");
-        Debug.Assert(_activeRuns >= 0, "The run count went negative.");
-        Debug.Assert(_disposed || !_idle.Task.IsCompleted, "The pool reported idle before it was disposed.");
+        Debug.Assert(_noWorkers is null || _activeWorkers > 0, "A wait for no workers is pending while none exist.");
     }
 }

@@ -1,0 +1,175 @@
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests;
+
+/// <summary>Behaviour 3: every await observes the run's token: caller, disposal and the run's own failure, linked.</summary>
+public sealed class CancellationTests
+{
+    [Fact]
+    public async Task RunAsync_CallerCancelsWhileJobsRun_JobsSeeTheirTokenCancelled()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 2 });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, 2), cts.Token);
+        await Task.WhenAll(probe.Started(0), probe.Started(1)).Within();
+        cts.Cancel();
+
+        // The gated jobs are never released: only their cancelled token can end them.
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        probe.Executing.Should().Be(0);
+        canceled.Results.Should().HaveCount(2).And.OnlyContain(r => r.Status == JobStatus.Canceled && r.Error is OperationCanceledException);
+    }
+
+    [Fact]
+    public async Task RunAsync_RunCancelledBeforeJobsStart_ThoseJobsNeverStart()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 10 });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, 5), cts.Token);
+        await probe.Started(0).Within();
+        cts.Cancel();
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        probe.StartedJobs.Should().Equal(0);
+        canceled.Results.Should().HaveCount(5);
+        canceled.Results.Skip(1).Should().OnlyContain(r => r.Status == JobStatus.Canceled && r.Error == null && r.Duration == TimeSpan.Zero);
+        pool.GetStatistics().Canceled.Should().Be(5);
+    }
+
+    [Fact]
+    public async Task RunAsync_AlreadyCancelledToken_ReturnsCancelledTaskAndStartsNothing()
+    {
+        var probe = new WorkProbe<int>();
+        var source = Sources.Counting(10);
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
+
+        run.IsCanceled.Should().BeTrue();
+        source.Enumerations.Should().Be(0);
+        probe.Calls.Should().Be(0);
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task StreamAsync_AlreadyCancelledToken_ThrowsOnFirstMoveAndStartsNothing()
+    {
+        var source = Sources.Counting(10);
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+
+        Func<Task> enumerate = () => pool.StreamAsync(source, cts.Token).CollectAsync();
+
+        await enumerate.Should().ThrowAsync<OperationCanceledException>();
+        source.Enumerations.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task StreamAsync_WithCancellationTokenCancelled_CancelsTheRun()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 2 });
+        using var cts = new CancellationTokenSource();
+
+        Task<List<JobResult<int, int>>> consume = pool.StreamAsync(Enumerable.Range(0, 10)).WithCancellation(cts.Token).CollectAsync();
+        await probe.Started(0).Within();
+        cts.Cancel();
+
+        var canceled = await consume.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        probe.Executing.Should().Be(0);
+        canceled.CancellationToken.Should().Be(cts.Token);
+        canceled.Results.Should().HaveCount(10);
+    }
+
+    [Fact]
+    public async Task RunAsync_JobExceedsJobTimeout_OnlyThatJobTimesOutAndTheRunGoesOn()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                if (job == 3)
+                {
+                    await Task.Delay(Timeout.Infinite, token);
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = TimeSpan.FromMilliseconds(50), ErrorMode = ErrorMode.StopOnFirstError },
+            logs);
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Enumerable.Range(0, 8)).Within();
+
+        results.Should().HaveCount(8);
+        results[3].Status.Should().Be(JobStatus.TimedOut);
+        results[3].Error.Should().BeOfType<TimeoutException>().Which.InnerException.Should().BeAssignableTo<OperationCanceledException>();
+        results.Where(r => r.Index != 3).Should().OnlyContain(r => r.IsSuccess);
+        pool.GetStatistics().TimedOut.Should().Be(1);
+        logs.Entries.Should().Contain(e => e.EventId.Name == "JobTimedOut" && e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task RunAsync_JobTimeoutSetAndRunCancelled_JobIsCanceledNotTimedOut()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, JobTimeout = TimeSpan.FromHours(1) });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0], cts.Token);
+        await probe.Started(0).Within();
+        cts.Cancel();
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Results.Single().Status.Should().Be(JobStatus.Canceled);
+        probe.Executing.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task RunAsync_ManyJobsWithJobTimeout_ReusedTimeoutSourcesDoNotLeakCancellation()
+    {
+        // Each job completes long before its timeout; a timeout source reused after TryReset must start clean.
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                await Task.Yield();
+                token.IsCancellationRequested.Should().BeFalse();
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = TimeSpan.FromMinutes(5) });
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Enumerable.Range(0, 2000)).Within();
+
+        results.Should().OnlyContain(r => r.IsSuccess);
+    }
+
+    [Fact]
+    public async Task RunAsync_AsyncSourceObservesToken_CancellationEndsItsWait()
+    {
+        var sourceWaiting = TestExtensions.NewGate();
+        async IAsyncEnumerable<int> Source([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken token = default)
+        {
+            yield return 0;
+            sourceWaiting.TrySetResult();
+            await Task.Delay(Timeout.Infinite, token);
+            yield return 1;
+        }
+
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Wrap<int>((job, _) => ValueTask.FromResult(job)));
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Source(), cts.Token);
+        await Task.WhenAll(sourceWaiting.Task, probe.Started(0)).Within();
+        cts.Cancel();
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Results.Should().ContainSingle().Which.IsSuccess.Should().BeTrue();
+    }
+}

@@ -1,0 +1,128 @@
+using System.Runtime.CompilerServices;
+
+namespace WorkerPool.Tests.Support;
+
+/// <summary>Job sources that record how the pool consumes them.</summary>
+internal static class Sources
+{
+    /// <summary>A lazy sequence 0..count-1 (or endless) that counts pulls and can run a callback at each pull.</summary>
+    public static CountingSource Counting(long count = long.MaxValue, Action<long>? onPull = null) => new(count, onPull);
+
+    /// <summary>A synchronous source that yields <paramref name="before"/> jobs, then throws <paramref name="error"/>.</summary>
+    public static IEnumerable<int> ThrowingAfter(int before, Exception error)
+    {
+        for (int i = 0; i < before; i++)
+        {
+            yield return i;
+        }
+
+        throw error;
+    }
+
+    /// <summary>An asynchronous source that yields <paramref name="before"/> jobs, then throws <paramref name="error"/>.</summary>
+    public static async IAsyncEnumerable<int> ThrowingAfterAsync(int before, Exception error)
+    {
+        for (int i = 0; i < before; i++)
+        {
+            await Task.Yield();
+            yield return i;
+        }
+
+        throw error;
+    }
+
+    /// <summary>An asynchronous source of 0..count-1 that observes the token it is given.</summary>
+    public static async IAsyncEnumerable<int> RangeAsync(int count, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            await Task.Yield();
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return i;
+        }
+    }
+
+    internal sealed class CountingSource(long count, Action<long>? onPull) : IEnumerable<int>
+    {
+        private long _pulled;
+        private int _enumerations;
+        private int _disposals;
+
+        public long Pulled => Interlocked.Read(ref _pulled);
+
+        public int Enumerations => Volatile.Read(ref _enumerations);
+
+        public int Disposals => Volatile.Read(ref _disposals);
+
+        public IEnumerator<int> GetEnumerator()
+        {
+            Interlocked.Increment(ref _enumerations);
+            return Enumerate();
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private IEnumerator<int> Enumerate()
+        {
+            try
+            {
+                for (long i = 0; i < count; i++)
+                {
+                    long pulled = Interlocked.Increment(ref _pulled);
+                    onPull?.Invoke(pulled);
+                    yield return (int)i;
+                }
+            }
+            finally
+            {
+                Interlocked.Increment(ref _disposals);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// An asynchronous source that yields <c>count</c> jobs and then never yields again, ignoring its token:
+/// the pool must not wait for it once the run is cancelled.
+/// </summary>
+internal sealed class StuckAsyncSource(int count) : IAsyncEnumerable<int>
+{
+    private readonly TaskCompletionSource<bool> _never = TestExtensions.NewGate<bool>();
+    private readonly TaskCompletionSource _stuck = TestExtensions.NewGate();
+    private int _disposed;
+
+    /// <summary>Completes when the source has started its endless wait.</summary>
+    public Task Stuck => _stuck.Task;
+
+    public bool Disposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <summary>Lets the endless wait end (as end of sequence), so the abandoned enumerator can be disposed.</summary>
+    public void Unstick() => _never.TrySetResult(false);
+
+    public IAsyncEnumerator<int> GetAsyncEnumerator(CancellationToken cancellationToken = default) => new Enumerator(this, count);
+
+    private sealed class Enumerator(StuckAsyncSource owner, int count) : IAsyncEnumerator<int>
+    {
+        private int _next = -1;
+
+        public int Current => _next;
+
+        public ValueTask<bool> MoveNextAsync()
+        {
+            if (_next + 1 < count)
+            {
+                _next++;
+                return ValueTask.FromResult(true);
+            }
+
+            owner._stuck.TrySetResult();
+            return new ValueTask<bool>(owner._never.Task);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Interlocked.Exchange(ref owner._disposed, 1);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
