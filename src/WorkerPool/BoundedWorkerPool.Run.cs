@@ -309,7 +309,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         if (neverStarted > 0)
         {
-            Interlocked.Add(ref _canceled, neverStarted);
+            CountNeverStarted(neverStarted);
         }
 
         if (stopped)

@@ -40,7 +40,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 if (run.IsStopping)
                 {
                     // Cancelled before it started: it never runs.
-                    Interlocked.Increment(ref _canceled);
+                    CountNeverStarted(1);
                     run.Publish(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
                     continue;
                 }
@@ -124,9 +124,29 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Failed, default, exception, duration);
     }
 
+    /// <summary>Counts jobs that ended as <see cref="JobStatus.Canceled"/> without ever starting.</summary>
+    private void CountNeverStarted(long count)
+    {
+        Interlocked.Add(ref _canceled, count);
+        if (WorkerPoolMetrics.JobsCompleted.Enabled)
+        {
+            WorkerPoolMetrics.JobsCompleted.Add(count, _nameTag, new(WorkerPoolMetrics.StatusTag, WorkerPoolMetrics.StatusName(JobStatus.Canceled)));
+        }
+    }
+
     /// <summary>Counts an executed job's outcome, logs it, and stops its run on a failure in StopOnFirstError.</summary>
     private void Record(Run run, in JobResult<TJob, TResult> result)
     {
+        if (WorkerPoolMetrics.JobsCompleted.Enabled)
+        {
+            WorkerPoolMetrics.JobsCompleted.Add(1, _nameTag, new(WorkerPoolMetrics.StatusTag, WorkerPoolMetrics.StatusName(result.Status)));
+        }
+
+        if (WorkerPoolMetrics.JobDuration.Enabled)
+        {
+            WorkerPoolMetrics.JobDuration.Record(result.Duration.TotalSeconds, _nameTag);
+        }
+
         switch (result.Status)
         {
             case JobStatus.Succeeded:

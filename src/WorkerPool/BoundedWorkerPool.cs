@@ -107,7 +107,7 @@ namespace WorkerPool;
 /// <c>work</c> calls is still executing and none will start.
 /// </para>
 /// </remarks>
-public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
+public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, WorkerPoolMetrics.IGaugeSource
 {
     private readonly Func<TJob, CancellationToken, ValueTask<TResult>> _work;
     private readonly WorkerPoolOptions _options;
@@ -115,6 +115,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
     private readonly Channel<Run> _tickets;
     private readonly CancellationTokenSource _disposeCts = new();
     private readonly WorkerSlot[] _slots;
+    private readonly KeyValuePair<string, object?> _nameTag;
 
     // Guarded by _sync. _activeWorkers is also read without the lock by producers (see "Worker start").
     private readonly object _sync = new();
@@ -169,11 +170,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
             _slots[i] = new WorkerSlot(i);
             _freeSlots.Push(i);
         }
+
+        _nameTag = new KeyValuePair<string, object?>(WorkerPoolMetrics.PoolNameTag, _options.Name);
+        WorkerPoolMetrics.Register(this);
     }
 
     /// <summary>Gets the pool's name, from <see cref="WorkerPoolOptions.Name"/>.</summary>
     /// <value>The name given in the options, or <c>"WorkerPool"</c>.</value>
     public string Name => _options.Name;
+
+    int WorkerPoolMetrics.IGaugeSource.QueuedJobs => _tickets.Reader.Count;
+
+    int WorkerPoolMetrics.IGaugeSource.RunningJobs => Volatile.Read(ref _runningJobs);
 
     /// <summary>
     /// Takes a snapshot of the pool's state and counters.
@@ -226,6 +234,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
             }
 
             CancelInBackground(_disposeCts);
+            WorkerPoolMetrics.Unregister(this);
         }
 
         return new ValueTask(WaitForShutdownAsync(runs));
@@ -328,6 +337,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
 
         if (slot is not null)
         {
+            WorkerPoolMetrics.WorkersActive.Add(1, _nameTag);
             // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
             // WorkerLoopAsync never throws, so the task needs no observer.
             _ = Task.Run(() => WorkerLoopAsync(slot));
@@ -361,6 +371,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable
             AssertInvariants();
         }
 
+        WorkerPoolMetrics.WorkersActive.Add(-1, _nameTag);
         noWorkers?.TrySetResult();
         return true;
     }

@@ -4,13 +4,18 @@ using Microsoft.Extensions.Logging;
 namespace WorkerPool.Tests.Support;
 
 /// <summary>An ILoggerFactory that records every entry, at every level.</summary>
-internal sealed class CapturingLoggerFactory : ILoggerFactory
+internal sealed class CapturingLoggerFactory(LogLevel minimumLevel = LogLevel.Trace) : ILoggerFactory
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
+    private readonly LogLevel _minimumLevel = minimumLevel;
+    private int _callsBelowMinimum;
 
     public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
 
-    public ILogger CreateLogger(string categoryName) => new CapturingLogger(_entries);
+    /// <summary>Gets how many times Log was called for a level that IsEnabled reported as disabled.</summary>
+    public int CallsBelowMinimum => Volatile.Read(ref _callsBelowMinimum);
+
+    public ILogger CreateLogger(string categoryName) => new CapturingLogger(this);
 
     public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException();
 
@@ -20,17 +25,23 @@ internal sealed class CapturingLoggerFactory : ILoggerFactory
 
     internal sealed record LogEntry(LogLevel Level, EventId EventId, string Message, Exception? Exception, IReadOnlyList<KeyValuePair<string, object?>> State);
 
-    private sealed class CapturingLogger(ConcurrentQueue<LogEntry> entries) : ILogger
+    private sealed class CapturingLogger(CapturingLoggerFactory owner) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => true;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= owner._minimumLevel;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            if (!IsEnabled(logLevel))
+            {
+                Interlocked.Increment(ref owner._callsBelowMinimum);
+                return;
+            }
+
             var pairs = state as IReadOnlyList<KeyValuePair<string, object?>> ?? [];
-            entries.Enqueue(new LogEntry(logLevel, eventId, formatter(state, exception), exception, pairs.ToArray()));
+            owner._entries.Enqueue(new LogEntry(logLevel, eventId, formatter(state, exception), exception, pairs.ToArray()));
         }
     }
 }

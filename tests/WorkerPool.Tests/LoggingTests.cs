@@ -1,0 +1,66 @@
+using Microsoft.Extensions.Logging;
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests;
+
+/// <summary>Log events: stable ids and names, the documented levels, and their fields.</summary>
+public sealed class LoggingTests
+{
+    [Fact]
+    public async Task RunAsync_Completes_LogsRunStartedAndRunEndedAtDebugWithCountAndElapsed()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { Name = "logged" }, logs);
+
+        await pool.RunAsync(Enumerable.Range(0, 12)).Within();
+
+        logs.Entries.Should().ContainSingle(e => e.EventId.Id == 1 && e.EventId.Name == "RunStarted" && e.Level == LogLevel.Debug);
+        CapturingLoggerFactory.LogEntry ended = logs.Entries.Should().ContainSingle(e => e.EventId.Id == 2).Subject;
+        ended.EventId.Name.Should().Be("RunEnded");
+        ended.Level.Should().Be(LogLevel.Debug);
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("JobCount", 12L));
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("Outcome", "Completed"));
+        ended.State.Should().Contain(kv => kv.Key == "ElapsedMs");
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("PoolName", "logged"));
+    }
+
+    [Fact]
+    public async Task DisposeAsync_WithWorkInFlight_LogsAtInformation()
+    {
+        var logs = new CapturingLoggerFactory();
+        var probe = new WorkProbe<int>();
+        var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), loggerFactory: logs);
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1]);
+        await probe.Started(1).Within();
+
+        await pool.DisposeAsync().Within();
+
+        await run.ShouldThrowAsync<OperationCanceledException>();
+        logs.Entries.Should().ContainSingle(e => e.EventId.Id == 7 && e.EventId.Name == "DisposedWithWorkInFlight" && e.Level == LogLevel.Information);
+    }
+
+    [Fact]
+    public async Task RunAsync_SourceThrows_LogsSourceFailedAtWarning()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), loggerFactory: logs);
+
+        await pool.RunAsync(Sources.ThrowingAfter(2, new InvalidDataException("bad"))).ShouldThrowAsync<InvalidDataException>();
+
+        logs.Entries.Should().ContainSingle(e => e.EventId.Id == 8 && e.Level == LogLevel.Warning && e.Exception is InvalidDataException);
+    }
+
+    [Fact]
+    public async Task RunAsync_DebugDisabled_PerJobEventsAreNeverFormattedOrSent()
+    {
+        var logs = new CapturingLoggerFactory(minimumLevel: LogLevel.Information);
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => job % 2 == 1 ? throw new InvalidOperationException() : ValueTask.FromResult(job), loggerFactory: logs);
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Enumerable.Range(0, 100)).Within();
+
+        results.Count(r => r.Status == JobStatus.Failed).Should().Be(50);
+        logs.Entries.Should().BeEmpty();
+        logs.CallsBelowMinimum.Should().Be(0, "every event checks IsEnabled before it builds its message");
+    }
+}

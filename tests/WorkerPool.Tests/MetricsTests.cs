@@ -1,0 +1,171 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests;
+
+/// <summary>The WorkerPool meter: names, units, and counts that match the JobResults exactly.</summary>
+public sealed class MetricsTests : IDisposable
+{
+    private readonly string _poolName = "metrics-" + Guid.NewGuid().ToString("N");
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentQueue<(string Instrument, double Value, Dictionary<string, object?> Tags)> _measurements = new();
+    private readonly ConcurrentDictionary<string, Instrument> _instruments = new();
+
+    public MetricsTests()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == "WorkerPool")
+            {
+                _instruments[instrument.Name] = instrument;
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Capture(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Capture(instrument, value, tags));
+        _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Capture(instrument, value, tags));
+        _listener.Start();
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    [Fact]
+    public void Meter_Instruments_FollowOpenTelemetryNaming()
+    {
+        // Touch the pool type so its instruments are created and published.
+        _ = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { Name = _poolName });
+
+        _instruments.Keys.Should().Contain(
+            ["workerpool.jobs.completed", "workerpool.job.duration", "workerpool.workers.active", "workerpool.queue.length", "workerpool.jobs.running"]);
+        foreach (Instrument instrument in _instruments.Values)
+        {
+            instrument.Name.Should().MatchRegex("^[a-z]+(\\.[a-z_]+)+$");
+            instrument.Unit.Should().NotBeNullOrWhiteSpace();
+            instrument.Description.Should().NotBeNullOrWhiteSpace();
+        }
+
+        _instruments["workerpool.job.duration"].Unit.Should().Be("s");
+        _instruments["workerpool.jobs.completed"].Should().BeOfType<Counter<long>>();
+        _instruments["workerpool.workers.active"].Should().BeOfType<UpDownCounter<int>>();
+    }
+
+    [Fact]
+    public async Task JobsCompleted_MixedOutcomes_MatchTheJobResultsExactly()
+    {
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                await Task.Yield();
+                if (job % 5 == 1)
+                {
+                    throw new InvalidOperationException("failed");
+                }
+
+                if (job == 7)
+                {
+                    await Task.Delay(Timeout.Infinite, token);
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = TimeSpan.FromMilliseconds(100), Name = _poolName });
+
+        var outcomes = new List<JobResult<int, int>>();
+        outcomes.AddRange(await pool.RunAsync(Enumerable.Range(0, 40)).Within());
+
+        // A cancelled run adds jobs cancelled while running and jobs that never started.
+        var probe = new WorkProbe<int>();
+        await using var gated = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, Name = _poolName });
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = gated.RunAsync(Enumerable.Range(0, 6), cts.Token);
+        await probe.Started(0).Within();
+        cts.Cancel();
+        outcomes.AddRange((await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>()).Results);
+
+        Dictionary<string, double> completed = Mine("workerpool.jobs.completed")
+            .GroupBy(m => (string)m.Tags["status"]!)
+            .ToDictionary(g => g.Key, g => g.Sum(m => m.Value));
+        var expected = outcomes.GroupBy(r => r.Status).ToDictionary(
+            g => g.Key switch
+            {
+                JobStatus.Succeeded => "succeeded",
+                JobStatus.Failed => "failed",
+                JobStatus.TimedOut => "timed_out",
+                _ => "canceled",
+            },
+            g => (double)g.Count());
+
+        completed.Should().BeEquivalentTo(expected);
+        expected.Keys.Should().BeEquivalentTo(["succeeded", "failed", "timed_out", "canceled"], "the check must cover every status");
+
+        // One duration per job whose work call ran: all but the five that never started.
+        Mine("workerpool.job.duration").Should().HaveCount(outcomes.Count - 5).And.OnlyContain(m => m.Value >= 0);
+    }
+
+    [Fact]
+    public async Task WorkersActive_RisesAndFallsBackToZero_WithinMaxWorkers()
+    {
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, _) =>
+            {
+                await Task.Yield();
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 3, Name = _poolName });
+
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(i => pool.RunAsync(Enumerable.Range(0, 50)))).Within();
+        await pool.WhenNoWorkersAsync().Within();
+
+        double level = 0;
+        double peak = 0;
+        foreach (var m in Mine("workerpool.workers.active"))
+        {
+            level += m.Value;
+            peak = Math.Max(peak, level);
+        }
+
+        level.Should().Be(0);
+        peak.Should().BeInRange(1, 3);
+    }
+
+    [Fact]
+    public async Task Gauges_WhileJobsAreHeld_ReportRunningAndQueuedJobs()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 2, QueueCapacity = 3, Name = _poolName });
+        var fifthPull = TestExtensions.NewGate();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Sources.Counting(10, n =>
+        {
+            if (n == 6)
+            {
+                fifthPull.TrySetResult();
+            }
+        }));
+        await Task.WhenAll(probe.Started(0), probe.Started(1), fifthPull.Task).Within();
+
+        _listener.RecordObservableInstruments();
+
+        Mine("workerpool.jobs.running").Last().Value.Should().Be(2);
+        Mine("workerpool.queue.length").Last().Value.Should().Be(3);
+
+        probe.ReleaseAll();
+        await run.Within();
+    }
+
+    private void Capture<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        where T : struct
+    {
+        var dictionary = new Dictionary<string, object?>();
+        foreach (KeyValuePair<string, object?> tag in tags)
+        {
+            dictionary[tag.Key] = tag.Value;
+        }
+
+        _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), dictionary));
+    }
+
+    private List<(string Instrument, double Value, Dictionary<string, object?> Tags)> Mine(string instrument) =>
+        _measurements.Where(m => m.Instrument == instrument && Equals(m.Tags.GetValueOrDefault("workerpool.name"), _poolName)).ToList();
+}

@@ -1,0 +1,139 @@
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests;
+
+/// <summary>SubmitAsync: one job at a time, inside the same pool-wide bound, with the same leak rules as RunAsync.</summary>
+public sealed class SubmitAsyncTests
+{
+    private sealed class JobException() : Exception("the job failed");
+
+    [Fact]
+    public async Task SubmitAsync_Succeeds_ReturnsTheValue()
+    {
+        await using var pool = new BoundedWorkerPool<int, string>((job, _) => ValueTask.FromResult($"#{job}"));
+
+        (await pool.SubmitAsync(42).Within()).Should().Be("#42");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_JobThrows_SurfacesTheJobsOwnException()
+    {
+        var failure = new JobException();
+        await using var pool = new BoundedWorkerPool<int, int>(async (_, _) =>
+        {
+            await Task.Yield();
+            throw failure;
+        });
+
+        (await pool.SubmitAsync(1).AsTask().ShouldThrowAsync<JobException>()).Should().BeSameAs(failure);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_JobExceedsJobTimeout_ThrowsTimeoutException()
+    {
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { JobTimeout = TimeSpan.FromMilliseconds(30) });
+
+        var timeout = await pool.SubmitAsync(1).AsTask().ShouldThrowAsync<TimeoutException>();
+        timeout.Should().NotBeOfType<WorkerPoolShutdownTimeoutException>();
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CancelledWhileWaitingForAWorker_JobNeverRuns()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1 });
+        ValueTask<int> busy = pool.SubmitAsync(0);
+        await probe.Started(0).Within();
+        using var cts = new CancellationTokenSource();
+
+        Task<int> waiting = pool.SubmitAsync(1, cts.Token).AsTask();
+        cts.Cancel();
+
+        var canceled = await waiting.ShouldThrowAsync<OperationCanceledException>();
+        canceled.CancellationToken.Should().Be(cts.Token);
+        probe.Release(0);
+        (await busy.Within()).Should().Be(0);
+        probe.StartedJobs.Should().Equal(0);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CancelledWhileRunning_CancelsTheJobAndCompletesAfterItEnded()
+    {
+        var probe = new WorkProbe<int>();
+        var cleanup = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Wrap<int>(async (job, token) =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            }
+            catch (OperationCanceledException)
+            {
+                await cleanup.Task;
+                throw;
+            }
+        }));
+        using var cts = new CancellationTokenSource();
+
+        Task<int> submitted = pool.SubmitAsync(1, cts.Token).AsTask();
+        await probe.Started(1).Within();
+        cts.Cancel();
+        await Task.Yield();
+        submitted.IsCompleted.Should().BeFalse("the job is still unwinding");
+
+        cleanup.TrySetResult();
+        await submitted.ShouldThrowAsync<OperationCanceledException>();
+        probe.Executing.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ManyConcurrentRequests_ShareThePoolWideBound()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Wrap<int>(async (job, _) =>
+            {
+                await Task.Yield();
+                return job * 2;
+            }),
+            new WorkerPoolOptions { MaxWorkers = 2, QueueCapacity = 8 });
+
+        Task<IReadOnlyList<JobResult<int, int>>> batch = pool.RunAsync(Enumerable.Range(0, 200));
+        int[] values = await Task.WhenAll(Enumerable.Range(0, 300).Select(i => pool.SubmitAsync(i).AsTask())).Within();
+        await batch.Within();
+
+        values.Should().Equal(Enumerable.Range(0, 300).Select(i => i * 2));
+        probe.Peak.Should().BeLessThanOrEqualTo(2);
+        pool.GetStatistics().PeakWorkers.Should().BeLessThanOrEqualTo(2);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_AlreadyCancelledToken_ReturnsCancelledTaskAndStartsNothing()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+
+        ValueTask<int> submitted = pool.SubmitAsync(1, cts.Token);
+
+        submitted.IsCanceled.Should().BeTrue();
+        probe.Calls.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_AfterDispose_ThrowsObjectDisposedException()
+    {
+        var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+        await pool.DisposeAsync();
+
+        ((Action)(() => _ = pool.SubmitAsync(1).AsTask())).Should().Throw<ObjectDisposedException>();
+    }
+}
