@@ -187,11 +187,39 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private long _index;
         private TJob? _job;
         private long _started;
+        private long _liveSince;
         private CancellationTokenSource? _timeout;
 
         internal WorkerSlot(int id) => Id = id;
 
         internal int Id { get; }
+
+        /// <summary>Records that a worker task now runs in this slot: the one interlocked write per worker start.</summary>
+        internal void MarkLive() => Interlocked.Exchange(ref _liveSince, Stopwatch.GetTimestamp());
+
+        /// <summary>Records that this slot's worker task has ended: the one interlocked write per worker end.</summary>
+        internal void MarkRetired() => Interlocked.Exchange(ref _liveSince, 0);
+
+        /// <summary>Describes the worker in this slot, if one is live, with its job if it is running one.</summary>
+        internal bool TryDescribeWorker(string poolName, long now, out LiveWorkerInfo info)
+        {
+            long liveSince = Volatile.Read(ref _liveSince);
+            if (liveSince == 0)
+            {
+                info = default;
+                return false;
+            }
+
+            RunningJobInfo? job = TryDescribe(filter: null, poolName, now, out RunningJobInfo running) ? running : null;
+            info = new LiveWorkerInfo
+            {
+                PoolName = poolName,
+                WorkerId = Id,
+                Age = Stopwatch.GetElapsedTime(liveSince, now),
+                RunningJob = job,
+            };
+            return true;
+        }
 
         /// <summary>Marks the slot busy with a job and returns the job's start timestamp.</summary>
         internal long Begin(Run run, QueuedJob queued)

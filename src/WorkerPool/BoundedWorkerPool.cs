@@ -107,7 +107,7 @@ namespace WorkerPool;
 /// <c>work</c> calls is still executing and none will start.
 /// </para>
 /// </remarks>
-public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, WorkerPoolMetrics.IGaugeSource
+public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, PoolRegistry.IPoolDiagnostics
 {
     private readonly Func<TJob, CancellationToken, ValueTask<TResult>> _work;
     private readonly WorkerPoolOptions _options;
@@ -172,16 +172,30 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
 
         _nameTag = new KeyValuePair<string, object?>(WorkerPoolMetrics.PoolNameTag, _options.Name);
-        WorkerPoolMetrics.Register(this);
+        PoolRegistry.Register(this);
     }
 
     /// <summary>Gets the pool's name, from <see cref="WorkerPoolOptions.Name"/>.</summary>
     /// <value>The name given in the options, or <c>"WorkerPool"</c>.</value>
     public string Name => _options.Name;
 
-    int WorkerPoolMetrics.IGaugeSource.QueuedJobs => _tickets.Reader.Count;
+    bool PoolRegistry.IPoolDiagnostics.IsDisposed => Volatile.Read(ref _disposed);
 
-    int WorkerPoolMetrics.IGaugeSource.RunningJobs => Volatile.Read(ref _runningJobs);
+    int PoolRegistry.IPoolDiagnostics.QueuedJobs => _tickets.Reader.Count;
+
+    int PoolRegistry.IPoolDiagnostics.RunningJobs => Volatile.Read(ref _runningJobs);
+
+    void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
+    {
+        long now = Stopwatch.GetTimestamp();
+        foreach (WorkerSlot slot in _slots)
+        {
+            if (slot.TryDescribeWorker(_options.Name, now, out LiveWorkerInfo info))
+            {
+                into.Add(info);
+            }
+        }
+    }
 
     /// <summary>
     /// Takes a snapshot of the pool's state and counters.
@@ -234,7 +248,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             }
 
             CancelInBackground(_disposeCts);
-            WorkerPoolMetrics.Unregister(this);
         }
 
         return new ValueTask(WaitForShutdownAsync(runs));
@@ -337,6 +350,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         if (slot is not null)
         {
+            slot.MarkLive();
             WorkerPoolMetrics.WorkersActive.Add(1, _nameTag);
             // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
             // WorkerLoopAsync never throws, so the task needs no observer.
@@ -371,6 +385,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             AssertInvariants();
         }
 
+        slot.MarkRetired();
         WorkerPoolMetrics.WorkersActive.Add(-1, _nameTag);
         noWorkers?.TrySetResult();
         return true;

@@ -21,8 +21,6 @@ internal static class WorkerPoolMetrics
     /// <summary>Tag values for <see cref="StatusTag"/>, indexed by <see cref="JobStatus"/>.</summary>
     private static readonly string[] StatusNames = ["succeeded", "failed", "timed_out", "canceled"];
 
-    private static readonly List<WeakReference<IGaugeSource>> GaugeSources = [];
-
     internal static readonly Counter<long> JobsCompleted = Meter.CreateCounter<long>(
         "workerpool.jobs.completed", unit: "{job}", description: "Jobs that ended, by status: succeeded, failed, timed_out or canceled (started or not).");
 
@@ -40,47 +38,17 @@ internal static class WorkerPoolMetrics
             "workerpool.jobs.running", () => Observe(static source => source.RunningJobs), unit: "{job}", description: "Work calls executing now.");
     }
 
-    /// <summary>What a pool exposes to the observable gauges.</summary>
-    internal interface IGaugeSource
-    {
-        string Name { get; }
-
-        int QueuedJobs { get; }
-
-        int RunningJobs { get; }
-    }
-
     internal static string StatusName(JobStatus status) => StatusNames[(int)status];
 
-    /// <summary>Adds a pool to the gauges. Held weakly: a pool that is never disposed can still be collected.</summary>
-    internal static void Register(IGaugeSource source)
-    {
-        lock (GaugeSources)
-        {
-            GaugeSources.Add(new WeakReference<IGaugeSource>(source));
-        }
-    }
-
-    internal static void Unregister(IGaugeSource source)
-    {
-        lock (GaugeSources)
-        {
-            GaugeSources.RemoveAll(reference => !reference.TryGetTarget(out IGaugeSource? target) || ReferenceEquals(target, source));
-        }
-    }
-
-    private static List<Measurement<int>> Observe(Func<IGaugeSource, int> read)
+    /// <summary>One measurement per live pool; a disposed pool is reported only while it still has work in flight.</summary>
+    private static List<Measurement<int>> Observe(Func<PoolRegistry.IPoolDiagnostics, int> read)
     {
         var measurements = new List<Measurement<int>>();
-        lock (GaugeSources)
+        foreach (PoolRegistry.IPoolDiagnostics pool in PoolRegistry.Snapshot())
         {
-            GaugeSources.RemoveAll(static reference => !reference.TryGetTarget(out _));
-            foreach (WeakReference<IGaugeSource> reference in GaugeSources)
+            if (!pool.IsDisposed || pool.RunningJobs > 0 || pool.QueuedJobs > 0)
             {
-                if (reference.TryGetTarget(out IGaugeSource? source))
-                {
-                    measurements.Add(new Measurement<int>(read(source), new KeyValuePair<string, object?>(PoolNameTag, source.Name)));
-                }
+                measurements.Add(new Measurement<int>(read(pool), new KeyValuePair<string, object?>(PoolNameTag, pool.Name)));
             }
         }
 

@@ -1,7 +1,9 @@
+using WorkerPool.Tests.Support;
+
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 8: bad input gets a clear error at the call site, at once.</summary>
-public sealed class ArgumentValidationTests
+public sealed class ArgumentValidationTests : PoolTest
 {
     private static readonly Func<int, CancellationToken, ValueTask<int>> Identity = (job, _) => ValueTask.FromResult(job);
 

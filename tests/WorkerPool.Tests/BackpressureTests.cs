@@ -3,7 +3,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 2: at most QueueCapacity jobs wait, pool-wide; producers wait, cancellably; sources are lazy.</summary>
-public sealed class BackpressureTests
+public sealed class BackpressureTests : PoolTest
 {
     [Fact]
     public async Task RunAsync_FullQueue_ProducerStopsPullingUntilAJobEnds()

@@ -3,7 +3,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 1: at most MaxWorkers jobs execute, and at most MaxWorkers workers exist, across every run.</summary>
-public sealed class BoundedConcurrencyTests
+public sealed class BoundedConcurrencyTests : PoolTest
 {
     [Fact]
     public async Task RunAsync_MoreJobsThanWorkers_ExactlyMaxWorkersExecuteUntilReleased()

@@ -3,7 +3,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 3: every await observes the run's token: caller, disposal and the run's own failure, linked.</summary>
-public sealed class CancellationTests
+public sealed class CancellationTests : PoolTest
 {
     [Fact]
     public async Task RunAsync_CallerCancelsWhileJobsRun_JobsSeeTheirTokenCancelled()

@@ -3,7 +3,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 5: errors are outcomes in Collect mode, and the root cause in StopOnFirstError mode.</summary>
-public sealed class ErrorTests
+public sealed class ErrorTests : PoolTest
 {
     private sealed class JobException(int job) : Exception($"job {job} failed")
     {

@@ -4,7 +4,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Log events: stable ids and names, the documented levels, and their fields.</summary>
-public sealed class LoggingTests
+public sealed class LoggingTests : PoolTest
 {
     [Fact]
     public async Task RunAsync_Completes_LogsRunStartedAndRunEndedAtDebugWithCountAndElapsed()

@@ -5,7 +5,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>The WorkerPool meter: names, units, and counts that match the JobResults exactly.</summary>
-public sealed class MetricsTests : IDisposable
+public sealed class MetricsTests : PoolTest, IDisposable
 {
     private readonly string _poolName = "metrics-" + Guid.NewGuid().ToString("N");
     private readonly MeterListener _listener = new();

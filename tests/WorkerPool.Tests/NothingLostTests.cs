@@ -3,7 +3,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 6: exactly one outcome per pulled job, in the documented order, also when a run is cancelled.</summary>
-public sealed class NothingLostTests
+public sealed class NothingLostTests : PoolTest
 {
     [Fact]
     public async Task RunAsync_JobsCompleteInReverseOrder_ResultsStillComeInInputOrder()

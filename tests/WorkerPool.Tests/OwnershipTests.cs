@@ -3,7 +3,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 4: when a run's task completes, or a stream's enumerator is disposed, none of its work still executes.</summary>
-public sealed class OwnershipTests
+public sealed class OwnershipTests : PoolTest
 {
     /// <summary>
     /// A job that, once cancelled, holds its work call open until <paramref name="cleanup"/> completes: it models work

@@ -3,7 +3,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>SubmitAsync: one job at a time, inside the same pool-wide bound, with the same leak rules as RunAsync.</summary>
-public sealed class SubmitAsyncTests
+public sealed class SubmitAsyncTests : PoolTest
 {
     private sealed class JobException() : Exception("the job failed");
 

@@ -4,7 +4,7 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 7: work that ignores its token is waited for, or, with a ShutdownTimeout, named.</summary>
-public sealed class UncooperativeWorkTests
+public sealed class UncooperativeWorkTests : PoolTest
 {
     [Fact]
     public async Task RunAsync_JobIgnoresTokenAndNoShutdownTimeout_RunWaitsForIt()
