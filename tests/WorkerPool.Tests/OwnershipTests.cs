@@ -239,10 +239,11 @@ public sealed class OwnershipTests : PoolTest
         await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 3, QueueCapacity = 30 });
         using var cts = new CancellationTokenSource();
 
+        // The queue is FIFO across runs: let the victim's jobs take the workers first, then queue the others behind them.
         Task<IReadOnlyList<JobResult<int, int>>> victim = pool.RunAsync(Enumerable.Range(0, 10), cts.Token);
+        await Task.WhenAll(probe.Started(0), probe.Started(1), probe.Started(2)).Within();
         Task<IReadOnlyList<JobResult<int, int>>> a = pool.RunAsync(Enumerable.Range(100, 10));
         Task<IReadOnlyList<JobResult<int, int>>> b = pool.RunAsync(Enumerable.Range(200, 10));
-        await probe.Started(0).Within();
         cts.Cancel();
         await victim.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
 
