@@ -31,6 +31,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private readonly bool _windowed;
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _consumer;
+        private Task? _cancellation;
 
         internal Run(BoundedWorkerPool<TJob, TResult> pool, bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
         {
@@ -228,7 +229,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal void RequestStop()
         {
             Volatile.Write(ref _stopping, 1);
-            BoundedWorkerPool<TJob, TResult>.CancelInBackground(Cts);
+            Task? cancellation = BoundedWorkerPool<TJob, TResult>.CancelInBackground(Cts);
+            if (cancellation is not null)
+            {
+                Interlocked.CompareExchange(ref _cancellation, cancellation, null);
+            }
         }
 
         /// <summary>
@@ -294,8 +299,20 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return neverStarted;
         }
 
+        /// <summary>Disposes the run's token source and window, once any background cancellation has finished with them.</summary>
         internal void DisposeResources()
         {
+            if (Volatile.Read(ref _cancellation) is { IsCompleted: false } cancellation)
+            {
+                cancellation.ContinueWith(
+                    static (_, state) => ((Run)state!).DisposeResources(),
+                    this,
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+                return;
+            }
+
             Cts.Dispose();
             Window?.Dispose();
         }

@@ -157,7 +157,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 break;
             case JobStatus.TimedOut:
                 Interlocked.Increment(ref _timedOut);
-                Log.JobTimedOut(_logger, _options.Name, result.Index, _options.JobTimeout.TotalMilliseconds);
+                LogSafely(static (pool, result) => Log.JobTimedOut(pool._logger, pool._options.Name, result.Index, pool._options.JobTimeout.TotalMilliseconds), result);
                 break;
             default:
                 Interlocked.Increment(ref _failed);
@@ -165,15 +165,32 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 {
                     if (run.TryFail(result.Error!))
                     {
-                        Log.RunStoppedOnFirstError(_logger, _options.Name, result.Index, result.Error!);
+                        LogSafely(static (pool, result) => Log.RunStoppedOnFirstError(pool._logger, pool._options.Name, result.Index, result.Error!), result);
                     }
                 }
                 else
                 {
-                    Log.JobFailed(_logger, _options.Name, result.Index, result.Error!);
+                    LogSafely(static (pool, result) => Log.JobFailed(pool._logger, pool._options.Name, result.Index, result.Error!), result);
                 }
 
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Logs from a worker. A logging provider that throws must not kill the worker: a dead worker would stay counted
+    /// and hold up disposal forever. The job's outcome is already recorded, so nothing is lost but the log line.
+    /// </summary>
+    private void LogSafely(Action<BoundedWorkerPool<TJob, TResult>, JobResult<TJob, TResult>> log, in JobResult<TJob, TResult> result)
+    {
+        try
+        {
+            log(this, result);
+        }
+#pragma warning disable CA1031 // See summary: the worker must survive a faulty logging provider.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
         }
     }
 

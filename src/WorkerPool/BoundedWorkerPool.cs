@@ -247,7 +247,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
                 Log.DisposedWithWorkInFlight(_logger, _options.Name, runs.Length, runningJobs);
             }
 
-            CancelInBackground(_disposeCts);
+            _ = CancelInBackground(_disposeCts);
         }
 
         return new ValueTask(WaitForShutdownAsync(runs));
@@ -288,9 +288,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     /// <summary>
     /// Cancels <paramref name="cts"/>. Callbacks registered on its token, including the jobs' own, run on the thread
-    /// pool, never inline on the worker, consumer or disposer that decided to cancel.
+    /// pool, never inline on the worker, consumer or disposer that decided to cancel. Returns the task that completes
+    /// when those callbacks have run, or <see langword="null"/> if the source was already disposed.
     /// </summary>
-    private static void CancelInBackground(CancellationTokenSource cts)
+    private static Task? CancelInBackground(CancellationTokenSource cts)
     {
         Task canceling;
         try
@@ -300,7 +301,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         catch (ObjectDisposedException)
         {
             // A job that ignored cancellation past ShutdownTimeout failed after its run had ended.
-            return;
+            return null;
         }
 
         // A throwing callback belongs to the job that registered it; keep it from going unobserved.
@@ -316,6 +317,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
         }
+
+        return canceling;
     }
 
     /// <summary>

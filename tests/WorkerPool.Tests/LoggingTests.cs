@@ -63,4 +63,43 @@ public sealed class LoggingTests : PoolTest
         logs.Entries.Should().BeEmpty();
         logs.CallsBelowMinimum.Should().Be(0, "every event checks IsEnabled before it builds its message");
     }
+
+    [Fact]
+    public async Task RunAsync_LoggingProviderThrows_WorkersSurviveAndEveryOutcomeIsReturned()
+    {
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => job % 3 == 0 ? throw new InvalidOperationException("job failed") : ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 2 },
+            new ThrowingLoggerFactory());
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Enumerable.Range(0, 30)).Within();
+
+        results.Should().HaveCount(30);
+        results.Count(r => r.Status == JobStatus.Failed).Should().Be(10);
+        await pool.WhenNoWorkersAsync().Within();
+    }
+
+    private sealed class ThrowingLoggerFactory : ILoggerFactory, ILogger
+    {
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException();
+
+        public void Dispose()
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Name == "JobFailed")
+            {
+                throw new InvalidOperationException("logging provider failed");
+            }
+        }
+    }
 }
