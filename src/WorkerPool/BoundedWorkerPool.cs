@@ -353,12 +353,22 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         if (slot is not null)
         {
-            slot.MarkLive();
-            WorkerPoolMetrics.WorkersActive.Add(1, _nameTag);
-            // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
-            // WorkerLoopAsync never throws, so the task needs no observer.
-            _ = Task.Run(() => WorkerLoopAsync(slot));
+            StartWorker(slot);
         }
+    }
+
+    /// <summary>
+    /// Starts a worker task in <paramref name="slot"/>. Kept apart from <see cref="EnsureWorker"/>, which runs once per
+    /// job: the lambda's closure is allocated only here, when a worker really starts.
+    /// </summary>
+    private void StartWorker(WorkerSlot slot)
+    {
+        slot.MarkLive();
+        WorkerPoolMetrics.WorkersActive.Add(1, _nameTag);
+
+        // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
+        // WorkerLoopAsync never throws, so the task needs no observer.
+        _ = Task.Run(() => WorkerLoopAsync(slot));
     }
 
     /// <summary>
