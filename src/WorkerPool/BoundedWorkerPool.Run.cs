@@ -42,9 +42,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return Task.FromCanceled<IReadOnlyList<JobResult<TJob, TResult>>>(cancellationToken);
         }
 
-        int expected = jobs.TryGetNonEnumeratedCount(out int count) ? count : 0;
+        // Allocated before the run starts: if this throws, nothing has started.
+        var collected = new ResultCollector(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0);
         Run run = StartRun(run => ProduceAsync(run, jobs), windowed: false, cancellationToken, enumeratorToken: default);
-        return run.SetConsumer(CollectAsync(run, expected));
+        return run.SetConsumer(CollectAsync(run, collected));
     }
 
     /// <summary>
@@ -83,8 +84,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return Task.FromCanceled<IReadOnlyList<JobResult<TJob, TResult>>>(cancellationToken);
         }
 
+        var collected = new ResultCollector(expected: 0);
         Run run = StartRun(run => ProduceAsync(run, jobs), windowed: false, cancellationToken, enumeratorToken: default);
-        return run.SetConsumer(CollectAsync(run, expected: 0));
+        return run.SetConsumer(CollectAsync(run, collected));
     }
 
     /// <summary>
@@ -188,9 +190,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>The consumer of a RunAsync call: collects outcomes by index until the run completes or is cancelled.</summary>
-    private async Task<IReadOnlyList<JobResult<TJob, TResult>>> CollectAsync(Run run, int expected)
+    private async Task<IReadOnlyList<JobResult<TJob, TResult>>> CollectAsync(Run run, ResultCollector collected)
     {
-        var collected = new ResultCollector(expected);
         bool completed = false;
         ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
         try
@@ -209,6 +210,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             // The run was cancelled, failed, or the pool is being disposed: finish below decides which.
         }
+        catch (Exception unexpected)
+        {
+            // For example OutOfMemoryException while the collector grows. The run must still finish, or its work
+            // would outlive this call: the exception becomes the run's failure and is thrown once the work stopped.
+            run.TryFail(unexpected);
+            completed = false;
+        }
 
         bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
         long neverStarted = run.DrainOutcomes(collected.Add);
@@ -226,8 +234,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         cancellationToken.ThrowIfCancellationRequested();
         enumeratorCancellationToken.ThrowIfCancellationRequested();
+
+        // Allocated before the run starts: if this throws, nothing has started.
+        ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer() : null;
         Run run = StartRun(produce, windowed: true, cancellationToken, enumeratorCancellationToken);
-        ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer(run.WindowSize) : null;
         ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
         bool completed = false;
         bool consumerLeft = true;
@@ -364,9 +374,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private bool[] _filled;
         private long _count;
 
+        /// <summary>The most slots allocated up front from a source's reported count; beyond it the collector grows.</summary>
+        private const int MaxPreallocation = 1 << 20;
+
         internal ResultCollector(int expected)
         {
-            _results = expected > 0 ? new JobResult<TJob, TResult>[expected] : [];
+            // A source may report a count far larger than it will ever yield before it is cancelled.
+            _results = expected > 0 ? new JobResult<TJob, TResult>[Math.Min(expected, MaxPreallocation)] : [];
             _filled = new bool[_results.Length];
         }
 
@@ -416,28 +430,52 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>
-    /// Puts StreamAsync outcomes back into input order. Its ring has one slot per window credit: at most that many jobs
-    /// are pulled and not yet yielded, so two of them never share a slot.
+    /// Puts StreamAsync outcomes back into input order. Outcomes waiting here are at most the window's credits (jobs
+    /// pulled and not yet yielded), so the ring never needs more slots than that; it starts small and doubles when an
+    /// outcome lands beyond it.
     /// </summary>
     private sealed class ReorderBuffer
     {
-        private readonly JobResult<TJob, TResult>[] _ring;
-        private readonly bool[] _present;
+        private JobResult<TJob, TResult>[] _ring = new JobResult<TJob, TResult>[16];
+        private bool[] _present = new bool[16];
         private long _next;
-
-        internal ReorderBuffer(int size)
-        {
-            _ring = new JobResult<TJob, TResult>[size];
-            _present = new bool[size];
-        }
 
         internal void Add(JobResult<TJob, TResult> result)
         {
-            Debug.Assert(result.Index >= _next && result.Index - _next < _ring.Length, "An outcome fell outside the reorder window.");
+            Debug.Assert(result.Index >= _next, "An outcome arrived for a job already yielded.");
+            if (result.Index - _next >= _ring.Length)
+            {
+                Grow(result.Index - _next + 1);
+            }
+
             int slot = (int)(result.Index % _ring.Length);
             Debug.Assert(!_present[slot], "Two outcomes share a reorder slot.");
             _ring[slot] = result;
             _present[slot] = true;
+        }
+
+        private void Grow(long needed)
+        {
+            long size = _ring.Length;
+            while (size < needed)
+            {
+                size *= 2;
+            }
+
+            var ring = new JobResult<TJob, TResult>[checked((int)size)];
+            var present = new bool[ring.Length];
+            for (int i = 0; i < _ring.Length; i++)
+            {
+                if (_present[i])
+                {
+                    int slot = (int)(_ring[i].Index % ring.Length);
+                    ring[slot] = _ring[i];
+                    present[slot] = true;
+                }
+            }
+
+            _ring = ring;
+            _present = present;
         }
 
         internal bool TryTakeNext(out JobResult<TJob, TResult> result)

@@ -56,8 +56,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             });
             if (windowed)
             {
-                WindowSize = pool._options.QueueCapacity + pool._options.MaxWorkers;
-                Window = new SemaphoreSlim(WindowSize, WindowSize);
+                // QueueCapacity + MaxWorkers may not fit in an int; beyond int.MaxValue the window is unbounded anyway.
+                int windowSize = (int)Math.Min((long)pool._options.QueueCapacity + pool._options.MaxWorkers, int.MaxValue);
+                Window = new SemaphoreSlim(windowSize, windowSize);
             }
 
             StartTimestamp = Stopwatch.GetTimestamp();
@@ -77,8 +78,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>StreamAsync only: credits that bound jobs pulled but not yet yielded to the consumer.</summary>
         internal SemaphoreSlim? Window { get; }
-
-        internal int WindowSize { get; }
 
         /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
         internal long Pulled { get; set; }

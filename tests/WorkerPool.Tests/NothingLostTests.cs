@@ -190,4 +190,41 @@ public sealed class NothingLostTests : PoolTest
 
         results.Select(r => r.Value).Should().Equal(Enumerable.Range(0, 300).Select(i => i * 3));
     }
+
+    [Fact]
+    public async Task RunAsync_SourceReportsACountTooLargeToPreallocate_RunsAndCancelsNormally()
+    {
+        // Enumerable.Range reports int.MaxValue without being enumerated: the pool must not try to allocate for it.
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 1 });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, int.MaxValue), cts.Token);
+        probe.Release(0);
+        await probe.Started(1).Within();
+        cts.Cancel();
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Results[0].Status.Should().Be(JobStatus.Succeeded);
+        canceled.Results.Skip(1).Should().OnlyContain(r => r.Status == JobStatus.Canceled);
+        probe.Executing.Should().Be(0);
+    }
+
+    [Theory]
+    [InlineData(int.MaxValue - 1, 1)]
+    [InlineData(int.MaxValue, 4)]
+    public async Task StreamAsync_QueueCapacityNearIntMaxValue_StreamsInOrderWithoutOverflow(int queueCapacity, int maxWorkers)
+    {
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, _) =>
+            {
+                await Task.Yield();
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = maxWorkers, QueueCapacity = queueCapacity, PreserveOrder = true });
+
+        List<JobResult<int, int>> results = await pool.StreamAsync(Enumerable.Range(0, 300)).CollectAsync().Within();
+
+        results.Select(r => r.Value).Should().Equal(Enumerable.Range(0, 300));
+    }
 }
