@@ -15,13 +15,18 @@ namespace WorkerPool;
 // ------
 //   _tickets   One pool-wide Channel<Run>, bounded by QueueCapacity. A ticket says "run R has one job waiting".
 //              It is the pool-wide queue: its Count is QueuedJobs, and its bounded WriteAsync is the backpressure.
-//   Run        One per RunAsync/StreamAsync call (BoundedWorkerPool.RunState.cs). It owns:
+//   Run        One per RunAsync/StreamAsync call (BoundedWorkerPool.RunState.cs); SubmitAsync is a one-job RunAsync.
+//              It owns:
 //                Cts      a CancellationTokenSource linked to the caller's token(s) and the pool's _disposeCts;
 //                         the run cancels it itself on its first failure (StopOnFirstError) or source error.
+//                _stopping a flag set at once when the run decides to stop (RequestStop). Cancellation callbacks
+//                         run on the thread pool (CancelAsync), never inline on the worker or consumer that
+//                         decided; the flag makes the decision visible before they have run.
 //                Items    a ConcurrentQueue of the run's pulled-but-unclaimed jobs. TryDequeue is the *claim*:
 //                         whoever dequeues a job (a worker, or the run's own finish) accounts for it, exactly once.
 //                Results  an unbounded Channel of JobResults, written by workers, read by the run's consumer.
-//                Window   (StreamAsync only) a SemaphoreSlim of QueueCapacity + MaxWorkers credits: a job is pulled
+//                Window   (StreamAsync only) a SemaphoreSlim of QueueCapacity + MaxWorkers credits (clamped to
+//                         int.MaxValue): a job is pulled
 //                         from the source only after a credit is taken; the credit returns when its result is
 //                         yielded. So a slow stream consumer holds back its own producer, never a worker.
 //   Producer   One task per run (Task.Run). Enumerates the source lazily: take credit, pull one job, enqueue it
@@ -66,10 +71,12 @@ namespace WorkerPool;
 // The claim protocol (why nothing is lost or run after its owner returned)
 // ------------------------------------------------------------------------
 //   Worker: Interlocked.Increment(run._running); if run is closed -> decrement, drop the ticket; else
-//           TryDequeue a job; if the run token is cancelled -> result Canceled (never started), else run it;
+//           TryDequeue a job; if the run is stopping -> result Canceled (never started), else run it;
 //           publish the result; Interlocked.Decrement(run._running).
-//   Finish: cancel run.Cts (unless the run completed), set run._closed (Interlocked), wait for _running == 0,
+//   Finish: RequestStop (unless the run completed), set run._closed (Interlocked), wait for _running == 0,
 //           then TryDequeue every job left in Items and record it as Canceled (never started).
+//           Everything a run allocates is allocated before its producer starts, and every exception on the
+//           consumer side becomes the run's failure, so the finish is never skipped.
 //   Both sides write then read with full fences (Dekker): either the worker sees _closed and claims nothing,
 //   or the finish sees _running > 0 and waits for it. After the wait no worker can claim a job of the run.
 //   Tickets of a closed run stay in _tickets until a worker drops them; they reference the run, not its jobs.
@@ -79,13 +86,15 @@ namespace WorkerPool;
 //   Producer: write ticket; full fence; if _activeWorkers < MaxWorkers -> lock, re-check, start a worker.
 //   Worker:   lock; Interlocked.Decrement(_activeWorkers); if a ticket is waiting -> undo and keep working.
 //   Either the producer sees the decremented count and starts a worker, or the retiring worker sees the ticket.
+//   The process-wide registry (WorkerPoolDiagnostics) costs one Interlocked.Exchange on the worker's slot at
+//   start and one at retire; per job, a worker writes only its own slot's fields, without a lock.
 //
 // Invariants under _sync (AssertInvariants, checked in Debug builds every time the lock is held)
 // ---------------------------------------------------------------------------------------------
 //   0 <= _activeWorkers <= _peakWorkers <= MaxWorkers
 //   _freeSlots holds exactly MaxWorkers - _activeWorkers slot indices, and no slot of a live worker
 //   _noWorkers is pending only while workers exist
-//   once _disposed is set, no run is added to _runs
+//   once _disposed is set, no run is added to _runs (StartRun checks _disposed and adds under the lock)
 //   Nothing outside the pool runs under _sync: decisions are made under the lock, and tasks are started,
 //   TaskCompletionSources completed and tokens cancelled after it is released.
 // ============================================================================================================
