@@ -8,6 +8,12 @@ internal static class Sources
     /// <summary>A lazy sequence 0..count-1 (or endless) that counts pulls and can run a callback at each pull.</summary>
     public static CountingSource Counting(long count = long.MaxValue, Action<long>? onPull = null) => new(count, onPull);
 
+    /// <summary>Wraps any synchronous source and counts the jobs it hands out, that is the MoveNext calls that returned true.</summary>
+    public static CountedSource<T> Counted<T>(IEnumerable<T> source) => new(source);
+
+    /// <summary>Wraps any asynchronous source and counts the jobs it hands out, that is the MoveNextAsync calls that returned true.</summary>
+    public static CountedAsyncSource<T> CountedAsync<T>(IAsyncEnumerable<T> source) => new(source);
+
     /// <summary>A synchronous source that yields <paramref name="before"/> jobs, then throws <paramref name="error"/>.</summary>
     public static IEnumerable<int> ThrowingAfter(int before, Exception error)
     {
@@ -81,6 +87,58 @@ internal static class Sources
     }
 }
 
+/// <summary>A synchronous source that counts the jobs it hands out.</summary>
+internal sealed class CountedSource<T>(IEnumerable<T> inner) : IEnumerable<T>
+{
+    private long _pulled;
+
+    /// <summary>Gets the number of jobs handed out so far.</summary>
+    public long Pulled => Interlocked.Read(ref _pulled);
+
+    public IEnumerator<T> GetEnumerator() => Enumerate();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private IEnumerator<T> Enumerate()
+    {
+        foreach (T item in inner)
+        {
+            Interlocked.Increment(ref _pulled);
+            yield return item;
+        }
+    }
+}
+
+/// <summary>An asynchronous source that counts the jobs it hands out; it passes the token through unchanged.</summary>
+internal sealed class CountedAsyncSource<T>(IAsyncEnumerable<T> inner) : IAsyncEnumerable<T>
+{
+    private long _pulled;
+
+    /// <summary>Gets the number of jobs handed out so far.</summary>
+    public long Pulled => Interlocked.Read(ref _pulled);
+
+    public IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
+        new Enumerator(this, inner.GetAsyncEnumerator(cancellationToken));
+
+    private sealed class Enumerator(CountedAsyncSource<T> owner, IAsyncEnumerator<T> inner) : IAsyncEnumerator<T>
+    {
+        public T Current => inner.Current;
+
+        public async ValueTask<bool> MoveNextAsync()
+        {
+            bool more = await inner.MoveNextAsync();
+            if (more)
+            {
+                Interlocked.Increment(ref owner._pulled);
+            }
+
+            return more;
+        }
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+}
+
 /// <summary>
 /// An asynchronous source that yields <c>count</c> jobs and then never yields again, ignoring its token:
 /// the pool must not wait for it once the run is cancelled.
@@ -89,6 +147,7 @@ internal sealed class StuckAsyncSource(int count) : IAsyncEnumerable<int>
 {
     private readonly TaskCompletionSource<bool> _never = TestExtensions.NewGate<bool>();
     private readonly TaskCompletionSource _stuck = TestExtensions.NewGate();
+    private readonly TaskCompletionSource _disposedGate = TestExtensions.NewGate();
     private int _disposed;
 
     /// <summary>Completes when the source has started its endless wait.</summary>
@@ -96,8 +155,14 @@ internal sealed class StuckAsyncSource(int count) : IAsyncEnumerable<int>
 
     public bool Disposed => Volatile.Read(ref _disposed) != 0;
 
+    /// <summary>Completes when the enumerator has been disposed.</summary>
+    public Task WhenDisposed => _disposedGate.Task;
+
     /// <summary>Lets the endless wait end (as end of sequence), so the abandoned enumerator can be disposed.</summary>
     public void Unstick() => _never.TrySetResult(false);
+
+    /// <summary>Ends the endless wait with <paramref name="error"/>: the pending MoveNextAsync faults, and nobody but the pool sees it.</summary>
+    public void UnstickWithError(Exception error) => _never.TrySetException(error);
 
     public IAsyncEnumerator<int> GetAsyncEnumerator(CancellationToken cancellationToken = default) => new Enumerator(this, count);
 
@@ -122,6 +187,7 @@ internal sealed class StuckAsyncSource(int count) : IAsyncEnumerable<int>
         public ValueTask DisposeAsync()
         {
             Interlocked.Exchange(ref owner._disposed, 1);
+            owner._disposedGate.TrySetResult();
             return ValueTask.CompletedTask;
         }
     }

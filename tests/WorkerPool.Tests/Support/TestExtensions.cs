@@ -49,6 +49,14 @@ internal static class TestExtensions
         return list;
     }
 
+    /// <summary>
+    /// Reads a value at the instant <paramref name="task"/> completes, as part of its completion on the thread that
+    /// completes it: "what was true when the caller regained control". Call it before awaiting the task, so that the read
+    /// runs before the awaiting code resumes.
+    /// </summary>
+    public static Task<T> ReadWhenDone<T>(this Task task, Func<T> read) =>
+        task.ContinueWith(_ => read(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
     public static TaskCompletionSource NewGate() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public static TaskCompletionSource<T> NewGate<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
