@@ -42,6 +42,6 @@ internal static partial class Log
     public static partial void SourceFailed(ILogger logger, string poolName, Exception exception);
 
     [LoggerMessage(EventId = 9, EventName = "SourceIgnoredCancellation", Level = LogLevel.Warning,
-        Message = "Pool {PoolName}: the asynchronous job source ignored cancellation; the run ended without waiting for it")]
+        Message = "Pool {PoolName}: the asynchronous job source had not answered when its run was cancelled; the run ended without waiting for it, and anything it yields now is not taken")]
     public static partial void SourceIgnoredCancellation(ILogger logger, string poolName);
 }

@@ -109,12 +109,20 @@ internal sealed class CountedSource<T>(IEnumerable<T> inner) : IEnumerable<T>
     }
 }
 
-/// <summary>An asynchronous source that counts the jobs it hands out; it passes the token through unchanged.</summary>
+/// <summary>
+/// An asynchronous source that counts the jobs the consumer took: a job counts when <c>Current</c> is read after a
+/// <c>MoveNextAsync</c> that returned true. It passes the token through unchanged.
+/// </summary>
+/// <remarks>
+/// Counting the yields instead would be wrong for the pool: once a run is cancelled, the pool stops waiting on a pending
+/// <c>MoveNextAsync</c> (a source may never answer), so a job the source yields into that abandoned call was never
+/// taken, and has no outcome.
+/// </remarks>
 internal sealed class CountedAsyncSource<T>(IAsyncEnumerable<T> inner) : IAsyncEnumerable<T>
 {
     private long _pulled;
 
-    /// <summary>Gets the number of jobs handed out so far.</summary>
+    /// <summary>Gets the number of jobs taken so far.</summary>
     public long Pulled => Interlocked.Read(ref _pulled);
 
     public IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
@@ -122,16 +130,25 @@ internal sealed class CountedAsyncSource<T>(IAsyncEnumerable<T> inner) : IAsyncE
 
     private sealed class Enumerator(CountedAsyncSource<T> owner, IAsyncEnumerator<T> inner) : IAsyncEnumerator<T>
     {
-        public T Current => inner.Current;
+        private int _uncounted;
+
+        public T Current
+        {
+            get
+            {
+                if (Interlocked.Exchange(ref _uncounted, 0) == 1)
+                {
+                    Interlocked.Increment(ref owner._pulled);
+                }
+
+                return inner.Current;
+            }
+        }
 
         public async ValueTask<bool> MoveNextAsync()
         {
             bool more = await inner.MoveNextAsync();
-            if (more)
-            {
-                Interlocked.Increment(ref owner._pulled);
-            }
-
+            Volatile.Write(ref _uncounted, more ? 1 : 0);
             return more;
         }
 
