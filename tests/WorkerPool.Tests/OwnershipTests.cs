@@ -5,31 +5,12 @@ namespace WorkerPool.Tests;
 /// <summary>Behaviour 4: when a run's task completes, or a stream's enumerator is disposed, none of its work still executes.</summary>
 public sealed class OwnershipTests : PoolTest
 {
-    /// <summary>
-    /// A job that, once cancelled, holds its work call open until <paramref name="cleanup"/> completes: it models work
-    /// that takes a while to unwind. The run must wait for it.
-    /// </summary>
-    private static Func<int, CancellationToken, ValueTask<int>> SlowToUnwind(WorkProbe<int> probe, Task cleanup) =>
-        probe.Wrap<int>(async (job, token) =>
-        {
-            try
-            {
-                await Task.Delay(Timeout.Infinite, token);
-                return job;
-            }
-            catch (OperationCanceledException)
-            {
-                await cleanup;
-                throw;
-            }
-        });
-
     [Fact]
     public async Task RunAsync_CallerCancels_TaskCompletesOnlyAfterEveryWorkCallReturned()
     {
         var probe = new WorkProbe<int>();
         var cleanup = TestExtensions.NewGate();
-        await using var pool = new BoundedWorkerPool<int, int>(SlowToUnwind(probe, cleanup.Task), new WorkerPoolOptions { MaxWorkers = 3 });
+        await using var pool = new BoundedWorkerPool<int, int>(probe.SlowToUnwind(cleanup.Task, job => job), new WorkerPoolOptions { MaxWorkers = 3 });
         using var cts = new CancellationTokenSource();
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, 3), cts.Token);
@@ -144,7 +125,7 @@ public sealed class OwnershipTests : PoolTest
     {
         var probe = new WorkProbe<int>();
         var cleanup = TestExtensions.NewGate();
-        var pool = new BoundedWorkerPool<int, int>(SlowToUnwind(probe, cleanup.Task), new WorkerPoolOptions { MaxWorkers = 2, QueueCapacity = 4 });
+        var pool = new BoundedWorkerPool<int, int>(probe.SlowToUnwind(cleanup.Task, job => job), new WorkerPoolOptions { MaxWorkers = 2, QueueCapacity = 4 });
 
         // The queue is FIFO across runs: start the second run once the first one's only job holds a worker.
         Task<IReadOnlyList<JobResult<int, int>>> first = pool.RunAsync([0]);

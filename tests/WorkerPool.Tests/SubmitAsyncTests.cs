@@ -67,19 +67,7 @@ public sealed class SubmitAsyncTests : PoolTest
     {
         var probe = new WorkProbe<int>();
         var cleanup = TestExtensions.NewGate();
-        await using var pool = new BoundedWorkerPool<int, int>(probe.Wrap<int>(async (job, token) =>
-        {
-            try
-            {
-                await Task.Delay(Timeout.Infinite, token);
-                return job;
-            }
-            catch (OperationCanceledException)
-            {
-                await cleanup.Task;
-                throw;
-            }
-        }));
+        await using var pool = new BoundedWorkerPool<int, int>(probe.SlowToUnwind(cleanup.Task, job => job));
         using var cts = new CancellationTokenSource();
 
         Task<int> submitted = pool.SubmitAsync(1, cts.Token).AsTask();

@@ -87,6 +87,25 @@ internal sealed class WorkProbe<TJob>
             return result(job);
         });
 
+    /// <summary>
+    /// A body that waits for its token and, once cancelled, holds its work call open until <paramref name="cleanup"/>
+    /// completes: work that takes a while to unwind, which the pool must wait for.
+    /// </summary>
+    public Func<TJob, CancellationToken, ValueTask<int>> SlowToUnwind(Task cleanup, Func<TJob, int> result) =>
+        Wrap<int>(async (job, token) =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, token);
+                return result(job);
+            }
+            catch (OperationCanceledException)
+            {
+                await cleanup;
+                throw;
+            }
+        });
+
     private void UpdatePeak(int now)
     {
         int peak;
