@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 
 namespace WorkerPool;
@@ -75,8 +76,28 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         JobResult<TJob, TResult> result;
         try
         {
-            TResult value = await _work(queued.Job, token).ConfigureAwait(false);
-            result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Succeeded, value, null, Stopwatch.GetElapsedTime(started));
+            // Consumed exactly once, by AsTask or Result below; Completion only waits for it.
+#pragma warning disable CA2012
+            ValueTask<TResult> pending = _work(queued.Job, token);
+#pragma warning restore CA2012
+            if (!pending.IsCompleted)
+            {
+                // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
+                await new Completion(pending);
+            }
+
+            if (pending.IsCanceled && run.Token.IsCancellationRequested)
+            {
+                // The run's own cancellation, taken without rethrowing the job's exception: a second throw per job
+                // would double the cost of cancelling many parked jobs. AsTask also consumes a ValueTask source.
+                var canceled = new TaskCanceledException(pending.AsTask());
+                result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, canceled, Stopwatch.GetElapsedTime(started));
+            }
+            else
+            {
+                // Result throws the job's own exception, if it has one: classified below.
+                result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Succeeded, pending.Result, null, Stopwatch.GetElapsedTime(started));
+            }
         }
         catch (Exception exception)
         {
@@ -192,6 +213,25 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 #pragma warning restore CA1031
         {
         }
+    }
+
+    /// <summary>
+    /// Awaits a job's <see cref="ValueTask{TResult}"/> until it completes, without taking its result or rethrowing its
+    /// exception; the caller then reads it exactly once.
+    /// </summary>
+    private readonly struct Completion(ValueTask<TResult> pending) : ICriticalNotifyCompletion
+    {
+        public bool IsCompleted => pending.IsCompleted;
+
+        public Completion GetAwaiter() => this;
+
+        public void GetResult()
+        {
+        }
+
+        public void OnCompleted(Action continuation) => pending.ConfigureAwait(false).GetAwaiter().OnCompleted(continuation);
+
+        public void UnsafeOnCompleted(Action continuation) => pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(continuation);
     }
 
     /// <summary>

@@ -172,4 +172,54 @@ public sealed class CancellationTests : PoolTest
         var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
         canceled.Results.Should().ContainSingle().Which.IsSuccess.Should().BeTrue();
     }
+
+    [Fact]
+    public async Task RunAsync_CancelledWithManyParkedJobs_EachJobUnwindsWithOnlyItsOwnException()
+    {
+        const int Jobs = 100;
+        int parked = 0;
+        var allParked = TestExtensions.NewGate();
+        async Task<int> ParkAsync(int job, CancellationToken token)
+        {
+            if (Interlocked.Increment(ref parked) == Jobs)
+            {
+                allParked.TrySetResult();
+            }
+
+            await Task.Delay(Timeout.Infinite, token);
+            return job;
+        }
+
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, token) => new ValueTask<int>(ParkAsync(job, token)),
+            new WorkerPoolOptions { MaxWorkers = Jobs, QueueCapacity = Jobs });
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, Jobs), cts.Token);
+        await allParked.Task.Within();
+
+        int thrown = 0;
+        void Count(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
+        {
+            if (e.Exception is OperationCanceledException)
+            {
+                Interlocked.Increment(ref thrown);
+            }
+        }
+
+        AppDomain.CurrentDomain.FirstChanceException += Count;
+        try
+        {
+            cts.Cancel();
+            var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+            canceled.Results.Should().HaveCount(Jobs).And.OnlyContain(r => r.Status == JobStatus.Canceled && r.Error is OperationCanceledException);
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= Count;
+        }
+
+        // One throw per job is the job's own (its await of the cancelled delay). The pool adds a few per run (the
+        // consumer's cancelled wait, the run's exception), never one more per job.
+        Volatile.Read(ref thrown).Should().BeInRange(Jobs, Jobs + 10);
+    }
 }
