@@ -159,6 +159,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private async ValueTask<bool> EnqueueAsync(Run run, TJob job)
     {
         long index = run.Pulled;
+        run.Collector?.EnsureSlot(index);
         run.Pulled = index + 1;
         run.AddOutstanding();
         run.Items.Enqueue(new QueuedJob(job, index));

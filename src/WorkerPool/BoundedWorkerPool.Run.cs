@@ -44,7 +44,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         // Allocated before the run starts: if this throws, nothing has started.
         var collected = new ResultCollector(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0);
-        Run run = StartRun(run => ProduceAsync(run, jobs), windowed: false, cancellationToken, enumeratorToken: default);
+        Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
         return run.SetConsumer(CollectAsync(run, collected));
     }
 
@@ -85,7 +85,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         var collected = new ResultCollector(expected: 0);
-        Run run = StartRun(run => ProduceAsync(run, jobs), windowed: false, cancellationToken, enumeratorToken: default);
+        Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
         return run.SetConsumer(CollectAsync(run, collected));
     }
 
@@ -164,11 +164,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
     /// <summary>
     /// Registers a new run with the pool and starts its producer, or throws if the pool is disposed. The producer task
-    /// exists before the run is registered, so DisposeAsync always has it to wait for.
+    /// exists before the run is registered, so DisposeAsync always has it to wait for. A RunAsync call passes its
+    /// <paramref name="collector"/>; a StreamAsync call passes none and gets a windowed run.
     /// </summary>
-    private Run StartRun(Func<Run, Task> produce, bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
+    private Run StartRun(Func<Run, Task> produce, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
     {
-        var run = new Run(this, windowed, callerToken, enumeratorToken);
+        var run = new Run(this, collector, callerToken, enumeratorToken);
         var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         run.Producer = producer.Unwrap();
         bool registered;
@@ -189,35 +190,23 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         return run;
     }
 
-    /// <summary>The consumer of a RunAsync call: collects outcomes by index until the run completes or is cancelled.</summary>
+    /// <summary>
+    /// The consumer of a RunAsync call. Workers write outcomes straight into <paramref name="collected"/>; this only waits
+    /// until the last one is written or the run is cancelled, then finishes the run.
+    /// </summary>
     private async Task<IReadOnlyList<JobResult<TJob, TResult>>> CollectAsync(Run run, ResultCollector collected)
     {
-        bool completed = false;
-        ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
-        try
+        // Completes (never faults) once the source is exhausted and every pulled job's outcome is written.
+        Task allWritten = run.Results.Reader.Completion;
+        if (!allWritten.IsCompleted)
         {
-            while (await reader.WaitToReadAsync(run.Token).ConfigureAwait(false))
-            {
-                while (reader.TryRead(out JobResult<TJob, TResult> result))
-                {
-                    collected.Add(result);
-                }
-            }
-
-            completed = true;
-        }
-        catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
-        {
-            // The run was cancelled, failed, or the pool is being disposed: finish below decides which.
-        }
-        catch (Exception unexpected)
-        {
-            // For example OutOfMemoryException while the collector grows. The run must still finish, or its work
-            // would outlive this call: the exception becomes the run's failure and is thrown once the work stopped.
-            run.TryFail(unexpected);
-            completed = false;
+            // Cancellation ends this wait without an exception: the run's finish below decides what it means.
+            await allWritten.WaitAsync(run.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        // A stopping run may still have written every outcome (jobs it never started are written as Canceled): it
+        // was cancelled all the same.
+        bool completed = allWritten.IsCompleted && !run.IsStopping;
         bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
         long neverStarted = run.DrainOutcomes(collected.Add);
         EndRun(run, stopped, neverStarted, completed);
@@ -237,7 +226,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         // Allocated before the run starts: if this throws, nothing has started.
         ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer() : null;
-        Run run = StartRun(produce, windowed: true, cancellationToken, enumeratorCancellationToken);
+        Run run = StartRun(produce, collector: null, cancellationToken, enumeratorCancellationToken);
         ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
         bool completed = false;
         bool consumerLeft = true;
@@ -367,65 +356,139 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
     }
 
-    /// <summary>Collects RunAsync outcomes, which arrive in completion order, into input order.</summary>
+    /// <summary>
+    /// RunAsync's outcomes in input order. Workers write them straight into their slots, from any thread and without a
+    /// lock: the producer makes the slot of job <c>i</c> exist (<see cref="EnsureSlot"/>) before job <c>i</c> can be
+    /// claimed, each slot is written once, and slots never move. Storage is one array of the source's reported count
+    /// (at most <see cref="MaxPreallocation"/>), else chunks of <see cref="ChunkLength"/>; more chunks are added as the
+    /// source yields more jobs.
+    /// </summary>
     private sealed class ResultCollector
     {
-        private JobResult<TJob, TResult>[] _results;
-        private bool[] _filled;
-        private long _count;
-
-        /// <summary>The most slots allocated up front from a source's reported count; beyond it the collector grows.</summary>
+        /// <summary>The most slots allocated up front from a source's reported count: a source may report far more than it yields.</summary>
         private const int MaxPreallocation = 1 << 20;
+
+        /// <summary>Chunk length when the count is unknown: 2,048 outcomes of a small job type stay off the large object heap.</summary>
+        private const int ChunkLength = 2048;
+
+        private readonly int _chunkLength;
+
+        // Grown by the producer only; read by workers after they claimed a job whose slot it holds.
+        private Chunk[] _chunks;
+        private long _made;
 
         internal ResultCollector(int expected)
         {
-            // A source may report a count far larger than it will ever yield before it is cancelled.
-            _results = expected > 0 ? new JobResult<TJob, TResult>[Math.Min(expected, MaxPreallocation)] : [];
-            _filled = new bool[_results.Length];
+            _chunkLength = expected > 0 ? Math.Min(expected, MaxPreallocation) : ChunkLength;
+            _chunks = expected > 0 ? [new Chunk(_chunkLength)] : [];
+            _made = _chunks.Length;
         }
 
+        /// <summary>Producer only: makes the slot for <paramref name="index"/> exist. Call before the job can be claimed.</summary>
+        internal void EnsureSlot(long index)
+        {
+            long chunk = index / _chunkLength;
+            if (chunk < _made)
+            {
+                return;
+            }
+
+            Debug.Assert(chunk == _made, "Slots are made in input order, one chunk at a time.");
+            Chunk[] chunks = _chunks;
+            if (chunk == chunks.Length)
+            {
+                Array.Resize(ref chunks, Math.Max(4, chunks.Length * 2));
+            }
+
+            // No worker reads this element before the job is enqueued, and the enqueue publishes it.
+            chunks[chunk] = new Chunk(_chunkLength);
+            _made++;
+            Volatile.Write(ref _chunks, chunks);
+        }
+
+        /// <summary>Writes one job's outcome. Any thread; each slot once.</summary>
         internal void Add(JobResult<TJob, TResult> result)
         {
-            long index = result.Index;
-            if (index >= _results.Length)
-            {
-                long size = Math.Max(Math.Max(16, index + 1), (long)_results.Length * 2);
-                size = Math.Min(size, Array.MaxLength);
-                Array.Resize(ref _results, (int)size);
-                Array.Resize(ref _filled, (int)size);
-            }
-
-            Debug.Assert(!_filled[index], "Two outcomes arrived for one job.");
-            _results[index] = result;
-            _filled[index] = true;
-            _count++;
+            Chunk chunk = Volatile.Read(ref _chunks)[result.Index / _chunkLength];
+            int offset = (int)(result.Index % _chunkLength);
+            Debug.Assert(!chunk.Filled[offset], "Two outcomes arrived for one job.");
+            chunk.Results[offset] = result;
+            Volatile.Write(ref chunk.Filled[offset], true);
         }
 
-        /// <summary>Returns the outcomes in input order. When every job stopped, there is exactly one per pulled job.</summary>
+        /// <summary>
+        /// Returns the outcomes in input order. When every job stopped (<paramref name="stopped"/>), there is exactly one
+        /// per pulled job and no worker writes any more. Otherwise jobs stuck past ShutdownTimeout may still write: the
+        /// outcomes written so far are copied.
+        /// </summary>
         internal IReadOnlyList<JobResult<TJob, TResult>> ToList(long pulled, bool stopped)
         {
-            Debug.Assert(!stopped || _count == pulled, "A pulled job has no outcome.");
-            if (_count == _results.Length)
+            Chunk[] chunks = Volatile.Read(ref _chunks);
+            if (!stopped)
             {
-                return _results;
-            }
-
-            if (_count == pulled)
-            {
-                return new ArraySegment<JobResult<TJob, TResult>>(_results, 0, (int)pulled);
-            }
-
-            // Jobs stuck past ShutdownTimeout have no outcome: return the ones that do.
-            var known = new List<JobResult<TJob, TResult>>((int)_count);
-            for (long i = 0; i < pulled && i < _results.Length; i++)
-            {
-                if (_filled[i])
+                var known = new List<JobResult<TJob, TResult>>();
+                for (long i = 0; i < pulled; i++)
                 {
-                    known.Add(_results[i]);
+                    Chunk chunk = chunks[i / _chunkLength];
+                    int offset = (int)(i % _chunkLength);
+                    if (Volatile.Read(ref chunk.Filled[offset]))
+                    {
+                        known.Add(chunk.Results[offset]);
+                    }
+                }
+
+                return known;
+            }
+
+            AssertAllFilled(chunks, pulled);
+            if (pulled <= _chunkLength)
+            {
+                JobResult<TJob, TResult>[] first = pulled == 0 ? [] : chunks[0].Results;
+                return pulled == first.Length ? first : new ArraySegment<JobResult<TJob, TResult>>(first, 0, (int)pulled);
+            }
+
+            return new ChunkedList(chunks, _chunkLength, (int)pulled);
+        }
+
+        [Conditional("DEBUG")]
+        private void AssertAllFilled(Chunk[] chunks, long pulled)
+        {
+            for (long i = 0; i < pulled; i++)
+            {
+                Debug.Assert(chunks[i / _chunkLength].Filled[i % _chunkLength], "A pulled job has no outcome.");
+            }
+        }
+
+        private sealed class Chunk(int length)
+        {
+            internal readonly JobResult<TJob, TResult>[] Results = new JobResult<TJob, TResult>[length];
+            internal readonly bool[] Filled = new bool[length];
+        }
+
+        /// <summary>A read-only view of the first <c>count</c> outcomes across chunks, without copying them.</summary>
+        private sealed class ChunkedList(Chunk[] chunks, int chunkLength, int count) : IReadOnlyList<JobResult<TJob, TResult>>
+        {
+            public int Count => count;
+
+            public JobResult<TJob, TResult> this[int index]
+            {
+                get
+                {
+                    ArgumentOutOfRangeException.ThrowIfNegative(index);
+                    ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, count);
+                    return chunks[index / chunkLength].Results[index % chunkLength];
                 }
             }
 
-            return known;
+            public IEnumerator<JobResult<TJob, TResult>> GetEnumerator()
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    yield return chunks[i / chunkLength].Results[i % chunkLength];
+                }
+            }
+
+            System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
         }
     }
 

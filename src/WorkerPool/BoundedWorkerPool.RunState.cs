@@ -33,11 +33,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private Task? _consumer;
         private Task? _cancellation;
 
-        internal Run(BoundedWorkerPool<TJob, TResult> pool, bool windowed, CancellationToken callerToken, CancellationToken enumeratorToken)
+        internal Run(BoundedWorkerPool<TJob, TResult> pool, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
         {
             _pool = pool;
             _callerToken = callerToken;
             _enumeratorToken = enumeratorToken;
+            Collector = collector;
+            bool windowed = collector is null;
             _windowed = windowed;
             CancellationToken disposal = pool._disposeCts.Token;
             Cts = (callerToken.CanBeCanceled, enumeratorToken.CanBeCanceled) switch
@@ -73,8 +75,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>Pulled jobs not yet claimed. TryDequeue is the claim.</summary>
         internal ConcurrentQueue<QueuedJob> Items { get; } = new();
 
-        /// <summary>Outcomes of claimed jobs, in completion order. Unbounded: a worker never waits to hand off.</summary>
+        /// <summary>
+        /// StreamAsync: outcomes of claimed jobs, in completion order. Unbounded: a worker never waits to hand off.
+        /// RunAsync: outcomes go to <see cref="Collector"/> instead, and this channel only signals, by completing, that
+        /// the source is exhausted and every pulled job's outcome is written.
+        /// </summary>
         internal Channel<JobResult<TJob, TResult>> Results { get; }
+
+        /// <summary>RunAsync only: where workers write outcomes, in input order.</summary>
+        internal ResultCollector? Collector { get; }
 
         /// <summary>StreamAsync only: credits that bound jobs pulled but not yet yielded to the consumer.</summary>
         internal SemaphoreSlim? Window { get; }
@@ -190,8 +199,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal void Publish(in JobResult<TJob, TResult> result)
         {
-            // TryWrite fails only once the run's finish completed the channel: the run has ended, nobody reads.
-            Results.Writer.TryWrite(result);
+            if (Collector is { } collector)
+            {
+                collector.Add(result);
+            }
+            else
+            {
+                // TryWrite fails only once the run's finish completed the channel: the run has ended, nobody reads.
+                Results.Writer.TryWrite(result);
+            }
+
             ReleaseOutstanding();
         }
 

@@ -24,7 +24,11 @@ namespace WorkerPool;
 //                         decided; the flag makes the decision visible before they have run.
 //                Items    a ConcurrentQueue of the run's pulled-but-unclaimed jobs. TryDequeue is the *claim*:
 //                         whoever dequeues a job (a worker, or the run's own finish) accounts for it, exactly once.
-//                Results  an unbounded Channel of JobResults, written by workers, read by the run's consumer.
+//                Results  StreamAsync: an unbounded Channel of JobResults, written by workers, read by the consumer.
+//                         RunAsync: the channel carries no outcome; it completes when every outcome is written.
+//                Collector (RunAsync only) the outcomes in input order. A worker writes a job's outcome straight into
+//                         its slot; the producer makes the slot exist before the job is enqueued, slots never move
+//                         (chunks), and each is written once, so no lock is needed.
 //                Window   (StreamAsync only) a SemaphoreSlim of QueueCapacity + MaxWorkers credits (clamped to
 //                         int.MaxValue): a job is pulled
 //                         from the source only after a credit is taken; the credit returns when its result is
@@ -34,7 +38,7 @@ namespace WorkerPool;
 //              exists.
 //   Worker     At most MaxWorkers tasks pool-wide, started on demand by producers and ending as soon as the
 //              ticket queue is empty. A worker takes a ticket, claims one job from that run's Items, runs it,
-//              and hands the result to the run's Results channel, which never blocks.
+//              and writes the outcome to the run's Collector or Results channel; neither ever blocks.
 //
 // Who owns each task, and what ends it
 // ------------------------------------
@@ -43,8 +47,8 @@ namespace WorkerPool;
 //                   token is abandoned (WaitAsync), and disposed when its pending MoveNextAsync finally returns.
 //   Worker task   : owned by the pool. It ends when it finds no ticket (TryRetireWorker, under _sync).
 //                   DisposeAsync awaits every worker (WhenNoWorkersAsync). A worker is never blocked on a receive (it
-//                   only TryReads) nor on a hand-off (Results is unbounded, bounded in practice by Window or by
-//                   RunAsync's eager collector). The only await in a worker is the job's own `work` call.
+//                   only TryReads) nor on a hand-off (Results is unbounded, bounded in practice by Window; the
+//                   Collector's slots exist before the job). The only await in a worker is the job's own `work` call.
 //   `work` call   : owned by its run while it executes. The run's finish waits until Run._running is 0, so no
 //                   `work` call of a run executes when RunAsync/StreamAsync returns. Exception: a job that ignores
 //                   its token past a finite ShutdownTimeout; the run then throws WorkerPoolShutdownTimeoutException
@@ -52,7 +56,8 @@ namespace WorkerPool;
 //   The run       : owned by the caller of RunAsync/StreamAsync. Its finish (Run.FinishAsync) runs on every exit
 //                   path: completion, failure, cancellation, disposal, and a stream consumer that stops early.
 //                   The pool keeps every unfinished run in _runs, so that DisposeAsync can wait for its loops.
-//   RunAsync's collector task : an internal loop owned by its run; DisposeAsync waits for it.
+//   RunAsync's collector task : owned by its run; it waits for the last outcome (or the run's stop), then runs the
+//                   run's finish. DisposeAsync waits for it.
 //   A StreamAsync consumer    : the caller's own code, not an internal loop. DisposeAsync does not wait for a
 //                   consumer that has paused between two MoveNextAsync calls; it waits for that run's producer
 //                   and workers, which stop without the consumer. The consumer then gets the cancellation.
@@ -63,7 +68,8 @@ namespace WorkerPool;
 //              WaitAsync(run.Token) if it does not complete at once); _tickets.WriteAsync(run.Token).
 //   Worker   : `work(job, token)` where token is run.Token, or with JobTimeout a per-worker CTS that is cancelled
 //              by the timer or by run.Token (a registration disposed after each job). Receives never wait.
-//   Consumer : Results.Reader.WaitToReadAsync(run.Token).
+//   Consumer : StreamAsync: Results.Reader.WaitToReadAsync(run.Token). RunAsync: Results.Reader.Completion
+//              .WaitAsync(run.Token), awaited without throwing.
 //   Finish   : Run._drained and the producer task, bounded by ShutdownTimeout. Never the caller's token: the
 //              finish must not return while work still runs.
 //   Dispose  : every run's producer (and RunAsync collector), then WhenNoWorkersAsync; bounded by ShutdownTimeout.

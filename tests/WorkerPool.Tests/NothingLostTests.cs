@@ -227,4 +227,63 @@ public sealed class NothingLostTests : PoolTest
 
         results.Select(r => r.Value).Should().Equal(Enumerable.Range(0, 300));
     }
+
+    [Fact]
+    public async Task RunAsync_SourceWithoutACount_ResultsInInputOrderAcrossManySlotChunks()
+    {
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job * 2), new WorkerPoolOptions { MaxWorkers = 2 });
+        IEnumerable<int> Uncounted()
+        {
+            for (int i = 0; i < 5_000; i++)
+            {
+                yield return i;
+            }
+        }
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Uncounted()).Within();
+        IReadOnlyList<JobResult<int, int>> asyncResults = await pool.RunAsync(Sources.RangeAsync(5_000)).Within();
+
+        foreach (IReadOnlyList<JobResult<int, int>> list in new[] { results, asyncResults })
+        {
+            list.Should().HaveCount(5_000);
+            list.Select(r => r.Index).Should().Equal(Enumerable.Range(0, 5_000).Select(i => (long)i));
+            Enumerable.Range(0, list.Count).Select(i => list[i].Value).Should().Equal(Enumerable.Range(0, 5_000).Select(i => i * 2));
+            FluentActions.Invoking(() => list[5_000]).Should().Throw<ArgumentOutOfRangeException>();
+            FluentActions.Invoking(() => list[-1]).Should().Throw<ArgumentOutOfRangeException>();
+        }
+    }
+
+    [Theory]
+    [InlineData(10, 25)]
+    [InlineData(100, 30)]
+    public async Task RunAsync_SourceCountDiffersFromWhatItYields_EveryYieldedJobHasItsOutcomeInOrder(int reported, int yielded)
+    {
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(-job), new WorkerPoolOptions { MaxWorkers = 2 });
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(new MiscountedCollection(reported, yielded)).Within();
+
+        results.Select(r => r.Value).Should().Equal(Enumerable.Range(0, yielded).Select(i => -i));
+    }
+
+    /// <summary>A collection whose Count says one thing while its enumerator yields another number of items.</summary>
+    private sealed class MiscountedCollection(int reported, int yielded) : ICollection<int>
+    {
+        public int Count => reported;
+
+        public bool IsReadOnly => true;
+
+        public IEnumerator<int> GetEnumerator() => Enumerable.Range(0, yielded).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public void Add(int item) => throw new NotSupportedException();
+
+        public void Clear() => throw new NotSupportedException();
+
+        public bool Contains(int item) => throw new NotSupportedException();
+
+        public void CopyTo(int[] array, int arrayIndex) => throw new NotSupportedException();
+
+        public bool Remove(int item) => throw new NotSupportedException();
+    }
 }
