@@ -135,20 +135,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// Waits, for StreamAsync runs, until one more job may be pulled without outrunning the consumer.
     /// Returns <see langword="false"/> once the run is cancelled.
     /// </summary>
-    private static async ValueTask<bool> TakeCreditAsync(Run run)
+    private static ValueTask<bool> TakeCreditAsync(Run run)
     {
-        if (run.Window is { } window)
+        if (run.Token.IsCancellationRequested)
         {
-            Task credit = window.WaitAsync(run.Token);
-            if (!credit.IsCompleted)
-            {
-                await credit.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-
-            return credit.IsCompletedSuccessfully;
+            return new ValueTask<bool>(false);
         }
 
-        return !run.Token.IsCancellationRequested;
+        // A window's wait ends when the consumer gives credits back, or when the run's cancellation closes it.
+        return run.Window is { } window ? window.TakeAsync() : new ValueTask<bool>(true);
     }
 
     /// <summary>

@@ -228,31 +228,41 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer() : null;
         Run run = StartRun(produce, collector: null, cancellationToken, enumeratorCancellationToken);
         ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
+        CreditWindow window = run.Window!;
+        int heldCredits = 0;
         bool completed = false;
         bool consumerLeft = true;
         try
         {
             while (true)
             {
-                try
+                // Nothing to yield right now: give back every credit held, or the producer could wait for them while
+                // this waits for the producer.
+                if (heldCredits > 0)
                 {
-                    if (!await reader.WaitToReadAsync(run.Token).ConfigureAwait(false))
-                    {
-                        completed = true;
-                        break;
-                    }
+                    window.Release(heldCredits);
+                    heldCredits = 0;
                 }
-                catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
+
+                // No token here: the run's cancellation wakes this wait with a marker (Run.WakeConsumer), so a wait
+                // allocates nothing and a cancelled run throws nothing here.
+                if (!await reader.WaitToReadAsync().ConfigureAwait(false))
                 {
+                    completed = !run.IsStopping;
                     break;
                 }
 
                 // Once the run is stopping, nothing more is yielded: what is left goes into the exception.
                 while (!run.IsStopping && reader.TryRead(out JobResult<TJob, TResult> result))
                 {
+                    if (Run.IsWakeMarker(result))
+                    {
+                        continue;
+                    }
+
                     if (reorder is null)
                     {
-                        run.Window!.Release();
+                        TakeBackCredit(window, ref heldCredits, run.CreditBatch);
                         yield return result;
                         continue;
                     }
@@ -260,7 +270,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     reorder.Add(result);
                     while (!run.IsStopping && reorder.TryTakeNext(out JobResult<TJob, TResult> next))
                     {
-                        run.Window!.Release();
+                        TakeBackCredit(window, ref heldCredits, run.CreditBatch);
                         yield return next;
                     }
                 }
@@ -301,6 +311,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         Debug.Assert(!completed || remaining.Count == 0, "A completed stream left outcomes behind.");
         remaining.Sort(static (a, b) => a.Index.CompareTo(b.Index));
         ThrowIfRunDidNotComplete(run, stopped, completed, remaining);
+    }
+
+    /// <summary>Counts the credit of an outcome about to be yielded, and gives a full batch of them back to the producer.</summary>
+    private static void TakeBackCredit(CreditWindow window, ref int heldCredits, int batch)
+    {
+        if (++heldCredits == batch)
+        {
+            window.Release(batch);
+            heldCredits = 0;
+        }
     }
 
     /// <summary>Releases a finished run's resources and its place in the pool, counts its never-started jobs, and logs its end.</summary>

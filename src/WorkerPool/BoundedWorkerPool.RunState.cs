@@ -60,7 +60,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 // QueueCapacity + MaxWorkers may not fit in an int; beyond int.MaxValue the window is unbounded anyway.
                 int windowSize = (int)Math.Min((long)pool._options.QueueCapacity + pool._options.MaxWorkers, int.MaxValue);
-                Window = new SemaphoreSlim(windowSize, windowSize);
+                Window = new CreditWindow(windowSize);
+                CreditBatch = Math.Clamp(windowSize / 4, 1, MaxCreditBatch);
+
+                // The producer's and the consumer's waits take no token: this one registration ends both. It lives
+                // as long as Cts, whose disposal removes it.
+                Token.UnsafeRegister(static state => ((Run)state!).OnCanceled(), this);
             }
 
             StartTimestamp = Stopwatch.GetTimestamp();
@@ -86,7 +91,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal ResultCollector? Collector { get; }
 
         /// <summary>StreamAsync only: credits that bound jobs pulled but not yet yielded to the consumer.</summary>
-        internal SemaphoreSlim? Window { get; }
+        internal CreditWindow? Window { get; }
+
+        /// <summary>
+        /// StreamAsync only: how many credits the consumer gives back at once. Fewer, larger releases wake the producer
+        /// less often; a quarter of the window keeps the producer ahead, and the consumer gives back everything it holds
+        /// before it waits for an outcome, so held credits never stall the run.
+        /// </summary>
+        internal int CreditBatch { get; }
+
+        private const int MaxCreditBatch = 32;
 
         /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
         internal long Pulled { get; set; }
@@ -212,6 +226,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             ReleaseOutstanding();
         }
 
+        /// <summary>
+        /// StreamAsync, once the run is cancelled: closes the window, which ends the producer's wait for a credit, and
+        /// wakes a consumer waiting for an outcome by writing a marker that is not an outcome (index -1). The consumer
+        /// skips the marker, and so does <see cref="DrainOutcomes"/>.
+        /// </summary>
+        private void OnCanceled()
+        {
+            Window!.Close();
+            Results.Writer.TryWrite(new JobResult<TJob, TResult>(-1, default!, JobStatus.Canceled, default, null, TimeSpan.Zero));
+        }
+
+        internal static bool IsWakeMarker(in JobResult<TJob, TResult> result) => result.Index < 0;
+
         /// <summary>Called by the producer once the source is exhausted: it gives up its own outstanding count.</summary>
         internal void SourceExhausted() => ReleaseOutstanding();
 
@@ -302,7 +329,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Results.Writer.TryComplete();
             while (Results.Reader.TryRead(out JobResult<TJob, TResult> result))
             {
-                sink?.Invoke(result);
+                if (!IsWakeMarker(result))
+                {
+                    sink?.Invoke(result);
+                }
             }
 
             long neverStarted = 0;
@@ -315,7 +345,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return neverStarted;
         }
 
-        /// <summary>Disposes the run's token source and window, once any background cancellation has finished with them.</summary>
+        /// <summary>Disposes the run's token source, once any background cancellation has finished with it.</summary>
         internal void DisposeResources()
         {
             if (Volatile.Read(ref _cancellation) is { IsCompleted: false } cancellation)
@@ -330,7 +360,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             Cts.Dispose();
-            Window?.Dispose();
         }
     }
 }

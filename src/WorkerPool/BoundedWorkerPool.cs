@@ -29,10 +29,11 @@ namespace WorkerPool;
 //                Collector (RunAsync only) the outcomes in input order. A worker writes a job's outcome straight into
 //                         its slot; the producer makes the slot exist before the job is enqueued, slots never move
 //                         (chunks), and each is written once, so no lock is needed.
-//                Window   (StreamAsync only) a SemaphoreSlim of QueueCapacity + MaxWorkers credits (clamped to
-//                         int.MaxValue): a job is pulled
-//                         from the source only after a credit is taken; the credit returns when its result is
-//                         yielded. So a slow stream consumer holds back its own producer, never a worker.
+//                Window   (StreamAsync only) a CreditWindow of QueueCapacity + MaxWorkers credits (clamped to
+//                         int.MaxValue): a job is pulled from the source only after a credit is taken; the credit
+//                         returns after its result is yielded, in batches of CreditBatch, and every held credit
+//                         returns before the consumer waits. So a slow stream consumer holds back its own producer,
+//                         never a worker, and never itself.
 //   Producer   One task per run (Task.Run). Enumerates the source lazily: take credit, pull one job, enqueue it
 //              in Items, then write one ticket (waiting when the pool queue is full), then make sure a worker
 //              exists.
@@ -64,12 +65,13 @@ namespace WorkerPool;
 //
 // Which token every await observes
 // --------------------------------
-//   Producer : Window.WaitAsync(run.Token); source MoveNextAsync (GetAsyncEnumerator(run.Token), then
+//   Producer : Window.TakeAsync(), closed by run.Token's registration (CreditWindow.cs); source MoveNextAsync (GetAsyncEnumerator(run.Token), then
 //              WaitAsync(run.Token) if it does not complete at once); _tickets.WriteAsync(run.Token).
 //   Worker   : `work(job, token)` where token is run.Token, or with JobTimeout a per-worker CTS that is cancelled
 //              by the timer or by run.Token (a registration disposed after each job). Receives never wait.
-//   Consumer : StreamAsync: Results.Reader.WaitToReadAsync(run.Token). RunAsync: Results.Reader.Completion
-//              .WaitAsync(run.Token), awaited without throwing.
+//   Consumer : StreamAsync: Results.Reader.WaitToReadAsync() with no token, so the channel reuses one wait
+//              object; a registration on run.Token (one per run) writes a wake marker when the run is cancelled.
+//              RunAsync: Results.Reader.Completion.WaitAsync(run.Token), awaited without throwing.
 //   Finish   : Run._drained and the producer task, bounded by ShutdownTimeout. Never the caller's token: the
 //              finish must not return while work still runs.
 //   Dispose  : every run's producer (and RunAsync collector), then WhenNoWorkersAsync; bounded by ShutdownTimeout.
