@@ -47,7 +47,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
 
                 JobResult<TJob, TResult> result = await ExecuteAsync(run, queued, slot).ConfigureAwait(false);
-                Record(run, result);
+                Record(run, slot, result);
                 run.Publish(result);
             }
             finally
@@ -72,7 +72,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         long started = slot.Begin(run, queued);
-        Interlocked.Increment(ref _runningJobs);
         JobResult<TJob, TResult> result;
         try
         {
@@ -106,7 +105,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         finally
         {
-            Interlocked.Decrement(ref _runningJobs);
             slot.End();
             if (timeout is not null)
             {
@@ -148,15 +146,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <summary>Counts jobs that ended as <see cref="JobStatus.Canceled"/> without ever starting.</summary>
     private void CountNeverStarted(long count)
     {
-        Interlocked.Add(ref _canceled, count);
+        Interlocked.Add(ref _neverStarted, count);
         if (WorkerPoolMetrics.JobsCompleted.Enabled)
         {
             WorkerPoolMetrics.JobsCompleted.Add(count, _nameTag, new(WorkerPoolMetrics.StatusTag, WorkerPoolMetrics.StatusName(JobStatus.Canceled)));
         }
     }
 
-    /// <summary>Counts an executed job's outcome, logs it, and stops its run on a failure in StopOnFirstError.</summary>
-    private void Record(Run run, in JobResult<TJob, TResult> result)
+    /// <summary>
+    /// Counts an executed job's outcome (in the worker's own slot: no shared write per job), logs it, and stops its run
+    /// on a failure in StopOnFirstError.
+    /// </summary>
+    private void Record(Run run, WorkerSlot slot, in JobResult<TJob, TResult> result)
     {
         if (WorkerPoolMetrics.JobsCompleted.Enabled)
         {
@@ -168,20 +169,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             WorkerPoolMetrics.JobDuration.Record(result.Duration.TotalSeconds, _nameTag);
         }
 
+        slot.Count(result.Status);
         switch (result.Status)
         {
             case JobStatus.Succeeded:
-                Interlocked.Increment(ref _succeeded);
-                break;
             case JobStatus.Canceled:
-                Interlocked.Increment(ref _canceled);
                 break;
             case JobStatus.TimedOut:
-                Interlocked.Increment(ref _timedOut);
                 LogSafely(static (pool, result) => Log.JobTimedOut(pool._logger, pool._options.Name, result.Index, pool._options.JobTimeout.TotalMilliseconds), result);
                 break;
             default:
-                Interlocked.Increment(ref _failed);
                 if (_options.ErrorMode == ErrorMode.StopOnFirstError)
                 {
                     if (run.TryFail(result.Error!))
@@ -247,6 +244,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private long _liveSince;
         private CancellationTokenSource? _timeout;
 
+        // Outcomes of the jobs this slot's workers executed, by JobStatus, at [Padding + status]. Written only by the
+        // slot's current worker (slots pass from one worker to the next under the pool lock); read by anyone, summed
+        // over all slots. The padding keeps two workers' counters off one cache line.
+        private const int Padding = 8;
+        private readonly long[] _outcomes = new long[Padding + 4 + Padding];
+
         internal WorkerSlot(int id) => Id = id;
 
         internal int Id { get; }
@@ -294,6 +297,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Volatile.Write(ref _run, null);
             _job = default;
         }
+
+        /// <summary>Whether a job is executing in this slot now.</summary>
+        internal bool IsRunningJob => Volatile.Read(ref _run) is not null;
+
+        /// <summary>The slot's worker counts one executed job's outcome.</summary>
+        internal void Count(JobStatus status)
+        {
+            ref long counter = ref _outcomes[Padding + (int)status];
+            Volatile.Write(ref counter, counter + 1);
+        }
+
+        /// <summary>How many executed jobs ended with <paramref name="status"/> in this slot.</summary>
+        internal long Counted(JobStatus status) => Volatile.Read(ref _outcomes[Padding + (int)status]);
 
         /// <summary>
         /// Describes the job in this slot if one is running, and if it belongs to <paramref name="filter"/> (any run

@@ -144,11 +144,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private TaskCompletionSource? _noWorkers;
 
     // Counters, updated with Interlocked.
-    private int _runningJobs;
-    private long _succeeded;
-    private long _failed;
-    private long _timedOut;
-    private long _canceled;
+    // Jobs that ended Canceled without ever starting (counted by runs and workers, with Interlocked). Outcomes of
+    // executed jobs, and the jobs running now, are counted per worker slot and summed when read.
+    private long _neverStarted;
 
     /// <summary>
     /// Creates a pool that runs <paramref name="work"/> for each job.
@@ -200,7 +198,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     int PoolRegistry.IPoolDiagnostics.QueuedJobs => _tickets.Reader.Count;
 
-    int PoolRegistry.IPoolDiagnostics.RunningJobs => Volatile.Read(ref _runningJobs);
+    int PoolRegistry.IPoolDiagnostics.RunningJobs => CountRunningJobs();
 
     void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
     {
@@ -224,12 +222,37 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         ActiveWorkers = Volatile.Read(ref _activeWorkers),
         PeakWorkers = Volatile.Read(ref _peakWorkers),
         QueuedJobs = _tickets.Reader.Count,
-        RunningJobs = Volatile.Read(ref _runningJobs),
-        Succeeded = Interlocked.Read(ref _succeeded),
-        Failed = Interlocked.Read(ref _failed),
-        TimedOut = Interlocked.Read(ref _timedOut),
-        Canceled = Interlocked.Read(ref _canceled),
+        RunningJobs = CountRunningJobs(),
+        Succeeded = SumOutcomes(JobStatus.Succeeded),
+        Failed = SumOutcomes(JobStatus.Failed),
+        TimedOut = SumOutcomes(JobStatus.TimedOut),
+        Canceled = SumOutcomes(JobStatus.Canceled) + Interlocked.Read(ref _neverStarted),
     };
+
+    private int CountRunningJobs()
+    {
+        int running = 0;
+        foreach (WorkerSlot slot in _slots)
+        {
+            if (slot.IsRunningJob)
+            {
+                running++;
+            }
+        }
+
+        return running;
+    }
+
+    private long SumOutcomes(JobStatus status)
+    {
+        long sum = 0;
+        foreach (WorkerSlot slot in _slots)
+        {
+            sum += slot.Counted(status);
+        }
+
+        return sum;
+    }
 
     /// <summary>
     /// Cancels every run on the pool and waits until every worker and internal loop has ended.
@@ -258,7 +281,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         if (first)
         {
-            int runningJobs = Volatile.Read(ref _runningJobs);
+            int runningJobs = CountRunningJobs();
             if (runs.Length > 0 || runningJobs > 0)
             {
                 Log.DisposedWithWorkInFlight(_logger, _options.Name, runs.Length, runningJobs);

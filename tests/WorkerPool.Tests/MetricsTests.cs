@@ -101,6 +101,16 @@ public sealed class MetricsTests : PoolTest, IDisposable
 
         // One duration per job whose work call ran: all but the five that never started.
         Mine("workerpool.job.duration").Should().HaveCount(outcomes.Count - 5).And.OnlyContain(m => m.Value >= 0);
+
+        // The pools' own statistics count the same outcomes.
+        WorkerPoolStatistics first = pool.GetStatistics();
+        WorkerPoolStatistics second = gated.GetStatistics();
+        (first.Succeeded + second.Succeeded).Should().Be(outcomes.Count(r => r.Status == JobStatus.Succeeded));
+        (first.Failed + second.Failed).Should().Be(outcomes.Count(r => r.Status == JobStatus.Failed));
+        (first.TimedOut + second.TimedOut).Should().Be(outcomes.Count(r => r.Status == JobStatus.TimedOut));
+        (first.Canceled + second.Canceled).Should().Be(outcomes.Count(r => r.Status == JobStatus.Canceled));
+        second.Canceled.Should().Be(6, "one job was cancelled while running and five never started");
+        (first.RunningJobs + second.RunningJobs).Should().Be(0);
     }
 
     [Fact]
