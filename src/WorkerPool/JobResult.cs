@@ -52,7 +52,8 @@ public readonly struct JobResult<TJob, TResult> : IEquatable<JobResult<TJob, TRe
     /// <summary>Gets the exception the job ended with.</summary>
     /// <value>
     /// The job's exception for <see cref="JobStatus.Failed"/>, a <see cref="TimeoutException"/> for
-    /// <see cref="JobStatus.TimedOut"/>, the <see cref="OperationCanceledException"/> of a job cancelled while it ran,
+    /// <see cref="JobStatus.TimedOut"/>, an <see cref="OperationCanceledException"/> for a job cancelled while it ran
+    /// (a <see cref="TaskCanceledException"/> for its cancelled task, which the pool reads without rethrowing it),
     /// and <see langword="null"/> for a job that succeeded or never started.
     /// </value>
     public Exception? Error { get; }

@@ -23,7 +23,7 @@ public enum JobStatus
     /// <summary>
     /// The job's run was cancelled: either before the job started, in which case it never ran and
     /// <see cref="JobResult{TJob, TResult}.Error"/> is <see langword="null"/>, or while it ran, in which case
-    /// <see cref="JobResult{TJob, TResult}.Error"/> holds the <see cref="OperationCanceledException"/> it ended with.
+    /// <see cref="JobResult{TJob, TResult}.Error"/> holds an <see cref="OperationCanceledException"/>.
     /// </summary>
     Canceled = 3,
 }
