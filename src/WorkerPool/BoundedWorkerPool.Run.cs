@@ -210,8 +210,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
         long neverStarted = run.DrainOutcomes(collected.Add);
         EndRun(run, stopped, neverStarted, completed);
-        IReadOnlyList<JobResult<TJob, TResult>> results = collected.ToList(run.Pulled, stopped);
-        ThrowIfRunDidNotComplete(run, stopped, completed, results);
+        if (!stopped)
+        {
+            // Jobs stuck past ShutdownTimeout may still write outcomes: the list is not read, the run throws.
+            throw ShutdownTimeoutExceeded(run, run.Failure);
+        }
+
+        IReadOnlyList<JobResult<TJob, TResult>> results = collected.ToList(run.Pulled);
+        ThrowIfRunDidNotComplete(run, stopped: true, completed, results);
         return results;
     }
 
@@ -381,7 +387,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// lock: the producer makes the slot of job <c>i</c> exist (<see cref="EnsureSlot"/>) before job <c>i</c> can be
     /// claimed, each slot is written once, and slots never move. Storage is one array of the source's reported count
     /// (at most <see cref="MaxPreallocation"/>), else chunks of <see cref="ChunkLength"/>; more chunks are added as the
-    /// source yields more jobs.
+    /// source yields more jobs. The list is read only once every job of the run has stopped (a run with jobs stuck
+    /// past ShutdownTimeout throws instead of returning it), so no slot is written while it is read.
     /// </summary>
     private sealed class ResultCollector
     {
@@ -394,13 +401,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private readonly int _chunkLength;
 
         // Grown by the producer only; read by workers after they claimed a job whose slot it holds.
-        private Chunk[] _chunks;
+        private JobResult<TJob, TResult>[][] _chunks;
         private long _made;
 
         internal ResultCollector(int expected)
         {
             _chunkLength = expected > 0 ? Math.Min(expected, MaxPreallocation) : ChunkLength;
-            _chunks = expected > 0 ? [new Chunk(_chunkLength)] : [];
+            _chunks = expected > 0 ? [new JobResult<TJob, TResult>[_chunkLength]] : [];
             _made = _chunks.Length;
         }
 
@@ -414,14 +421,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             Debug.Assert(chunk == _made, "Slots are made in input order, one chunk at a time.");
-            Chunk[] chunks = _chunks;
+            JobResult<TJob, TResult>[][] chunks = _chunks;
             if (chunk == chunks.Length)
             {
                 Array.Resize(ref chunks, Math.Max(4, chunks.Length * 2));
             }
 
             // No worker reads this element before the job is enqueued, and the enqueue publishes it.
-            chunks[chunk] = new Chunk(_chunkLength);
+            chunks[chunk] = new JobResult<TJob, TResult>[_chunkLength];
             _made++;
             Volatile.Write(ref _chunks, chunks);
         }
@@ -429,41 +436,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>Writes one job's outcome. Any thread; each slot once.</summary>
         internal void Add(JobResult<TJob, TResult> result)
         {
-            Chunk chunk = Volatile.Read(ref _chunks)[result.Index / _chunkLength];
-            int offset = (int)(result.Index % _chunkLength);
-            Debug.Assert(!chunk.Filled[offset], "Two outcomes arrived for one job.");
-            chunk.Results[offset] = result;
-            Volatile.Write(ref chunk.Filled[offset], true);
+            JobResult<TJob, TResult>[] chunk = Volatile.Read(ref _chunks)[result.Index / _chunkLength];
+            chunk[result.Index % _chunkLength] = result;
         }
 
-        /// <summary>
-        /// Returns the outcomes in input order. When every job stopped (<paramref name="stopped"/>), there is exactly one
-        /// per pulled job and no worker writes any more. Otherwise jobs stuck past ShutdownTimeout may still write: the
-        /// outcomes written so far are copied.
-        /// </summary>
-        internal IReadOnlyList<JobResult<TJob, TResult>> ToList(long pulled, bool stopped)
+        /// <summary>Returns the outcomes in input order. Call once every job of the run has stopped: then there is one per pulled job.</summary>
+        internal IReadOnlyList<JobResult<TJob, TResult>> ToList(long pulled)
         {
-            Chunk[] chunks = Volatile.Read(ref _chunks);
-            if (!stopped)
-            {
-                var known = new List<JobResult<TJob, TResult>>();
-                for (long i = 0; i < pulled; i++)
-                {
-                    Chunk chunk = chunks[i / _chunkLength];
-                    int offset = (int)(i % _chunkLength);
-                    if (Volatile.Read(ref chunk.Filled[offset]))
-                    {
-                        known.Add(chunk.Results[offset]);
-                    }
-                }
-
-                return known;
-            }
-
-            AssertAllFilled(chunks, pulled);
+            JobResult<TJob, TResult>[][] chunks = Volatile.Read(ref _chunks);
+            AssertOneOutcomePerJob(chunks, pulled);
             if (pulled <= _chunkLength)
             {
-                JobResult<TJob, TResult>[] first = pulled == 0 ? [] : chunks[0].Results;
+                JobResult<TJob, TResult>[] first = pulled == 0 ? [] : chunks[0];
                 return pulled == first.Length ? first : new ArraySegment<JobResult<TJob, TResult>>(first, 0, (int)pulled);
             }
 
@@ -471,22 +455,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         [Conditional("DEBUG")]
-        private void AssertAllFilled(Chunk[] chunks, long pulled)
+        private void AssertOneOutcomePerJob(JobResult<TJob, TResult>[][] chunks, long pulled)
         {
-            for (long i = 0; i < pulled; i++)
+            // An empty slot holds a default outcome, whose index is 0: every other slot must hold its own job's outcome.
+            for (long i = 1; i < pulled; i++)
             {
-                Debug.Assert(chunks[i / _chunkLength].Filled[i % _chunkLength], "A pulled job has no outcome.");
+                Debug.Assert(chunks[i / _chunkLength][i % _chunkLength].Index == i, "A pulled job has no outcome.");
             }
         }
 
-        private sealed class Chunk(int length)
-        {
-            internal readonly JobResult<TJob, TResult>[] Results = new JobResult<TJob, TResult>[length];
-            internal readonly bool[] Filled = new bool[length];
-        }
-
         /// <summary>A read-only view of the first <c>count</c> outcomes across chunks, without copying them.</summary>
-        private sealed class ChunkedList(Chunk[] chunks, int chunkLength, int count) : IReadOnlyList<JobResult<TJob, TResult>>
+        private sealed class ChunkedList(JobResult<TJob, TResult>[][] chunks, int chunkLength, int count) : IReadOnlyList<JobResult<TJob, TResult>>
         {
             public int Count => count;
 
@@ -496,7 +475,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 {
                     ArgumentOutOfRangeException.ThrowIfNegative(index);
                     ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, count);
-                    return chunks[index / chunkLength].Results[index % chunkLength];
+                    return chunks[index / chunkLength][index % chunkLength];
                 }
             }
 
@@ -504,7 +483,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 for (int i = 0; i < count; i++)
                 {
-                    yield return chunks[i / chunkLength].Results[i % chunkLength];
+                    yield return chunks[i / chunkLength][i % chunkLength];
                 }
             }
 

@@ -248,6 +248,7 @@ public sealed class NothingLostTests : PoolTest
             list.Should().HaveCount(5_000);
             list.Select(r => r.Index).Should().Equal(Enumerable.Range(0, 5_000).Select(i => (long)i));
             Enumerable.Range(0, list.Count).Select(i => list[i].Value).Should().Equal(Enumerable.Range(0, 5_000).Select(i => i * 2));
+            ((System.Collections.IEnumerable)list).Cast<JobResult<int, int>>().Select(r => r.Value).Should().Equal(list.Select(r => r.Value));
             FluentActions.Invoking(() => list[5_000]).Should().Throw<ArgumentOutOfRangeException>();
             FluentActions.Invoking(() => list[-1]).Should().Throw<ArgumentOutOfRangeException>();
         }
