@@ -1,0 +1,100 @@
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests;
+
+/// <summary>What the pool writes for people: exception messages and the text of its diagnostic records.</summary>
+public sealed class DescriptionTests : PoolTest
+{
+    [Fact]
+    public async Task CanceledRun_MessageNamesThePoolAndTheAttachedOutcomes()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, Name = "orders" });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, 3), cts.Token);
+        await probe.Started(0).Within();
+        cts.Cancel();
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Message.Should().Be("The run on pool 'orders' was cancelled; 3 outcome(s) are attached.");
+        canceled.CancellationToken.Should().Be(cts.Token);
+    }
+
+    [Fact]
+    public async Task RunCanceledByDisposal_MessageSaysSo()
+    {
+        var probe = new WorkProbe<int>();
+        var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, Name = "orders" });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, 2));
+        await probe.Started(0).Within();
+        await pool.DisposeAsync().AsTask().Within();
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Message.Should().Be("The run on pool 'orders' was cancelled because the pool was disposed; 2 outcome(s) are attached.");
+    }
+
+    [Fact]
+    public async Task TimedOutJob_ErrorNamesTheJobThePoolAndTheTimeout()
+    {
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { JobTimeout = TimeSpan.FromMilliseconds(20), Name = "orders" });
+
+        JobResult<int, int> result = (await pool.RunAsync([5]).Within()).Single();
+
+        result.Status.Should().Be(JobStatus.TimedOut);
+        result.Error.Should().BeOfType<TimeoutException>()
+            .Which.Message.Should().Be($"Job #0 of pool 'orders' exceeded its timeout of {TimeSpan.FromMilliseconds(20)} and was cancelled.");
+        result.Error!.InnerException.Should().BeAssignableTo<OperationCanceledException>();
+    }
+
+    [Fact]
+    public void JobResult_ToString_ShowsIndexStatusDurationAndError()
+    {
+        var succeeded = new JobResult<int, int>(3, 30, JobStatus.Succeeded, 60, null, TimeSpan.FromMilliseconds(1.5));
+        var failed = new JobResult<int, int>(4, 40, JobStatus.Failed, 0, new InvalidOperationException("boom"), TimeSpan.FromMilliseconds(2));
+
+        succeeded.ToString().Should().Be($"#3 Succeeded ({1.5:0.###} ms)");
+        failed.ToString().Should().Be("#4 Failed (2 ms): InvalidOperationException: boom");
+    }
+
+    [Fact]
+    public void RunningJobAndLiveWorker_ToString_DescribeWhatIsRunning()
+    {
+        var job = new RunningJobInfo { PoolName = "orders", Index = 7, Job = "order-7", Elapsed = TimeSpan.FromMilliseconds(1200) };
+        var nullJob = job with { Job = null };
+        var busy = new LiveWorkerInfo { PoolName = "orders", WorkerId = 1, Age = TimeSpan.FromMilliseconds(5000), RunningJob = job };
+        var idle = busy with { RunningJob = null };
+
+        job.ToString().Should().Be("orders job #7 (order-7) running for 1200 ms");
+        nullJob.ToString().Should().Be("orders job #7 (null) running for 1200 ms");
+        busy.ToString().Should().Be("orders worker 1 (alive 5000 ms) running job #7 (order-7) for 1200 ms");
+        (busy with { RunningJob = nullJob }).ToString().Should().Be("orders worker 1 (alive 5000 ms) running job #7 (null) for 1200 ms");
+        idle.ToString().Should().Be("orders worker 1 (alive 5000 ms) between jobs");
+    }
+
+    [Fact]
+    public void CanceledException_Constructors_KeepMessageInnerExceptionAndResults()
+    {
+        var inner = new InvalidOperationException("inner");
+        JobResult<int, int>[] results = [new(0, 1, JobStatus.Canceled, 0, null, TimeSpan.Zero)];
+        using var cts = new CancellationTokenSource();
+
+        new WorkerPoolCanceledException<int, int>().Message.Should().Be("The run was cancelled.");
+        new WorkerPoolCanceledException<int, int>().Results.Should().BeEmpty();
+        new WorkerPoolCanceledException<int, int>("m").Message.Should().Be("m");
+        var withInner = new WorkerPoolCanceledException<int, int>("m", inner);
+        withInner.InnerException.Should().BeSameAs(inner);
+        withInner.Results.Should().BeEmpty();
+        var withResults = new WorkerPoolCanceledException<int, int>("m", results, cts.Token);
+        withResults.Results.Should().BeSameAs(results);
+        withResults.CancellationToken.Should().Be(cts.Token);
+        FluentActions.Invoking(() => new WorkerPoolCanceledException<int, int>("m", null!, cts.Token)).Should().Throw<ArgumentNullException>();
+    }
+}
