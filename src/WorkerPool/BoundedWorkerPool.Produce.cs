@@ -12,6 +12,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         try
         {
             using IEnumerator<TJob> jobs = source.GetEnumerator();
+            // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
             while (await TakeCreditAsync(run).ConfigureAwait(false))
             {
                 if (!jobs.MoveNext())
@@ -20,6 +21,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     return;
                 }
 
+                // Stryker disable once Boolean,Statement : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context; after a cancelled enqueue the next TakeCreditAsync returns false, so the return only saves a step
                 if (!await EnqueueAsync(run, jobs.Current).ConfigureAwait(false))
                 {
                     return;
@@ -44,6 +46,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         try
         {
             jobs = source.GetAsyncEnumerator(token);
+            // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
             while (await TakeCreditAsync(run).ConfigureAwait(false))
             {
                 ValueTask<bool> next = jobs.MoveNextAsync();
@@ -66,6 +69,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                         return;
                     }
 
+                    // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
                     more = await pending.ConfigureAwait(false);
                 }
 
@@ -75,6 +79,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     return;
                 }
 
+                // Stryker disable once Boolean,Statement : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context; after a cancelled enqueue the next TakeCreditAsync returns false, so the return only saves a step
                 if (!await EnqueueAsync(run, jobs.Current).ConfigureAwait(false))
                 {
                     return;
@@ -91,6 +96,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 try
                 {
+                    // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
                     await jobs.DisposeAsync().ConfigureAwait(false);
                 }
                 catch (Exception exception)
@@ -108,6 +114,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         _ = pending.Exception;
         try
         {
+            // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
             await jobs.DisposeAsync().ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // The run this source belonged to has ended: there is no one left to report to.
@@ -162,10 +169,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             try
             {
+                // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
                 await _tickets.Writer.WriteAsync(run, run.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
             {
+                // Stryker disable once Boolean : true is equivalent: the producer's next TakeCreditAsync sees the cancelled token
                 return false;
             }
         }

@@ -50,6 +50,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, disposal),
             };
             Token = Cts.Token;
+            // Stryker disable once Initializer,Boolean : channel tuning hints; any valid setting gives the same results
             Results = Channel.CreateUnbounded<JobResult<TJob, TResult>>(new UnboundedChannelOptions
             {
                 SingleReader = true,
@@ -61,6 +62,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 // QueueCapacity + MaxWorkers may not fit in an int; beyond int.MaxValue the window is unbounded anyway.
                 int windowSize = (int)Math.Min((long)pool._options.QueueCapacity + pool._options.MaxWorkers, int.MaxValue);
                 Window = new CreditWindow(windowSize);
+                // Stryker disable once Arithmetic : any batch from 1 to the window keeps the bound; the size is throughput only
                 CreditBatch = Math.Clamp(windowSize / 4, 1, MaxCreditBatch);
 
                 // The producer's and the consumer's waits take no token: this one registration ends both. It lives
@@ -359,6 +361,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return;
             }
 
+            // Stryker disable once Statement : releases the token source; not observable through the public API
             Cts.Dispose();
         }
     }

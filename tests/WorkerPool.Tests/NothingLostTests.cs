@@ -287,4 +287,63 @@ public sealed class NothingLostTests : PoolTest
 
         public bool Remove(int item) => throw new NotSupportedException();
     }
+
+    [Fact]
+    public async Task StreamAsync_PreserveOrder_FirstJobFinishesLast_AllOthersWaitInOrderBehindIt()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, token) => job == 0 ? probe.Gated(j => j)(job, token) : ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 4, QueueCapacity = 200, PreserveOrder = true });
+
+        await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync(Enumerable.Range(0, 100)).GetAsyncEnumerator();
+        ValueTask<bool> first = stream.MoveNextAsync();
+        await probe.Started(0).Within();
+        pool.GetStatistics().Succeeded.Should().BeLessThan(100);
+        probe.Release(0);
+
+        var yielded = new List<int>();
+        for (bool more = await first.AsTask().Within(); more; more = await stream.MoveNextAsync().AsTask().Within())
+        {
+            yielded.Add(stream.Current.Value);
+        }
+
+        yielded.Should().Equal(Enumerable.Range(0, 100));
+    }
+
+    [Fact]
+    public async Task StreamAsync_PreserveOrderCancelledWhileLaterOutcomesWait_TheyAreAllAttachedInOrder()
+    {
+        var probe = new WorkProbe<int>();
+        var othersDone = TestExtensions.NewGate();
+        int done = 0;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, token) =>
+            {
+                if (job == 0)
+                {
+                    return probe.Gated(j => j)(job, token);
+                }
+
+                if (Interlocked.Increment(ref done) == 99)
+                {
+                    othersDone.TrySetResult();
+                }
+
+                return ValueTask.FromResult(job);
+            },
+            new WorkerPoolOptions { MaxWorkers = 4, QueueCapacity = 200, PreserveOrder = true });
+        using var cts = new CancellationTokenSource();
+
+        IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync(Enumerable.Range(0, 100), cts.Token).GetAsyncEnumerator();
+        Task<bool> first = stream.MoveNextAsync().AsTask();
+        await Task.WhenAll(probe.Started(0), othersDone.Task).Within();
+        cts.Cancel();
+
+        var canceled = await first.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        await stream.DisposeAsync();
+        canceled.Results.Select(r => r.Index).Should().Equal(Enumerable.Range(0, 100).Select(i => (long)i));
+        canceled.Results[0].Status.Should().Be(JobStatus.Canceled);
+        canceled.Results.Skip(1).Should().OnlyContain(r => r.Status == JobStatus.Succeeded);
+    }
 }
