@@ -137,7 +137,7 @@ public sealed class ContractTests : PoolTest
                 token.ThrowIfCancellationRequested();
                 return job;
             },
-            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 10, JobTimeout = TimeSpan.FromMilliseconds(50) });
+            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 10, JobTimeout = TimeSpan.FromMilliseconds(500) });
 
         IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync([0, 1, 2]).Within();
 
