@@ -231,7 +231,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>
         /// StreamAsync, once the run is cancelled: closes the window, which ends the producer's wait for a credit, and
         /// wakes a consumer waiting for an outcome by writing a marker that is not an outcome (index -1). The consumer
-        /// skips the marker, and so does <see cref="DrainOutcomes"/>.
+        /// never takes it for an outcome, since it stops reading once the run is stopping, and <see cref="DrainOutcomes"/>
+        /// skips it.
         /// </summary>
         private void OnCanceled()
         {
