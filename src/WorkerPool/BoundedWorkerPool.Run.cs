@@ -253,7 +253,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     heldCredits = 0;
                 }
 
-                // No token here: the run's cancellation wakes this wait with a marker (Run.WakeConsumer), so a wait
+                // No token here: the run's cancellation wakes this wait with a marker (Run.OnCanceled), so a wait
                 // allocates nothing and a cancelled run throws nothing here.
                 if (!await reader.WaitToReadAsync().ConfigureAwait(false))
                 {
