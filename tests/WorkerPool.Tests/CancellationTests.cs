@@ -153,19 +153,11 @@ public sealed class CancellationTests : PoolTest
     public async Task RunAsync_AsyncSourceObservesToken_CancellationEndsItsWait()
     {
         var sourceWaiting = TestExtensions.NewGate();
-        async IAsyncEnumerable<int> Source([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken token = default)
-        {
-            yield return 0;
-            sourceWaiting.TrySetResult();
-            await Task.Delay(Timeout.Infinite, token);
-            yield return 1;
-        }
-
         var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(probe.Wrap<int>((job, _) => ValueTask.FromResult(job)));
         using var cts = new CancellationTokenSource();
 
-        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Source(), cts.Token);
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Sources.StallingAfterFirstAsync(sourceWaiting), cts.Token);
         await Task.WhenAll(sourceWaiting.Task, probe.Started(0)).Within();
         cts.Cancel();
 

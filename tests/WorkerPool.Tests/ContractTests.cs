@@ -336,17 +336,9 @@ public sealed class ContractTests : PoolTest
     public async Task StreamAsync_SourceNeverYieldsAgain_CancellationWakesTheWaitingConsumer()
     {
         var waiting = TestExtensions.NewGate();
-        async IAsyncEnumerable<int> Stalled([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken token = default)
-        {
-            yield return 0;
-            waiting.TrySetResult();
-            await Task.Delay(Timeout.Infinite, token);
-            yield return 1;
-        }
-
         await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
         using var cts = new CancellationTokenSource();
-        await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync(Stalled(), cts.Token).GetAsyncEnumerator();
+        await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync(Sources.StallingAfterFirstAsync(waiting), cts.Token).GetAsyncEnumerator();
 
         (await stream.MoveNextAsync().AsTask().Within()).Should().BeTrue();
         Task<bool> next = stream.MoveNextAsync().AsTask();
@@ -375,7 +367,7 @@ public sealed class ContractTests : PoolTest
     public async Task RunAsync_AsyncSourceStopsWithTheRunsCancellation_RunReportsTheCancellationNotAFailure()
     {
         var probe = new WorkProbe<int>();
-        var cts = new CancellationTokenSource();
+        using var cts = new CancellationTokenSource();
         async IAsyncEnumerable<int> Source([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken token = default)
         {
             for (int i = 0; ; i++)
@@ -392,7 +384,6 @@ public sealed class ContractTests : PoolTest
         cts.Cancel();
 
         await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
-        cts.Dispose();
     }
 
     [Fact]

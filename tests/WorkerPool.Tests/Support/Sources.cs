@@ -37,6 +37,18 @@ internal static class Sources
         throw error;
     }
 
+    /// <summary>
+    /// An asynchronous source that yields job 0, completes <paramref name="waiting"/>, then waits for its token and
+    /// never yields again.
+    /// </summary>
+    public static async IAsyncEnumerable<int> StallingAfterFirstAsync(TaskCompletionSource waiting, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        yield return 0;
+        waiting.TrySetResult();
+        await Task.Delay(Timeout.Infinite, cancellationToken);
+        yield return 1;
+    }
+
     /// <summary>An asynchronous source of 0..count-1 that observes the token it is given.</summary>
     public static async IAsyncEnumerable<int> RangeAsync(int count, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
