@@ -28,7 +28,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // 1 for the producer until the source is exhausted, plus 1 per job pulled and not yet published.
         private long _outstanding = 1;
         private Exception? _failure;
-        private readonly bool _windowed;
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _consumer;
         private Task? _cancellation;
@@ -39,8 +38,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _callerToken = callerToken;
             _enumeratorToken = enumeratorToken;
             Collector = collector;
-            bool windowed = collector is null;
-            _windowed = windowed;
             CancellationToken disposal = pool._disposeCts.Token;
             Cts = (callerToken.CanBeCanceled, enumeratorToken.CanBeCanceled) switch
             {
@@ -57,7 +54,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 SingleWriter = false,
                 AllowSynchronousContinuations = false,
             });
-            if (windowed)
+            if (collector is null)
             {
                 // QueueCapacity + MaxWorkers may not fit in an int; beyond int.MaxValue the window is unbounded anyway.
                 int windowSize = (int)Math.Min((long)pool._options.QueueCapacity + pool._options.MaxWorkers, int.MaxValue);
@@ -127,7 +124,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal async Task WhenLoopsEndedAsync()
         {
             await Producer.ConfigureAwait(false);
-            if (_windowed)
+            if (Collector is null)
             {
                 return;
             }

@@ -90,8 +90,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 // The run's own cancellation, taken without rethrowing the job's exception: a second throw per job
                 // would double the cost of cancelling many parked jobs. AsTask also consumes a ValueTask source.
-                var canceled = new TaskCanceledException(pending.AsTask());
-                result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, canceled, Stopwatch.GetElapsedTime(started));
+                result = Classify(run, queued, new TaskCanceledException(pending.AsTask()), timeout, Stopwatch.GetElapsedTime(started));
             }
             else
             {
