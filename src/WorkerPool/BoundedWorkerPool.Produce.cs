@@ -154,29 +154,32 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>
-    /// Makes a pulled job claimable and writes its ticket, waiting (cancellably) while the pool queue is full.
-    /// Returns <see langword="false"/> if the run was cancelled meanwhile; the job then stays unclaimed, and the run's
-    /// finish records it as never started.
+    /// Queues a pulled job in the pool queue, waiting (cancellably) while the queue is full, and makes sure a worker
+    /// will take it. Returns <see langword="false"/> if the run was cancelled meanwhile; the run then keeps the job, and
+    /// its finish records it as never started.
     /// </summary>
-    private async ValueTask<bool> EnqueueAsync(Run run, TJob job)
+    private ValueTask<bool> EnqueueAsync(Run run, TJob job)
     {
         long index = run.Pulled;
         run.Collector?.EnsureSlot(index);
         run.Pulled = index + 1;
-        run.AddOutstanding();
-        run.Items.Enqueue(new QueuedJob(job, index));
-        if (!_tickets.Writer.TryWrite(run))
+        var queued = new QueuedJob(job, index);
+        if (!_queue.TryWrite(run, queued))
         {
-            try
-            {
-                // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
-                await _tickets.Writer.WriteAsync(run, run.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (run.Token.IsCancellationRequested)
-            {
-                // Stryker disable once Boolean : true is equivalent: the producer's next TakeCreditAsync sees the cancelled token
-                return false;
-            }
+            return EnqueueWhenRoomAsync(run, queued);
+        }
+
+        EnsureWorker();
+        return new ValueTask<bool>(true);
+    }
+
+    private async ValueTask<bool> EnqueueWhenRoomAsync(Run run, QueuedJob queued)
+    {
+        // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
+        if (!await _queue.WriteAsync(run, queued, run.Token).ConfigureAwait(false))
+        {
+            run.KeepUnqueued(queued);
+            return false;
         }
 
         EnsureWorker();

@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 
 namespace WorkerPool;
@@ -13,7 +13,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// The state of one RunAsync or StreamAsync call. See the design notes in BoundedWorkerPool.cs for the claim
     /// protocol between workers (<see cref="TryEnter"/>/<see cref="Exit"/>) and the run's finish (<see cref="CloseAndDrainAsync"/>).
     /// </summary>
-    private sealed class Run
+    private sealed class Run : IJobQueueOwner
     {
         private readonly BoundedWorkerPool<TJob, TResult> _pool;
         private readonly CancellationToken _callerToken;
@@ -25,8 +25,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private int _stopping;
         private TaskCompletionSource? _drained;
 
-        // 1 for the producer until the source is exhausted, plus 1 per job pulled and not yet published.
-        private long _outstanding = 1;
+        // Outcomes published by workers, and the number of jobs pulled once the source is exhausted (until then,
+        // long.MaxValue): when they are equal, every outcome is written.
+        private long _published;
+        private long _expected = long.MaxValue;
+
+        // A job the producer pulled but could not queue, because the run was cancelled or closed meanwhile. Taken once.
+        private StrongBox<QueuedJob>? _unqueued;
         private Exception? _failure;
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _consumer;
@@ -75,9 +80,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>The token every await of the run observes.</summary>
         internal CancellationToken Token { get; }
-
-        /// <summary>Pulled jobs not yet claimed. TryDequeue is the claim.</summary>
-        internal ConcurrentQueue<QueuedJob> Items { get; } = new();
 
         /// <summary>
         /// StreamAsync: outcomes of claimed jobs, in completion order. Unbounded: a worker never waits to hand off.
@@ -159,23 +161,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal bool CanceledByCaller => _callerToken.IsCancellationRequested || _enumeratorToken.IsCancellationRequested;
 
         /// <summary>
-        /// Worker side of the claim protocol: announce a worker inside the run, then check that the run still accepts
-        /// claims. Returns <see langword="false"/> for a closed run; the caller must then not touch <see cref="Items"/>.
+        /// Worker side of the claim protocol, called by the pool queue under its lock: announce a worker inside the run,
+        /// then check that the run still accepts workers. Returns <see langword="false"/> for a closed run; the queue then
+        /// sets the run's jobs aside for its finish, and calls <see cref="Exit"/> once its lock is released.
         /// </summary>
-        internal bool TryEnter()
+        public bool TryEnter()
         {
             Interlocked.Increment(ref _running);
-            if (Volatile.Read(ref _closed) != 0)
-            {
-                Exit();
-                return false;
-            }
-
-            return true;
+            return Volatile.Read(ref _closed) == 0;
         }
 
-        /// <summary>Worker side: leave the run after the claimed job's result was published.</summary>
-        internal void Exit()
+        /// <summary>Whether the run's finish has closed it: no worker enters it any more.</summary>
+        public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+        /// <summary>Worker side: leave the run, after publishing the outcomes of the jobs taken, or after a refused entry.</summary>
+        public void Exit()
         {
             int running = Interlocked.Decrement(ref _running);
             Debug.Assert(running >= 0, "More workers left the run than entered it.");
@@ -203,12 +203,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return drained.Task;
         }
 
-        /// <summary>Counts one more pulled job that has not been published yet. Call before the job can be claimed.</summary>
-        internal void AddOutstanding() => Interlocked.Increment(ref _outstanding);
+        /// <summary>
+        /// Producer only: keeps a pulled job that could not be queued because the run was cancelled meanwhile. The run's
+        /// finish records it as never started.
+        /// </summary>
+        internal void KeepUnqueued(QueuedJob queued) => Volatile.Write(ref _unqueued, new StrongBox<QueuedJob>(queued));
 
         /// <summary>
-        /// Hands a claimed job's outcome to the consumer. Never blocks. Completes <see cref="Results"/> when it was
-        /// the last outstanding job of an exhausted source.
+        /// Hands a taken job's outcome to the consumer. Never blocks. The worker then counts it
+        /// (<see cref="AddPublished"/>), once per batch, before it leaves the run.
         /// </summary>
         internal void Publish(in JobResult<TJob, TResult> result)
         {
@@ -221,8 +224,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 // TryWrite fails only once the run's finish completed the channel: the run has ended, nobody reads.
                 Results.Writer.TryWrite(result);
             }
-
-            ReleaseOutstanding();
         }
 
         /// <summary>
@@ -239,12 +240,26 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         internal static bool IsWakeMarker(in JobResult<TJob, TResult> result) => result.Index < 0;
 
-        /// <summary>Called by the producer once the source is exhausted: it gives up its own outstanding count.</summary>
-        internal void SourceExhausted() => ReleaseOutstanding();
-
-        private void ReleaseOutstanding()
+        /// <summary>Called by the producer once the source is exhausted, after its last job was queued.</summary>
+        internal void SourceExhausted()
         {
-            if (Interlocked.Decrement(ref _outstanding) == 0)
+            long pulled = Pulled;
+            Interlocked.Exchange(ref _expected, pulled);
+
+            // Pairs with AddPublished: each writes its own count with a full fence, then reads the other's.
+            if (Volatile.Read(ref _published) == pulled)
+            {
+                Results.Writer.TryComplete();
+            }
+        }
+
+        /// <summary>
+        /// Counts <paramref name="count"/> more published outcomes. Completes <see cref="Results"/> when they were the
+        /// last jobs of an exhausted source.
+        /// </summary>
+        internal void AddPublished(long count)
+        {
+            if (count > 0 && Interlocked.Add(ref _published, count) == Volatile.Read(ref _expected))
             {
                 Results.Writer.TryComplete();
             }
@@ -309,9 +324,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return true;
             }
 
-            // Dispose the run's resources once its last stuck job returns; until then they are still in use.
+            // Once its last stuck job returns, take back the run's jobs that never started and dispose its resources;
+            // until then they are still in use.
             _ = both.ContinueWith(
-                static (_, state) => ((Run)state!).DisposeResources(),
+                static (_, state) => ((Run)state!).EndAfterTimeout(),
                 this,
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
@@ -321,8 +337,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// After <see cref="FinishAsync"/>: hands every outcome not yet consumed to <paramref name="sink"/>, first the
-        /// published ones, then every unclaimed job as <see cref="JobStatus.Canceled"/> (never started).
-        /// Returns the number of never-started jobs.
+        /// published ones, then every job that never started as <see cref="JobStatus.Canceled"/>. Returns the number of
+        /// never-started jobs.
         /// </summary>
         internal long DrainOutcomes(Action<JobResult<TJob, TResult>>? sink)
         {
@@ -335,14 +351,49 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
             }
 
+            return TakeBackNeverStarted(sink);
+        }
+
+        /// <summary>
+        /// Takes the run's jobs that never started out of the pool queue, and the one its producer could not queue, and
+        /// hands each to <paramref name="sink"/> as <see cref="JobStatus.Canceled"/>. Call once the run is closed. Jobs in
+        /// the hands of a worker still inside the run (one stuck past ShutdownTimeout) are not here: that worker counts
+        /// them itself once its job returns.
+        /// </summary>
+        private long TakeBackNeverStarted(Action<JobResult<TJob, TResult>>? sink)
+        {
             long neverStarted = 0;
-            while (Items.TryDequeue(out QueuedJob queued))
+            if (_pool._queue.RemoveAll(this) is { } left)
+            {
+                foreach (QueuedJob queued in left)
+                {
+                    neverStarted++;
+                    sink?.Invoke(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+                }
+            }
+
+            if (Interlocked.Exchange(ref _unqueued, null) is { } unqueued)
             {
                 neverStarted++;
-                sink?.Invoke(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+                sink?.Invoke(new JobResult<TJob, TResult>(unqueued.Value.Index, unqueued.Value.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
             }
 
             return neverStarted;
+        }
+
+        /// <summary>
+        /// A run whose finish timed out, once its stuck jobs and its producer have returned: counts the job a producer that
+        /// was stuck may have pulled since (nobody reads outcomes any more: the run has thrown), and disposes its resources.
+        /// </summary>
+        private void EndAfterTimeout()
+        {
+            long neverStarted = TakeBackNeverStarted(sink: null);
+            if (neverStarted > 0)
+            {
+                _pool.CountNeverStarted(neverStarted);
+            }
+
+            DisposeResources();
         }
 
         /// <summary>Disposes the run's token source, once any background cancellation has finished with it.</summary>

@@ -7,15 +7,18 @@ namespace WorkerPool;
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
     /// <summary>
-    /// The body of one worker task: take a ticket, claim a job of that run, run it, publish its outcome; retire as
-    /// soon as no ticket waits. It never throws: a job's exception becomes that job's outcome.
+    /// The body of one worker task: take a batch of consecutive jobs of one run, run them one after the other, publish
+    /// each outcome; retire as soon as the queue is empty. It never throws: a job's exception becomes that job's outcome.
     /// </summary>
     private async Task WorkerLoopAsync(WorkerSlot slot)
     {
-        ChannelReader<Run> tickets = _tickets.Reader;
+        QueuedJob[] batch = slot.Batch;
+        int batchSize = 1;
         while (true)
         {
-            if (!tickets.TryRead(out Run? run))
+            // TryTake enters the run (under the queue's lock) before it hands out any of its jobs.
+            int taken = _queue.TryTake(batch.AsSpan(0, batchSize), _options.MaxWorkers, out Run? run);
+            if (taken == 0)
             {
                 if (TryRetireWorker(slot))
                 {
@@ -25,38 +28,62 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 continue;
             }
 
-            if (!run.TryEnter())
-            {
-                // The run has ended; its finish accounted for all of its unclaimed jobs.
-                continue;
-            }
-
+            int next = 0;
+            long published = 0;
             try
             {
-                if (!run.Items.TryDequeue(out QueuedJob queued))
+                while (next < taken)
                 {
-                    continue;
-                }
+                    // The job leaves the queue now: it starts, or it ends without starting.
+                    QueuedJob queued = batch[next];
+                    batch[next++] = default;
+                    _queue.Release(1);
+                    if (run!.IsStopping)
+                    {
+                        // Cancelled before it started: it never runs.
+                        CountNeverStarted(1);
+                        run.Publish(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+                        published++;
+                        continue;
+                    }
 
-                if (run.IsStopping)
-                {
-                    // Cancelled before it started: it never runs.
-                    CountNeverStarted(1);
-                    run.Publish(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
-                    continue;
+                    // If the job does not complete at once, ExecuteAsync gives the rest of the batch back to the queue.
+                    slot.HoldRest(next, taken);
+                    // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
+                    JobResult<TJob, TResult> result = await ExecuteAsync(run, queued, slot).ConfigureAwait(false);
+                    taken = slot.HeldEnd;
+                    Record(run, slot, result);
+                    run.Publish(result);
+                    published++;
+                    batchSize = NextBatchSize(result.Duration);
                 }
-
-                // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
-                JobResult<TJob, TResult> result = await ExecuteAsync(run, queued, slot).ConfigureAwait(false);
-                Record(run, slot, result);
-                run.Publish(result);
             }
             finally
             {
+                if (next < taken)
+                {
+                    // Only if something above threw: the jobs not started go back to the queue, or, if the run is
+                    // closed, end here as never started. Nothing is lost.
+                    published += EndUnstarted(run!, batch.AsSpan(next, taken - next));
+                }
+
+                run!.AddPublished(published);
                 run.Exit();
             }
         }
     }
+
+    /// <summary>
+    /// How many jobs a worker takes at once after a job that took <paramref name="lastDuration"/>: as many as fit in
+    /// about <see cref="BatchBudget"/> of work, at most <see cref="MaxBatch"/>. Short jobs are taken in batches, which
+    /// saves a lock per job; after a long job, one at a time, so that jobs do not wait in one worker's hands.
+    /// </summary>
+    private static int NextBatchSize(TimeSpan lastDuration) =>
+        (int)Math.Clamp(BatchBudget.Ticks / Math.Max(lastDuration.Ticks, 1), 1, MaxBatch);
+
+    private static readonly TimeSpan BatchBudget = TimeSpan.FromMicroseconds(20);
+
+    private const int MaxBatch = 64;
 
     /// <summary>Runs one job's <c>work</c> call under the run's token, or a per-worker timeout token linked to it.</summary>
     private async ValueTask<JobResult<TJob, TResult>> ExecuteAsync(Run run, QueuedJob queued, WorkerSlot slot)
@@ -82,6 +109,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 #pragma warning restore CA2012
             if (!pending.IsCompleted)
             {
+                GiveBackHeldJobs(run, slot);
+
                 // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
                 await new Completion(pending);
             }
@@ -115,6 +144,45 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Called when a job did not complete at once: the rest of the worker's batch goes back to the head of the queue,
+    /// so those jobs do not wait for this one while another worker could run them.
+    /// </summary>
+    private void GiveBackHeldJobs(Run run, WorkerSlot slot)
+    {
+        Span<QueuedJob> held = slot.Batch.AsSpan(slot.HeldStart, slot.HeldEnd - slot.HeldStart);
+        // A closed run takes nothing back: the worker then ends those jobs as never started once this one returns.
+        if (!held.IsEmpty && _queue.Return(run, held))
+        {
+            held.Clear();
+            slot.HoldRest(slot.HeldStart, slot.HeldStart);
+            EnsureWorker();
+        }
+    }
+
+    /// <summary>
+    /// Hands jobs a worker took but will not start back to the queue; if their run is closed, ends them as never started.
+    /// Returns how many outcomes it published.
+    /// </summary>
+    private int EndUnstarted(Run run, Span<QueuedJob> jobs)
+    {
+        if (_queue.Return(run, jobs))
+        {
+            jobs.Clear();
+            return 0;
+        }
+
+        _queue.Release(jobs.Length);
+        CountNeverStarted(jobs.Length);
+        foreach (QueuedJob queued in jobs)
+        {
+            run.Publish(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+        }
+
+        jobs.Clear();
+        return jobs.Length;
     }
 
     /// <summary>
@@ -256,6 +324,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal WorkerSlot(int id) => Id = id;
 
         internal int Id { get; }
+
+        /// <summary>The slot's worker's buffer for the jobs it takes at once. Only the slot's current worker uses it.</summary>
+        internal QueuedJob[] Batch { get; } = new QueuedJob[MaxBatch];
+
+        /// <summary>Where the jobs of <see cref="Batch"/> not yet started begin, while a job of the batch runs.</summary>
+        internal int HeldStart { get; private set; }
+
+        /// <summary>Where they end: equal to <see cref="HeldStart"/> once they were given back.</summary>
+        internal int HeldEnd { get; private set; }
+
+        internal void HoldRest(int start, int end)
+        {
+            HeldStart = start;
+            HeldEnd = end;
+        }
 
         /// <summary>Records that a worker task now runs in this slot: the one interlocked write per worker start.</summary>
         internal void MarkLive() => Interlocked.Exchange(ref _liveSince, Stopwatch.GetTimestamp());

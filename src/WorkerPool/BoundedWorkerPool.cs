@@ -13,8 +13,10 @@ namespace WorkerPool;
 //
 // Pieces
 // ------
-//   _tickets   One pool-wide Channel<Run>, bounded by QueueCapacity. A ticket says "run R has one job waiting".
-//              It is the pool-wide queue: its Count is QueuedJobs, and its bounded WriteAsync is the backpressure.
+//   _queue     One pool-wide JobQueue (JobQueue.cs) of (run, job) entries, bounded by QueueCapacity: its Waiting
+//              count is QueuedJobs, and its WriteAsync, which waits once full until half the queue has drained, is
+//              the backpressure. A worker takes up to MaxBatch consecutive jobs of the run at its head under one lock,
+//              entering that run under the same lock; a taken job still counts as waiting until it starts.
 //   Run        One per RunAsync/StreamAsync call (BoundedWorkerPool.RunState.cs); SubmitAsync is a one-job RunAsync.
 //              It owns:
 //                Cts      a CancellationTokenSource linked to the caller's token(s) and the pool's _disposeCts;
@@ -22,8 +24,6 @@ namespace WorkerPool;
 //                _stopping a flag set at once when the run decides to stop (RequestStop). Cancellation callbacks
 //                         run on the thread pool (CancelAsync), never inline on the worker or consumer that
 //                         decided; the flag makes the decision visible before they have run.
-//                Items    a ConcurrentQueue of the run's pulled-but-unclaimed jobs. TryDequeue is the *claim*:
-//                         whoever dequeues a job (a worker, or the run's own finish) accounts for it, exactly once.
 //                Results  StreamAsync: an unbounded Channel of JobResults, written by workers, read by the consumer.
 //                         RunAsync: the channel carries no outcome; it completes when every outcome is written.
 //                Collector (RunAsync only) the outcomes in input order. A worker writes a job's outcome straight into
@@ -34,21 +34,24 @@ namespace WorkerPool;
 //                         returns after its result is yielded, in batches of CreditBatch, and every held credit
 //                         returns before the consumer waits. So a slow stream consumer holds back its own producer,
 //                         never a worker, and never itself.
-//   Producer   One task per run (Task.Run). Enumerates the source lazily: take credit, pull one job, enqueue it
-//              in Items, then write one ticket (waiting when the pool queue is full), then make sure a worker
-//              exists.
+//   Producer   One task per run (Task.Run). Enumerates the source lazily: take credit, pull one job, write it to
+//              the queue (waiting when the queue is full), then make sure a worker exists.
 //   Worker     At most MaxWorkers tasks pool-wide, started on demand by producers and ending as soon as the
-//              ticket queue is empty. A worker takes a ticket, claims one job from that run's Items, runs it,
-//              and writes the outcome to the run's Collector or Results channel; neither ever blocks.
+//              queue is empty. A worker takes a batch of one run's jobs (one job after a long job, up to MaxBatch
+//              after short ones: NextBatchSize), runs them one after the other, and writes each outcome to the
+//              run's Collector or Results channel; neither ever blocks. If a job does not complete at once, the
+//              rest of its batch goes back to the head of the queue before the worker awaits it, so no job waits
+//              in a worker's hands behind an asynchronous job. (A long *synchronous* job after short ones does
+//              hold the rest of its batch until it returns.)
 //
 // Who owns each task, and what ends it
 // ------------------------------------
 //   Producer task : owned by its run. The run's finish awaits it. It ends when the source is exhausted, the
 //                   source throws, or the run token is cancelled. An IAsyncEnumerable source that ignores the
 //                   token is abandoned (WaitAsync), and disposed when its pending MoveNextAsync finally returns.
-//   Worker task   : owned by the pool. It ends when it finds no ticket (TryRetireWorker, under _sync).
+//   Worker task   : owned by the pool. It ends when it finds the queue empty (TryRetireWorker, under _sync).
 //                   DisposeAsync awaits every worker (WhenNoWorkersAsync). A worker is never blocked on a receive (it
-//                   only TryReads) nor on a hand-off (Results is unbounded, bounded in practice by Window; the
+//                   only TryTakes) nor on a hand-off (Results is unbounded, bounded in practice by Window; the
 //                   Collector's slots exist before the job). The only await in a worker is the job's own `work` call.
 //   `work` call   : owned by its run while it executes. The run's finish waits until Run._running is 0, so no
 //                   `work` call of a run executes when RunAsync/StreamAsync returns. Exception: a job that ignores
@@ -66,7 +69,8 @@ namespace WorkerPool;
 // Which token every await observes
 // --------------------------------
 //   Producer : Window.TakeAsync(), closed by run.Token's registration (CreditWindow.cs); source MoveNextAsync (GetAsyncEnumerator(run.Token), then
-//              WaitAsync(run.Token) if it does not complete at once); _tickets.WriteAsync(run.Token).
+//              WaitAsync(run.Token) if it does not complete at once); _queue.WriteAsync(run.Token), which returns
+//              false instead of throwing.
 //   Worker   : `work(job, token)` where token is run.Token, or with JobTimeout a per-worker CTS that is cancelled
 //              by the timer or by run.Token (a registration disposed after each job). Receives never wait.
 //   Consumer : StreamAsync: Results.Reader.WaitToReadAsync() with no token, so the channel reuses one wait
@@ -78,22 +82,34 @@ namespace WorkerPool;
 //
 // The claim protocol (why nothing is lost or run after its owner returned)
 // ------------------------------------------------------------------------
-//   Worker: Interlocked.Increment(run._running); if run is closed -> decrement, drop the ticket; else
-//           TryDequeue a job; if the run is stopping -> result Canceled (never started), else run it;
-//           publish the result; Interlocked.Decrement(run._running).
-//   Finish: RequestStop (unless the run completed), set run._closed (Interlocked), wait for _running == 0,
-//           then TryDequeue every job left in Items and record it as Canceled (never started).
-//           Everything a run allocates is allocated before its producer starts, and every exception on the
-//           consumer side becomes the run's failure, so the finish is never skipped.
-//   Both sides write then read with full fences (Dekker): either the worker sees _closed and claims nothing,
-//   or the finish sees _running > 0 and waits for it. After the wait no worker can claim a job of the run.
-//   Tickets of a closed run stay in _tickets until a worker drops them; they reference the run, not its jobs.
+//   Every pulled job is, at every moment, in exactly one place: the producer's hands, the queue's ring, the
+//   queue's set-aside list, a worker's batch, or (as an outcome) the run's Collector/Results.
+//   Worker:  under the queue lock: run.TryEnter() (Interlocked.Increment(run._running), then read run._closed);
+//            if closed -> the run's queued jobs are set aside, out of every worker's reach, and the worker exits the
+//            run after the lock; else take the batch. Then for each job: if the run is stopping -> outcome Canceled
+//            (never started), else run it; publish. Count the outcomes published (Run.AddPublished), then Exit.
+//   Finish:  RequestStop (unless the run completed), set run._closed (Interlocked), wait for _running == 0 and the
+//            producer, then take every job of the run still in the queue or set aside (JobQueue.RemoveAll) and the
+//            one its producer could not queue, and record each as Canceled (never started).
+//   Both sides write then read with full fences (Dekker): either the worker sees _closed and takes nothing, or the
+//   finish sees _running > 0 and waits for it. Once closed, the queue accepts no job of the run, written by the
+//   producer or given back by a worker, so RemoveAll finds every job not in a worker's hands. If the finish times
+//   out (a job ignores its token past ShutdownTimeout), the stuck worker ends the rest of its batch as never started
+//   when its job returns, and the jobs a stuck producer pulls meanwhile are counted once it returns.
+//   Everything a run allocates is allocated before its producer starts, and every exception on the consumer side
+//   becomes the run's failure, so the finish is never skipped.
+//   Completion: the producer stores Pulled into _expected once the source is exhausted; workers add to _published
+//   once per batch. Each side writes with a full fence and then reads the other's count; whichever sees them equal
+//   completes Results, so "every outcome written" is seen exactly when it is true.
 //
-// Worker start and retire (why a ticket is never stranded)
-// --------------------------------------------------------
-//   Producer: write ticket; full fence; if _activeWorkers < MaxWorkers -> lock, re-check, start a worker.
-//   Worker:   lock; Interlocked.Decrement(_activeWorkers); if a ticket is waiting -> undo and keep working.
-//   Either the producer sees the decremented count and starts a worker, or the retiring worker sees the ticket.
+// Worker start and retire (why a queued job is never stranded)
+// ------------------------------------------------------------
+//   Producer: write the job (JobQueue.WriteCore ends with an interlocked increment); full fence; if
+//             _activeWorkers < MaxWorkers -> lock, re-check, start a worker. A worker that gives a batch back
+//             does the same.
+//   Worker:   lock; Interlocked.Decrement(_activeWorkers); if a job is queued -> undo and keep working.
+//   Either the producer sees the decremented count and starts a worker, or the retiring worker sees the job.
+//   Jobs set aside belong to closed runs and wait for their finish, not for a worker.
 //   The process-wide registry (WorkerPoolDiagnostics) costs one Interlocked.Exchange on the worker's slot at
 //   start and one at retire; per job, a worker writes only its own slot's fields, without a lock.
 //
@@ -129,7 +145,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private readonly Func<TJob, CancellationToken, ValueTask<TResult>> _work;
     private readonly WorkerPoolOptions _options;
     private readonly ILogger _logger;
-    private readonly Channel<Run> _tickets;
+    private readonly JobQueue<Run, QueuedJob> _queue;
     private readonly CancellationTokenSource _disposeCts = new();
     private readonly WorkerSlot[] _slots;
     private readonly KeyValuePair<string, object?> _nameTag;
@@ -171,14 +187,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         _work = work;
         _options = (options ?? new WorkerPoolOptions()).ValidateAndClone();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.BoundedWorkerPool");
-        // Stryker disable once Initializer,Boolean : channel tuning hints; any valid setting gives the same behaviour
-        _tickets = Channel.CreateBounded<Run>(new BoundedChannelOptions(_options.QueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = false,
-            SingleWriter = false,
-            AllowSynchronousContinuations = false,
-        });
+        _queue = new JobQueue<Run, QueuedJob>(_options.QueueCapacity);
         _slots = new WorkerSlot[_options.MaxWorkers];
         _freeSlots = new Stack<int>(_options.MaxWorkers);
         for (int i = _options.MaxWorkers - 1; i >= 0; i--)
@@ -197,7 +206,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     bool PoolRegistry.IPoolDiagnostics.IsDisposed => Volatile.Read(ref _disposed);
 
-    int PoolRegistry.IPoolDiagnostics.QueuedJobs => _tickets.Reader.Count;
+    int PoolRegistry.IPoolDiagnostics.QueuedJobs => _queue.Waiting;
 
     int PoolRegistry.IPoolDiagnostics.RunningJobs => CountRunningJobs();
 
@@ -222,7 +231,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         ActiveWorkers = Volatile.Read(ref _activeWorkers),
         PeakWorkers = Volatile.Read(ref _peakWorkers),
-        QueuedJobs = _tickets.Reader.Count,
+        QueuedJobs = _queue.Waiting,
         RunningJobs = CountRunningJobs(),
         Succeeded = SumOutcomes(JobStatus.Succeeded),
         Failed = SumOutcomes(JobStatus.Failed),
@@ -315,7 +324,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     /// <summary>
     /// Completes once every internal loop of the given runs has ended and then no worker is left. Once the runs'
-    /// producers have ended no ticket can be written, so no worker can start after this completes.
+    /// producers have ended no job can be queued (only a live worker gives jobs back), so no worker can start after this completes.
     /// </summary>
     private async Task ShutdownAsync(Run[] runs)
     {
@@ -363,13 +372,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Called by a producer after it wrote a ticket: starts a worker if the pool has room for one and a ticket waits.
+    /// Called after a job was queued (by a producer, or by a worker giving jobs back): starts a worker if the pool has room
+    /// for one and a job is queued.
     /// </summary>
     private void EnsureWorker()
     {
-        // Pairs with the Interlocked.Decrement in TryRetireWorker: the ticket write must be visible before we read
+        // Pairs with the Interlocked.Decrement in TryRetireWorker: the queued job must be visible before we read
         // the worker count, or a worker retiring right now and this producer could both decide not to act.
-        // Stryker disable once Statement : the fence matters only on weakly ordered hardware, in a race no test can provoke
+        // Stryker disable once Statement : the fence closes a store-load reordering window no test can provoke
         Interlocked.MemoryBarrier();
 
         // Stryker disable once Equality,Statement : a fast path; the check under the lock below decides
@@ -381,7 +391,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         WorkerSlot? slot = null;
         lock (_sync)
         {
-            if (_activeWorkers < _options.MaxWorkers && _tickets.Reader.Count > 0)
+            if (_activeWorkers < _options.MaxWorkers && _queue.HasQueued)
             {
                 Interlocked.Increment(ref _activeWorkers);
                 // Stryker disable once Equality : assigning an equal peak changes nothing
@@ -417,7 +427,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Called by a worker that found no ticket. Returns <see langword="false"/> if a ticket arrived meanwhile,
+    /// Called by a worker that found the queue empty. Returns <see langword="false"/> if a job was queued meanwhile,
     /// in which case the worker keeps working; otherwise the worker is retired and must return.
     /// </summary>
     private bool TryRetireWorker(WorkerSlot slot)
@@ -426,7 +436,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         lock (_sync)
         {
             Interlocked.Decrement(ref _activeWorkers);
-            if (_tickets.Reader.TryPeek(out _))
+            if (_queue.HasQueued)
             {
                 Interlocked.Increment(ref _activeWorkers);
                 AssertInvariants();

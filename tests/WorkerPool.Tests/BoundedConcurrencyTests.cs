@@ -116,4 +116,50 @@ public sealed class BoundedConcurrencyTests : PoolTest
         // And the stalled stream pulled no more than its window from its endless source.
         endless.Pulled.Should().BeLessThanOrEqualTo(2 + 2 + 1);
     }
+
+    [Fact]
+    public async Task RunAsync_JobGoesAsyncInTheMiddleOfShortJobs_EveryOtherJobRunsWhileItWaits()
+    {
+        // Workers take short jobs in batches. Jobs 300 and 600 park until released, each holding its worker: the jobs
+        // after them in their worker's batch must go back to the queue and run on the third worker, not wait behind them.
+        const int Jobs = 1000;
+        int[] parked = [300, 600];
+        var gates = parked.ToDictionary(job => job, _ => TestExtensions.NewGate());
+        var othersDone = TestExtensions.NewGate();
+        int done = 0;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, _) =>
+            {
+                if (gates.TryGetValue(job, out TaskCompletionSource? gate))
+                {
+                    await gate.Task;
+                    return job;
+                }
+
+                if (Interlocked.Increment(ref done) == Jobs - parked.Length)
+                {
+                    othersDone.TrySetResult();
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 3, QueueCapacity = Jobs });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, Jobs));
+        try
+        {
+            await othersDone.Task.Within();
+            run.IsCompleted.Should().BeFalse("two jobs are still parked");
+        }
+        finally
+        {
+            // Also on failure: the parked jobs ignore their token, and the pool's disposal would wait for them.
+            foreach (TaskCompletionSource gate in gates.Values)
+            {
+                gate.TrySetResult();
+            }
+        }
+
+        (await run.Within()).Should().HaveCount(Jobs).And.OnlyContain(r => r.IsSuccess);
+    }
 }

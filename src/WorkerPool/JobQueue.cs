@@ -1,0 +1,398 @@
+using System.Diagnostics;
+
+namespace WorkerPool;
+
+/// <summary>The owner of queued jobs, as the <see cref="JobQueue{TOwner, TItem}"/> sees it: a run.</summary>
+internal interface IJobQueueOwner
+{
+    /// <summary>
+    /// Announces a worker inside the owner; <see langword="false"/> if the owner is closed to new workers. Called under
+    /// the queue's lock, so that a closed owner's jobs are never in a worker's hands unannounced. After a
+    /// <see langword="false"/>, the queue calls <see cref="Exit"/> once its lock is released.
+    /// </summary>
+    bool TryEnter();
+
+    /// <summary>Whether the owner is closed to new workers: the queue then accepts no job of it, written or returned.</summary>
+    bool IsClosed { get; }
+
+    /// <summary>Leaves the owner: pairs with every <see cref="TryEnter"/>, whatever it returned.</summary>
+    void Exit();
+}
+
+/// <summary>
+/// The pool-wide queue of jobs waiting for a worker, each with the run (<typeparamref name="TOwner"/>) it belongs to,
+/// and the bound on how many jobs may wait at once. Producers write one job at a time; a worker takes several
+/// consecutive jobs of one run at a time, under one lock acquisition, and gives each back (<see cref="Release"/>) when
+/// it starts that job or drops it: a job in a worker's hands still counts as waiting until it starts.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A worker takes jobs only from an owner it has entered (<see cref="IJobQueueOwner.TryEnter"/>, under this lock). The
+/// jobs of a closed owner are set aside instead, out of every worker's reach, until the owner's finish takes them
+/// (<see cref="RemoveAll"/>). So every job is, at every moment, in the queue, set aside, or in the hands of a worker the
+/// owner waits for.
+/// </para>
+/// <para>
+/// A producer that finds the queue full waits until it has drained to half its capacity (<see cref="WriteAsync"/>),
+/// not until one job has left: waking a producer for every job a worker starts would cost a thread-pool hop per job.
+/// </para>
+/// </remarks>
+/// <typeparam name="TOwner">The owner of a job: its run.</typeparam>
+/// <typeparam name="TItem">A job.</typeparam>
+internal sealed class JobQueue<TOwner, TItem>
+    where TOwner : class, IJobQueueOwner
+{
+    private readonly object _sync = new();
+    private readonly int _capacity;
+    private readonly int _wakeAt;
+
+    // Guarded by _sync: a ring of _count entries from _head, and the jobs of closed owners, set aside.
+    private Entry[] _ring;
+    private int _head;
+    private int _count;
+    private readonly List<Entry> _setAside = [];
+
+    // Jobs waiting: in the ring, set aside, or taken and not yet released. Incremented under _sync (so it never exceeds
+    // _capacity); decremented by Release without it.
+    private int _waiting;
+
+    // Written under _sync, read without it: whether the ring holds a job (the retire check of a worker).
+    private int _queued;
+
+    // Producers waiting for room all await _roomSignal, completed and cleared once _waiting drops to _wakeAt.
+    // Guarded by _sync; _hasWaiters is also read without it, by Release.
+    private TaskCompletionSource? _roomSignal;
+    private int _hasWaiters;
+
+    internal JobQueue(int capacity)
+    {
+        Debug.Assert(capacity > 0, "The queue holds at least one job.");
+        _capacity = capacity;
+        _wakeAt = capacity / 2;
+        _ring = new Entry[Math.Min(capacity, 16)];
+    }
+
+    /// <summary>Jobs waiting: in the queue, set aside, or taken by workers and not yet started.</summary>
+    internal int Waiting => Volatile.Read(ref _waiting);
+
+    /// <summary>Whether a job is in the queue, ready to be taken.</summary>
+    internal bool HasQueued => Volatile.Read(ref _queued) > 0;
+
+    /// <summary>
+    /// Writes <paramref name="item"/> of <paramref name="owner"/> if the queue has room and the owner is open. Any thread.
+    /// </summary>
+    internal bool TryWrite(TOwner owner, TItem item)
+    {
+        lock (_sync)
+        {
+            AssertInvariants();
+            if (_waiting >= _capacity || owner.IsClosed)
+            {
+                return false;
+            }
+
+            WriteCore(owner, item);
+            AssertInvariants();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="item"/> of <paramref name="owner"/>, waiting while the queue is full: once full, until it has
+    /// drained to half its capacity. Returns <see langword="false"/>, without writing and without throwing, once
+    /// <paramref name="cancellationToken"/> is cancelled or the owner is closed.
+    /// </summary>
+    internal async ValueTask<bool> WriteAsync(TOwner owner, TItem item, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Task room;
+            lock (_sync)
+            {
+                AssertInvariants();
+                if (owner.IsClosed)
+                {
+                    return false;
+                }
+
+                if (_waiting < _capacity)
+                {
+                    WriteCore(owner, item);
+                    AssertInvariants();
+                    return true;
+                }
+
+                _roomSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                room = _roomSignal.Task;
+                Volatile.Write(ref _hasWaiters, 1);
+            }
+
+            // Pairs with Release, which lowers _waiting and then reads _hasWaiters: either Release sees this waiter, or
+            // this sees the room Release made.
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _waiting) <= _wakeAt)
+            {
+                WakeWaiters();
+            }
+
+            // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: producers run on the thread pool, with no context
+            Task waited = room.WaitAsync(cancellationToken);
+            await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _ = waited.Exception;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Takes up to <c>buffer.Length</c> consecutive jobs of the owner at the head of the queue, and never more than the
+    /// queued jobs divided by <paramref name="sharers"/>, so that other workers get their share. The caller has entered
+    /// that owner, and must <see cref="Release"/> each job taken and <see cref="IJobQueueOwner.Exit"/> the owner. Owners
+    /// found closed on the way have their jobs set aside. Returns 0 if no job is queued.
+    /// </summary>
+    internal int TryTake(Span<TItem> buffer, int sharers, out TOwner? owner)
+    {
+        Debug.Assert(buffer.Length >= 1 && sharers >= 1, "A worker takes at least one job, and shares with at least itself.");
+        TOwner? closed = null;
+        List<TOwner>? moreClosed = null;
+        int taken = 0;
+        owner = null;
+        lock (_sync)
+        {
+            AssertInvariants();
+            while (_count > 0)
+            {
+                TOwner head = _ring[_head].Owner!;
+                if (!head.TryEnter())
+                {
+                    SetAsideHeadRunOf(head);
+                    if (closed is null)
+                    {
+                        closed = head;
+                    }
+                    else
+                    {
+                        (moreClosed ??= []).Add(head);
+                    }
+
+                    continue;
+                }
+
+                owner = head;
+                int limit = Math.Min(buffer.Length, Math.Max(1, _count / sharers));
+                while (taken < limit && _count > 0 && ReferenceEquals(_ring[_head].Owner, head))
+                {
+                    buffer[taken++] = _ring[_head].Item;
+                    _ring[_head] = default;
+                    _head = (_head + 1) % _ring.Length;
+                    _count--;
+                }
+
+                break;
+            }
+
+            Volatile.Write(ref _queued, _count);
+            AssertInvariants();
+        }
+
+        // Outside the lock: an Exit may complete the closed owner's wait for its workers.
+        closed?.Exit();
+        if (moreClosed is not null)
+        {
+            foreach (TOwner other in moreClosed)
+            {
+                other.Exit();
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>
+    /// Puts taken jobs of <paramref name="owner"/> back at the head of the queue, in order, for another worker to take.
+    /// They still wait, so the count of waiting jobs does not change. The caller is still inside the owner. Returns
+    /// <see langword="false"/>, and takes nothing back, if the owner is closed: its jobs then stay with the caller.
+    /// </summary>
+    internal bool Return(TOwner owner, ReadOnlySpan<TItem> items)
+    {
+        lock (_sync)
+        {
+            AssertInvariants();
+            if (owner.IsClosed)
+            {
+                return false;
+            }
+
+            EnsureRoom(items.Length);
+            for (int i = items.Length - 1; i >= 0; i--)
+            {
+                _head = (_head - 1 + _ring.Length) % _ring.Length;
+                _ring[_head] = new Entry(owner, items[i]);
+                _count++;
+            }
+
+            Volatile.Write(ref _queued, _count);
+            AssertInvariants();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Takes every job of <paramref name="owner"/> still queued or set aside, in queue order, and counts them as no longer
+    /// waiting. Call once the owner is closed: from then on the queue accepts no job of it, so a job of it is either
+    /// taken here or in the hands of a worker inside it.
+    /// </summary>
+    internal List<TItem>? RemoveAll(TOwner owner)
+    {
+        List<TItem>? removed = null;
+        lock (_sync)
+        {
+            AssertInvariants();
+            for (int i = 0; i < _setAside.Count; i++)
+            {
+                if (ReferenceEquals(_setAside[i].Owner, owner))
+                {
+                    (removed ??= []).Add(_setAside[i].Item);
+                }
+            }
+
+            if (removed is not null)
+            {
+                _setAside.RemoveAll(entry => ReferenceEquals(entry.Owner, owner));
+            }
+
+            // Compact the ring in place, keeping the order of everything else.
+            int kept = 0;
+            for (int i = 0; i < _count; i++)
+            {
+                Entry entry = _ring[(_head + i) % _ring.Length];
+                if (ReferenceEquals(entry.Owner, owner))
+                {
+                    (removed ??= []).Add(entry.Item);
+                }
+                else
+                {
+                    _ring[(_head + kept++) % _ring.Length] = entry;
+                }
+            }
+
+            for (int i = kept; i < _count; i++)
+            {
+                _ring[(_head + i) % _ring.Length] = default;
+            }
+
+            _count = kept;
+            Volatile.Write(ref _queued, _count);
+            if (removed is not null)
+            {
+                Interlocked.Add(ref _waiting, -removed.Count);
+            }
+
+            AssertInvariants();
+        }
+
+        if (removed is not null)
+        {
+            WakeIfRoom();
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// Counts <paramref name="count"/> taken jobs as no longer waiting: they have started, or have been dropped. Wakes
+    /// the waiting producers once the queue has drained to half its capacity. Any thread; never blocks.
+    /// </summary>
+    internal void Release(int count)
+    {
+        int waiting = Interlocked.Add(ref _waiting, -count);
+        Debug.Assert(waiting >= 0, "More jobs were released than taken.");
+        if (waiting <= _wakeAt && Volatile.Read(ref _hasWaiters) != 0)
+        {
+            WakeWaiters();
+        }
+    }
+
+    private void WakeIfRoom()
+    {
+        if (Volatile.Read(ref _waiting) <= _wakeAt && Volatile.Read(ref _hasWaiters) != 0)
+        {
+            WakeWaiters();
+        }
+    }
+
+    private void WakeWaiters()
+    {
+        TaskCompletionSource? room;
+        lock (_sync)
+        {
+            room = _roomSignal;
+            _roomSignal = null;
+            Volatile.Write(ref _hasWaiters, 0);
+            AssertInvariants();
+        }
+
+        // Completed outside the lock; the producers resume on the thread pool.
+        room?.TrySetResult();
+    }
+
+    private void WriteCore(TOwner owner, TItem item)
+    {
+        EnsureRoom(1);
+        _ring[(_head + _count) % _ring.Length] = new Entry(owner, item);
+        _count++;
+        Volatile.Write(ref _queued, _count);
+
+        // A full fence after the job is visible: pairs with the worker count read that follows (EnsureWorker).
+        Interlocked.Increment(ref _waiting);
+    }
+
+    /// <summary>Moves the consecutive jobs of <paramref name="owner"/> at the head of the ring to the set-aside list.</summary>
+    private void SetAsideHeadRunOf(TOwner owner)
+    {
+        while (_count > 0 && ReferenceEquals(_ring[_head].Owner, owner))
+        {
+            _setAside.Add(_ring[_head]);
+            _ring[_head] = default;
+            _head = (_head + 1) % _ring.Length;
+            _count--;
+        }
+    }
+
+    private void EnsureRoom(int more)
+    {
+        if (_count + more <= _ring.Length)
+        {
+            return;
+        }
+
+        int length = _ring.Length;
+        while (length < _count + more)
+        {
+            length *= 2;
+        }
+
+        var ring = new Entry[length];
+        for (int i = 0; i < _count; i++)
+        {
+            ring[i] = _ring[(_head + i) % _ring.Length];
+        }
+
+        _ring = ring;
+        _head = 0;
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
+        Debug.Assert(_count >= 0 && _count <= _ring.Length, "The ring holds more jobs than it has room for.");
+        Debug.Assert(_queued == _count, "The published queued count does not match the ring.");
+        Debug.Assert(_count + _setAside.Count <= Volatile.Read(ref _waiting), "Fewer jobs wait than are queued or set aside.");
+        Debug.Assert(Volatile.Read(ref _waiting) <= _capacity, "More jobs wait than the queue's capacity.");
+        Debug.Assert((_roomSignal is not null) == (_hasWaiters != 0), "The waiter flag does not match the room signal.");
+    }
+
+    private readonly record struct Entry(TOwner? Owner, TItem Item);
+}
