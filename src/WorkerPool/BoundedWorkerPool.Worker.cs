@@ -16,8 +16,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         int batchSize = 1;
         while (true)
         {
-            // TryTake enters the run (under the queue's lock) before it hands out any of its jobs.
-            int taken = _queue.TryTake(batch.AsSpan(0, batchSize), _options.MaxWorkers, out Run? run);
+            // TryTake enters the run (under the queue's lock) before it hands out any of its jobs. It also counts the
+            // jobs of the last batch that started since the last report as no longer waiting.
+            int taken = _queue.TryTake(batch.AsSpan(0, batchSize), _options.MaxWorkers, slot.TakeUnreported(), out Run? run);
             if (taken == 0)
             {
                 if (TryRetireWorker(slot))
@@ -34,10 +35,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 while (next < taken)
                 {
-                    // The job leaves the queue now: it starts, or it ends without starting.
+                    // The job stops waiting now: it starts, or it ends without starting. The queue hears of it with the
+                    // worker's next TryTake, or before the worker awaits anything (ReportStarted).
                     QueuedJob queued = batch[next];
                     batch[next++] = default;
-                    _queue.Release(1);
+                    slot.CountStarted();
                     if (run!.IsStopping)
                     {
                         // Cancelled before it started: it never runs.
@@ -64,7 +66,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 {
                     // Only if something above threw: the jobs not started go back to the queue, or, if the run is
                     // closed, end here as never started. Nothing is lost.
-                    published += EndUnstarted(run!, batch.AsSpan(next, taken - next));
+                    published += EndUnstarted(run!, slot, batch.AsSpan(next, taken - next));
                 }
 
                 run!.AddPublished(published);
@@ -152,6 +154,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private void GiveBackHeldJobs(Run run, WorkerSlot slot)
     {
+        // The jobs started so far no longer wait; the queue must know before this worker waits on one of them.
+        _queue.Release(slot.TakeUnreported());
         Span<QueuedJob> held = slot.Batch.AsSpan(slot.HeldStart, slot.HeldEnd - slot.HeldStart);
         // A closed run takes nothing back: the worker then ends those jobs as never started once this one returns.
         if (!held.IsEmpty && _queue.Return(run, held))
@@ -166,7 +170,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// Hands jobs a worker took but will not start back to the queue; if their run is closed, ends them as never started.
     /// Returns how many outcomes it published.
     /// </summary>
-    private int EndUnstarted(Run run, Span<QueuedJob> jobs)
+    private int EndUnstarted(Run run, WorkerSlot slot, Span<QueuedJob> jobs)
     {
         if (_queue.Return(run, jobs))
         {
@@ -174,7 +178,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return 0;
         }
 
-        _queue.Release(jobs.Length);
+        slot.CountStarted(jobs.Length);
         CountNeverStarted(jobs.Length);
         foreach (QueuedJob queued in jobs)
         {
@@ -338,6 +342,20 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             HeldStart = start;
             HeldEnd = end;
+        }
+
+        // Jobs this slot's worker took that started (or ended without starting) and that the queue still counts as
+        // waiting. The worker's own.
+        private int _unreported;
+
+        internal void CountStarted(int count = 1) => _unreported += count;
+
+        /// <summary>Returns the jobs started since the last report, and forgets them: the caller reports them.</summary>
+        internal int TakeUnreported()
+        {
+            int unreported = _unreported;
+            _unreported = 0;
+            return unreported;
         }
 
         /// <summary>Records that a worker task now runs in this slot: the one interlocked write per worker start.</summary>

@@ -377,11 +377,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </summary>
     private void EnsureWorker()
     {
-        // Pairs with the Interlocked.Decrement in TryRetireWorker: the queued job must be visible before we read
-        // the worker count, or a worker retiring right now and this producer could both decide not to act.
-        // Stryker disable once Statement : the fence closes a store-load reordering window no test can provoke
-        Interlocked.MemoryBarrier();
-
+        // The job was queued under the queue's lock, and a retiring worker lowers the worker count before it checks the
+        // queue under that same lock (TryRetireWorker): either it sees the job, or this sees the lowered count.
         // Stryker disable once Equality,Statement : a fast path; the check under the lock below decides
         if (Volatile.Read(ref _activeWorkers) >= _options.MaxWorkers)
         {
@@ -436,7 +433,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         lock (_sync)
         {
             Interlocked.Decrement(ref _activeWorkers);
-            if (_queue.HasQueued)
+            if (_queue.HasQueuedNow())
             {
                 Interlocked.Increment(ref _activeWorkers);
                 AssertInvariants();

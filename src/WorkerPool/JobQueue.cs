@@ -22,8 +22,9 @@ internal interface IJobQueueOwner
 /// <summary>
 /// The pool-wide queue of jobs waiting for a worker, each with the run (<typeparamref name="TOwner"/>) it belongs to,
 /// and the bound on how many jobs may wait at once. Producers write one job at a time; a worker takes several
-/// consecutive jobs of one run at a time, under one lock acquisition, and gives each back (<see cref="Release"/>) when
-/// it starts that job or drops it: a job in a worker's hands still counts as waiting until it starts.
+/// consecutive jobs of one run at a time, under one lock acquisition. A job in a worker's hands still counts as
+/// waiting until the worker reports it started or dropped: with its next <see cref="TryTake"/>, or with
+/// <see cref="Release"/> before it waits for anything.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -52,17 +53,15 @@ internal sealed class JobQueue<TOwner, TItem>
     private int _count;
     private readonly List<Entry> _setAside = [];
 
-    // Jobs waiting: in the ring, set aside, or taken and not yet released. Incremented under _sync (so it never exceeds
-    // _capacity); decremented by Release without it.
+    // Jobs waiting: in the ring, set aside, or taken and not yet reported started. Written under _sync only.
     private int _waiting;
 
     // Written under _sync, read without it: whether the ring holds a job (the retire check of a worker).
     private int _queued;
 
     // Producers waiting for room all await _roomSignal, completed and cleared once _waiting drops to _wakeAt.
-    // Guarded by _sync; _hasWaiters is also read without it, by Release.
+    // Guarded by _sync.
     private TaskCompletionSource? _roomSignal;
-    private int _hasWaiters;
 
     internal JobQueue(int capacity)
     {
@@ -75,8 +74,21 @@ internal sealed class JobQueue<TOwner, TItem>
     /// <summary>Jobs waiting: in the queue, set aside, or taken by workers and not yet started.</summary>
     internal int Waiting => Volatile.Read(ref _waiting);
 
-    /// <summary>Whether a job is in the queue, ready to be taken.</summary>
+    /// <summary>Whether a job is in the queue, ready to be taken. A hint: it may change at once.</summary>
     internal bool HasQueued => Volatile.Read(ref _queued) > 0;
+
+    /// <summary>
+    /// Whether a job is in the queue, read under the queue's lock. A worker that lowered the pool's worker count and
+    /// then finds no job here can retire: a producer that writes a job after this takes the same lock, so it then sees
+    /// the lowered count and starts a worker itself.
+    /// </summary>
+    internal bool HasQueuedNow()
+    {
+        lock (_sync)
+        {
+            return _count > 0;
+        }
+    }
 
     /// <summary>
     /// Writes <paramref name="item"/> of <paramref name="owner"/> if the queue has room and the owner is open. Any thread.
@@ -122,17 +134,10 @@ internal sealed class JobQueue<TOwner, TItem>
                     return true;
                 }
 
+                // Every decrease of _waiting happens under this lock and wakes the waiters once it reaches _wakeAt,
+                // so a waiter registered here is woken by the next one that gets there.
                 _roomSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 room = _roomSignal.Task;
-                Volatile.Write(ref _hasWaiters, 1);
-            }
-
-            // Pairs with Release, which lowers _waiting and then reads _hasWaiters: either Release sees this waiter, or
-            // this sees the room Release made.
-            Interlocked.MemoryBarrier();
-            if (Volatile.Read(ref _waiting) <= _wakeAt)
-            {
-                WakeWaiters();
             }
 
             // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: producers run on the thread pool, with no context
@@ -145,21 +150,25 @@ internal sealed class JobQueue<TOwner, TItem>
     }
 
     /// <summary>
-    /// Takes up to <c>buffer.Length</c> consecutive jobs of the owner at the head of the queue, and never more than the
-    /// queued jobs divided by <paramref name="sharers"/>, so that other workers get their share. The caller has entered
-    /// that owner, and must <see cref="Release"/> each job taken and <see cref="IJobQueueOwner.Exit"/> the owner. Owners
-    /// found closed on the way have their jobs set aside. Returns 0 if no job is queued.
+    /// First counts <paramref name="started"/> jobs the caller took earlier as no longer waiting (they started or were
+    /// dropped). Then takes up to <c>buffer.Length</c> consecutive jobs of the owner at the head of the queue, and never
+    /// more than the queued jobs divided by <paramref name="sharers"/>, so that other workers get their share. The caller
+    /// has entered that owner: it must <see cref="IJobQueueOwner.Exit"/> it, and report each job taken as started, here
+    /// or with <see cref="Release"/>. Owners found closed on the way have their jobs set aside. Returns 0 if no job is
+    /// queued.
     /// </summary>
-    internal int TryTake(Span<TItem> buffer, int sharers, out TOwner? owner)
+    internal int TryTake(Span<TItem> buffer, int sharers, int started, out TOwner? owner)
     {
         Debug.Assert(buffer.Length >= 1 && sharers >= 1, "A worker takes at least one job, and shares with at least itself.");
         TOwner? closed = null;
         List<TOwner>? moreClosed = null;
+        TaskCompletionSource? room = null;
         int taken = 0;
         owner = null;
         lock (_sync)
         {
             AssertInvariants();
+            room = LowerWaiting(started);
             while (_count > 0)
             {
                 TOwner head = _ring[_head].Owner!;
@@ -196,6 +205,7 @@ internal sealed class JobQueue<TOwner, TItem>
         }
 
         // Outside the lock: an Exit may complete the closed owner's wait for its workers.
+        room?.TrySetResult();
         closed?.Exit();
         if (moreClosed is not null)
         {
@@ -246,6 +256,7 @@ internal sealed class JobQueue<TOwner, TItem>
     internal List<TItem>? RemoveAll(TOwner owner)
     {
         List<TItem>? removed = null;
+        TaskCompletionSource? room;
         lock (_sync)
         {
             AssertInvariants();
@@ -284,57 +295,45 @@ internal sealed class JobQueue<TOwner, TItem>
 
             _count = kept;
             Volatile.Write(ref _queued, _count);
-            if (removed is not null)
-            {
-                Interlocked.Add(ref _waiting, -removed.Count);
-            }
-
-            AssertInvariants();
-        }
-
-        if (removed is not null)
-        {
-            WakeIfRoom();
-        }
-
-        return removed;
-    }
-
-    /// <summary>
-    /// Counts <paramref name="count"/> taken jobs as no longer waiting: they have started, or have been dropped. Wakes
-    /// the waiting producers once the queue has drained to half its capacity. Any thread; never blocks.
-    /// </summary>
-    internal void Release(int count)
-    {
-        int waiting = Interlocked.Add(ref _waiting, -count);
-        Debug.Assert(waiting >= 0, "More jobs were released than taken.");
-        if (waiting <= _wakeAt && Volatile.Read(ref _hasWaiters) != 0)
-        {
-            WakeWaiters();
-        }
-    }
-
-    private void WakeIfRoom()
-    {
-        if (Volatile.Read(ref _waiting) <= _wakeAt && Volatile.Read(ref _hasWaiters) != 0)
-        {
-            WakeWaiters();
-        }
-    }
-
-    private void WakeWaiters()
-    {
-        TaskCompletionSource? room;
-        lock (_sync)
-        {
-            room = _roomSignal;
-            _roomSignal = null;
-            Volatile.Write(ref _hasWaiters, 0);
+            room = LowerWaiting(removed?.Count ?? 0);
             AssertInvariants();
         }
 
         // Completed outside the lock; the producers resume on the thread pool.
         room?.TrySetResult();
+        return removed;
+    }
+
+    /// <summary>
+    /// Counts <paramref name="count"/> taken jobs as no longer waiting: they have started, or have been dropped. Wakes
+    /// the waiting producers once the queue has drained to half its capacity. Any thread.
+    /// </summary>
+    internal void Release(int count)
+    {
+        TaskCompletionSource? room;
+        lock (_sync)
+        {
+            AssertInvariants();
+            room = LowerWaiting(count);
+            AssertInvariants();
+        }
+
+        room?.TrySetResult();
+    }
+
+    /// <summary>Under the lock: lowers the waiting count, and returns the waiters' signal to complete if there is now room.</summary>
+    private TaskCompletionSource? LowerWaiting(int count)
+    {
+        Debug.Assert(count >= 0 && count <= _waiting, "More jobs were reported started than were taken.");
+        Volatile.Write(ref _waiting, _waiting - count);
+        if (_waiting > _wakeAt || _roomSignal is null)
+        {
+            return null;
+        }
+
+        TaskCompletionSource room = _roomSignal;
+        _roomSignal = null;
+        return room;
     }
 
     private void WriteCore(TOwner owner, TItem item)
@@ -343,9 +342,7 @@ internal sealed class JobQueue<TOwner, TItem>
         _ring[(_head + _count) % _ring.Length] = new Entry(owner, item);
         _count++;
         Volatile.Write(ref _queued, _count);
-
-        // A full fence after the job is visible: pairs with the worker count read that follows (EnsureWorker).
-        Interlocked.Increment(ref _waiting);
+        Volatile.Write(ref _waiting, _waiting + 1);
     }
 
     /// <summary>Moves the consecutive jobs of <paramref name="owner"/> at the head of the ring to the set-aside list.</summary>
@@ -389,9 +386,9 @@ internal sealed class JobQueue<TOwner, TItem>
         Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
         Debug.Assert(_count >= 0 && _count <= _ring.Length, "The ring holds more jobs than it has room for.");
         Debug.Assert(_queued == _count, "The published queued count does not match the ring.");
-        Debug.Assert(_count + _setAside.Count <= Volatile.Read(ref _waiting), "Fewer jobs wait than are queued or set aside.");
-        Debug.Assert(Volatile.Read(ref _waiting) <= _capacity, "More jobs wait than the queue's capacity.");
-        Debug.Assert((_roomSignal is not null) == (_hasWaiters != 0), "The waiter flag does not match the room signal.");
+        Debug.Assert(_count + _setAside.Count <= _waiting, "Fewer jobs wait than are queued or set aside.");
+        Debug.Assert(_waiting <= _capacity, "More jobs wait than the queue's capacity.");
+        Debug.Assert(_roomSignal is null || _waiting > _wakeAt, "Producers wait for room while the queue has drained.");
     }
 
     private readonly record struct Entry(TOwner? Owner, TItem Item);

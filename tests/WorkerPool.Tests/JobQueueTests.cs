@@ -34,7 +34,7 @@ public sealed class JobQueueTests
         Write(queue, a, 4);
         var buffer = new int[8];
 
-        int taken = queue.TryTake(buffer, sharers: 1, out Owner? owner);
+        int taken = queue.TryTake(buffer, sharers: 1, started: 0, out Owner? owner);
 
         owner.Should().BeSameAs(a);
         buffer[..taken].Should().Equal(1, 2);
@@ -43,7 +43,7 @@ public sealed class JobQueueTests
         queue.Release(2);
         queue.Waiting.Should().Be(2);
 
-        queue.TryTake(buffer, sharers: 1, out owner).Should().Be(1);
+        queue.TryTake(buffer, sharers: 1, started: 0, out owner).Should().Be(1);
         owner.Should().BeSameAs(b);
         buffer[0].Should().Be(3);
     }
@@ -55,9 +55,9 @@ public sealed class JobQueueTests
         var owner = new Owner("a");
         Write(queue, owner, Enumerable.Range(0, 10).ToArray());
 
-        queue.TryTake(new int[64], sharers: 2, out _).Should().Be(5, "half of the 10 queued jobs, for 2 workers");
-        queue.TryTake(new int[2], sharers: 1, out _).Should().Be(2, "the buffer holds 2");
-        queue.TryTake(new int[64], sharers: 4, out _).Should().Be(1, "3 queued jobs shared by 4 workers: at least one each");
+        queue.TryTake(new int[64], sharers: 2, started: 0, out _).Should().Be(5, "half of the 10 queued jobs, for 2 workers");
+        queue.TryTake(new int[2], sharers: 1, started: 0, out _).Should().Be(2, "the buffer holds 2");
+        queue.TryTake(new int[64], sharers: 4, started: 0, out _).Should().Be(1, "3 queued jobs shared by 4 workers: at least one each");
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public sealed class JobQueueTests
     {
         var queue = new JobQueue<Owner, int>(4);
 
-        queue.TryTake(new int[4], sharers: 1, out Owner? owner).Should().Be(0);
+        queue.TryTake(new int[4], sharers: 1, started: 0, out Owner? owner).Should().Be(0);
 
         owner.Should().BeNull();
         queue.HasQueued.Should().BeFalse();
@@ -81,7 +81,7 @@ public sealed class JobQueueTests
         Write(queue, open, 3);
         closed.Close();
 
-        int taken = queue.TryTake(new int[8], sharers: 1, out Owner? owner);
+        int taken = queue.TryTake(new int[8], sharers: 1, started: 0, out Owner? owner);
 
         taken.Should().Be(1);
         owner.Should().BeSameAs(open);
@@ -101,7 +101,7 @@ public sealed class JobQueueTests
         var owner = new Owner("a");
         Write(queue, owner, 1);
         var buffer = new int[4];
-        queue.TryTake(buffer, sharers: 1, out _).Should().Be(1);
+        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(1);
         owner.Close();
 
         queue.TryWrite(owner, 2).Should().BeFalse();
@@ -129,12 +129,12 @@ public sealed class JobQueueTests
         Write(queue, a, 1, 2, 3);
         Write(queue, b, 4);
         var buffer = new int[8];
-        queue.TryTake(buffer, sharers: 1, out _).Should().Be(3);
+        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(3);
 
         queue.Return(a, buffer.AsSpan(1, 2)).Should().BeTrue();
 
         queue.Waiting.Should().Be(4, "given-back jobs never stopped waiting");
-        queue.TryTake(buffer, sharers: 1, out Owner? owner).Should().Be(2);
+        queue.TryTake(buffer, sharers: 1, started: 0, out Owner? owner).Should().Be(2);
         owner.Should().BeSameAs(a);
         buffer[..2].Should().Equal(2, 3);
     }
@@ -155,7 +155,7 @@ public sealed class JobQueueTests
 
         queue.Waiting.Should().Be(2);
         var buffer = new int[8];
-        queue.TryTake(buffer, sharers: 1, out Owner? owner).Should().Be(2, "b's jobs are now consecutive");
+        queue.TryTake(buffer, sharers: 1, started: 0, out Owner? owner).Should().Be(2, "b's jobs are now consecutive");
         owner.Should().BeSameAs(b);
         buffer[..2].Should().Equal(2, 4);
     }
@@ -167,14 +167,14 @@ public sealed class JobQueueTests
         var owner = new Owner("a");
         var buffer = new int[64];
         Write(queue, owner, Enumerable.Range(0, 10).ToArray());
-        queue.TryTake(buffer.AsSpan(0, 6), sharers: 1, out _).Should().Be(6);
+        queue.TryTake(buffer.AsSpan(0, 6), sharers: 1, started: 0, out _).Should().Be(6);
         queue.Release(6);
 
         Write(queue, owner, Enumerable.Range(10, 40).ToArray());
 
         var all = new List<int>();
         int taken;
-        while ((taken = queue.TryTake(buffer, sharers: 1, out _)) > 0)
+        while ((taken = queue.TryTake(buffer, sharers: 1, started: 0, out _)) > 0)
         {
             all.AddRange(buffer[..taken]);
             queue.Release(taken);
@@ -191,7 +191,7 @@ public sealed class JobQueueTests
         var owner = new Owner("a");
         Write(queue, owner, 1, 2, 3, 4);
         var buffer = new int[4];
-        queue.TryTake(buffer, sharers: 1, out _).Should().Be(4);
+        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(4);
 
         ValueTask<bool> write = queue.WriteAsync(owner, 5, CancellationToken.None);
         write.IsCompleted.Should().BeFalse("the queue is full");
@@ -202,6 +202,23 @@ public sealed class JobQueueTests
         queue.Release(1);
         (await write.Within()).Should().BeTrue("2 of 4 wait: half the queue has drained");
         queue.Waiting.Should().Be(3);
+    }
+
+    [Fact]
+    public async Task TryTake_ReportsTheLastBatchStarted_FreesItsRoomAndWakesAWaitingProducer()
+    {
+        var queue = new JobQueue<Owner, int>(2);
+        var owner = new Owner("a");
+        Write(queue, owner, 1, 2);
+        var buffer = new int[2];
+        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(2);
+        ValueTask<bool> write = queue.WriteAsync(owner, 3, CancellationToken.None);
+        write.IsCompleted.Should().BeFalse("both taken jobs still count as waiting");
+
+        queue.TryTake(buffer, sharers: 1, started: 2, out _).Should().Be(0);
+
+        (await write.Within()).Should().BeTrue();
+        queue.Waiting.Should().Be(1);
     }
 
     [Fact]
