@@ -31,6 +31,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             int next = 0;
             long published = 0;
+            slot.StartClock();
             try
             {
                 while (next < taken)
@@ -121,17 +122,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 // The run's own cancellation, taken without rethrowing the job's exception: a second throw per job
                 // would double the cost of cancelling many parked jobs. AsTask also consumes a ValueTask source.
-                result = Classify(run, queued, new TaskCanceledException(pending.AsTask()), timeout, Stopwatch.GetElapsedTime(started));
+                result = Classify(run, queued, new TaskCanceledException(pending.AsTask()), timeout, slot.Lap(started));
             }
             else
             {
                 // Result throws the job's own exception, if it has one: classified below.
-                result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Succeeded, pending.Result, null, Stopwatch.GetElapsedTime(started));
+                result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Succeeded, pending.Result, null, slot.Lap(started));
             }
         }
         catch (Exception exception)
         {
-            TimeSpan duration = Stopwatch.GetElapsedTime(started);
+            TimeSpan duration = slot.Lap(started);
             result = Classify(run, queued, exception, timeout, duration);
         }
         finally
@@ -385,12 +386,28 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return true;
         }
 
+        // The worker's clock: when its last job ended, or when it took its batch. One timestamp per job: a job of a
+        // batch starts when the one before it ended, so its duration also holds the worker's bookkeeping between the
+        // two (tens of nanoseconds).
+        private long _clock;
+
+        /// <summary>Reads the clock as a batch begins.</summary>
+        internal void StartClock() => _clock = Stopwatch.GetTimestamp();
+
+        /// <summary>Reads the clock as a job ends, and returns how long the job took since <paramref name="started"/>.</summary>
+        internal TimeSpan Lap(long started)
+        {
+            long now = Stopwatch.GetTimestamp();
+            _clock = now;
+            return Stopwatch.GetElapsedTime(started, now);
+        }
+
         /// <summary>Marks the slot busy with a job and returns the job's start timestamp.</summary>
         internal long Begin(Run run, QueuedJob queued)
         {
             _index = queued.Index;
             _job = queued.Job;
-            long started = Stopwatch.GetTimestamp();
+            long started = _clock;
             _started = started;
             Volatile.Write(ref _run, run);
             return started;
