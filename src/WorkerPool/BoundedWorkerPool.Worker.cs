@@ -50,10 +50,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                         continue;
                     }
 
-                    // If the job does not complete at once, ExecuteAsync gives the rest of the batch back to the queue.
                     slot.HoldRest(next, taken);
-                    // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
-                    JobResult<TJob, TResult> result = await ExecuteAsync(run, queued, slot).ConfigureAwait(false);
+                    // Consumed exactly once, by EndJob; Completion only waits for it.
+#pragma warning disable CA2012
+                    ValueTask<TResult> pending = StartJob(run, queued, slot);
+#pragma warning restore CA2012
+                    if (!pending.IsCompleted)
+                    {
+                        // The rest of the batch goes back to the queue rather than wait behind this job.
+                        GiveBackHeldJobs(run, slot);
+
+                        // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
+                        await new Completion(pending);
+                    }
+
+                    JobResult<TJob, TResult> result = EndJob(run, queued, slot, pending);
                     taken = slot.HeldEnd;
                     Record(run, slot, result);
                     run.Publish(result);
@@ -88,65 +99,58 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
     private const int MaxBatch = 64;
 
-    /// <summary>Runs one job's <c>work</c> call under the run's token, or a per-worker timeout token linked to it.</summary>
-    private async ValueTask<JobResult<TJob, TResult>> ExecuteAsync(Run run, QueuedJob queued, WorkerSlot slot)
-    {
-        CancellationToken token = run.Token;
-        CancellationTokenSource? timeout = null;
-        CancellationTokenRegistration link = default;
-        if (_options.JobTimeout != Timeout.InfiniteTimeSpan)
-        {
-            timeout = slot.RentTimeoutSource();
-            link = token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
-            timeout.CancelAfter(_options.JobTimeout);
-            token = timeout.Token;
-        }
+    private const string CanceledWhileRunningMessage = "The job's run was cancelled while the job was running.";
 
-        long started = slot.Begin(run, queued);
-        JobResult<TJob, TResult> result;
+    /// <summary>
+    /// Starts one job's <c>work</c> call under the run's token, or under the worker's timeout token linked to it. An
+    /// exception <c>work</c> throws before it returns becomes the faulted value returned.
+    /// </summary>
+    private ValueTask<TResult> StartJob(Run run, QueuedJob queued, WorkerSlot slot)
+    {
+        CancellationToken token = _options.JobTimeout == Timeout.InfiniteTimeSpan
+            ? run.Token
+            : slot.ArmTimeout(_options.JobTimeout, run.Token);
+        slot.Begin(run, queued);
         try
         {
-            // Consumed exactly once, by AsTask or Result below; Completion only waits for it.
-#pragma warning disable CA2012
-            ValueTask<TResult> pending = _work(queued.Job, token);
-#pragma warning restore CA2012
-            if (!pending.IsCompleted)
-            {
-                GiveBackHeldJobs(run, slot);
+            return _work(queued.Job, token);
+        }
+        catch (Exception exception)
+        {
+            return ValueTask.FromException<TResult>(exception);
+        }
+    }
 
-                // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
-                await new Completion(pending);
-            }
-
-            if (pending.IsCanceled && run.Token.IsCancellationRequested)
+    /// <summary>Reads a completed job's outcome, exactly once, and frees the worker's slot for the next job.</summary>
+    private JobResult<TJob, TResult> EndJob(Run run, QueuedJob queued, WorkerSlot slot, ValueTask<TResult> completed)
+    {
+        Debug.Assert(completed.IsCompleted, "A job's outcome is read only once its work call has completed.");
+        long started = slot.StartedAt;
+        try
+        {
+            if (completed.IsCanceled && run.Token.IsCancellationRequested)
             {
                 // The run's own cancellation, taken without rethrowing the job's exception: a second throw per job
-                // would double the cost of cancelling many parked jobs. AsTask also consumes a ValueTask source.
-                result = Classify(run, queued, new TaskCanceledException(pending.AsTask()), timeout, slot.Lap(started));
+                // would double the cost of cancelling many parked jobs. AsTask consumes a ValueTask source; the
+                // exception is built with a fixed message, which costs a tenth of the default message's lookup.
+                _ = completed.AsTask();
+                var canceled = new TaskCanceledException(CanceledWhileRunningMessage, null, run.Token);
+                return Classify(run, queued, canceled, slot.ArmedTimeout, slot.Lap(started));
             }
-            else
-            {
-                // Result throws the job's own exception, if it has one: classified below.
-                result = new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Succeeded, pending.Result, null, slot.Lap(started));
-            }
+
+            // Result throws the job's own exception, if it has one: classified below.
+            return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Succeeded, completed.Result, null, slot.Lap(started));
         }
         catch (Exception exception)
         {
             TimeSpan duration = slot.Lap(started);
-            result = Classify(run, queued, exception, timeout, duration);
+            return Classify(run, queued, exception, slot.ArmedTimeout, duration);
         }
         finally
         {
             slot.End();
-            if (timeout is not null)
-            {
-                // Dispose waits for a cancel callback already running, so the source is quiet before it is reused.
-                link.Dispose();
-                slot.ReturnTimeoutSource(timeout);
-            }
+            slot.DisarmTimeout();
         }
-
-        return result;
     }
 
     /// <summary>
@@ -402,16 +406,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return Stopwatch.GetElapsedTime(started, now);
         }
 
-        /// <summary>Marks the slot busy with a job and returns the job's start timestamp.</summary>
-        internal long Begin(Run run, QueuedJob queued)
+        /// <summary>Marks the slot busy with a job, started now (at the end of the worker's last job in this batch).</summary>
+        internal void Begin(Run run, QueuedJob queued)
         {
             _index = queued.Index;
             _job = queued.Job;
-            long started = _clock;
-            _started = started;
+            _started = _clock;
             Volatile.Write(ref _run, run);
-            return started;
         }
+
+        /// <summary>When the running job started, as a <see cref="Stopwatch"/> timestamp.</summary>
+        internal long StartedAt => _started;
 
         internal void End()
         {
@@ -455,12 +460,38 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return true;
         }
 
-        /// <summary>Returns this slot's timeout source, creating one if the last one fired.</summary>
-        internal CancellationTokenSource RentTimeoutSource() => _timeout ??= new CancellationTokenSource();
+        // The timeout of the running job, armed by ArmTimeout: the slot's reusable source, and its link to the run's token.
+        private CancellationTokenSource? _armed;
+        private CancellationTokenRegistration _link;
 
-        /// <summary>Resets the timeout source for the next job, or drops it if it was cancelled.</summary>
-        internal void ReturnTimeoutSource(CancellationTokenSource timeout)
+        /// <summary>The running job's timeout source, or <see langword="null"/> when jobs have no timeout.</summary>
+        internal CancellationTokenSource? ArmedTimeout => _armed;
+
+        /// <summary>
+        /// Arms the timeout for the job about to start: the slot's source (a new one if the last one fired) is cancelled
+        /// after <paramref name="after"/> or when <paramref name="runToken"/> is. Returns the job's token.
+        /// </summary>
+        internal CancellationToken ArmTimeout(TimeSpan after, CancellationToken runToken)
         {
+            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource();
+            _link = runToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+            timeout.CancelAfter(after);
+            _armed = timeout;
+            return timeout.Token;
+        }
+
+        /// <summary>After a job: resets the timeout source for the next job, or drops it if it was cancelled.</summary>
+        internal void DisarmTimeout()
+        {
+            if (_armed is not { } timeout)
+            {
+                return;
+            }
+
+            // Dispose waits for a cancel callback already running, so the source is quiet before it is reused.
+            _link.Dispose();
+            _link = default;
+            _armed = null;
             if (!timeout.TryReset())
             {
                 // Stryker disable once Statement : releases a fired timeout's source; not observable through the public API

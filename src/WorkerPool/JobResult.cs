@@ -53,7 +53,8 @@ public readonly struct JobResult<TJob, TResult> : IEquatable<JobResult<TJob, TRe
     /// <value>
     /// The job's exception for <see cref="JobStatus.Failed"/>, a <see cref="TimeoutException"/> for
     /// <see cref="JobStatus.TimedOut"/>, an <see cref="OperationCanceledException"/> for a job cancelled while it ran
-    /// (a <see cref="TaskCanceledException"/> for its cancelled task, which the pool reads without rethrowing it),
+    /// (if its task ended cancelled, a <see cref="TaskCanceledException"/> the pool makes, carrying the run's token:
+    /// the pool does not rethrow the task's own),
     /// and <see langword="null"/> for a job that succeeded or never started.
     /// </value>
     public Exception? Error { get; }

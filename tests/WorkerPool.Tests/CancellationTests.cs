@@ -20,6 +20,8 @@ public sealed class CancellationTests : PoolTest
         var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
         probe.Executing.Should().Be(0);
         canceled.Results.Should().HaveCount(2).And.OnlyContain(r => r.Status == JobStatus.Canceled && r.Error is OperationCanceledException);
+        canceled.Results.Select(r => r.Error).Should().AllBeOfType<TaskCanceledException>()
+            .And.OnlyContain(e => ((TaskCanceledException)e!).CancellationToken.IsCancellationRequested, "each carries the run's cancelled token");
     }
 
     [Fact]
