@@ -198,7 +198,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private async Task<IReadOnlyList<JobResult<TJob, TResult>>> CollectAsync(Run run, ResultCollector collected)
     {
         // Completes (never faults) once the source is exhausted and every pulled job's outcome is written.
-        Task allWritten = run.Results.Reader.Completion;
+        Task allWritten = run.AllWritten;
         if (!allWritten.IsCompleted)
         {
             // Cancellation ends this wait without an exception: the run's finish below decides what it means.
@@ -234,7 +234,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // Allocated before the run starts: if this throws, nothing has started.
         ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer() : null;
         Run run = StartRun(produce, collector: null, cancellationToken, enumeratorCancellationToken);
-        ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
+        ChannelReader<JobResult<TJob, TResult>> reader = run.Results!.Reader;
         CreditWindow window = run.Window!;
         int heldCredits = 0;
         bool completed = false;

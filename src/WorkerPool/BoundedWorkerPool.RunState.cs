@@ -52,15 +52,20 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, disposal),
             };
             Token = Cts.Token;
-            // Stryker disable once Initializer,Boolean : channel tuning hints; any valid setting gives the same results
-            Results = Channel.CreateUnbounded<JobResult<TJob, TResult>>(new UnboundedChannelOptions
+            if (collector is not null)
             {
-                SingleReader = true,
-                SingleWriter = false,
-                AllowSynchronousContinuations = false,
-            });
-            if (collector is null)
+                _allWritten = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            else
             {
+                // Stryker disable once Initializer,Boolean : channel tuning hints; any valid setting gives the same results
+                Results = Channel.CreateUnbounded<JobResult<TJob, TResult>>(new UnboundedChannelOptions
+                {
+                    SingleReader = true,
+                    SingleWriter = false,
+                    AllowSynchronousContinuations = false,
+                });
+
                 // QueueCapacity + MaxWorkers may not fit in an int; beyond int.MaxValue the window is unbounded anyway.
                 int windowSize = (int)Math.Min((long)pool._options.QueueCapacity + pool._options.MaxWorkers, int.MaxValue);
                 Window = new CreditWindow(windowSize);
@@ -82,11 +87,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal CancellationToken Token { get; }
 
         /// <summary>
-        /// StreamAsync: outcomes of claimed jobs, in completion order. Unbounded: a worker never waits to hand off.
-        /// RunAsync: outcomes go to <see cref="Collector"/> instead, and this channel only signals, by completing, that
-        /// the source is exhausted and every pulled job's outcome is written.
+        /// StreamAsync only: outcomes of taken jobs, in completion order. Unbounded: a worker never waits to hand off.
+        /// It completes once the source is exhausted and every pulled job's outcome is written.
         /// </summary>
-        internal Channel<JobResult<TJob, TResult>> Results { get; }
+        internal Channel<JobResult<TJob, TResult>>? Results { get; }
+
+        /// <summary>
+        /// RunAsync only: completes (never faults) once the source is exhausted and every pulled job's outcome is written
+        /// to the <see cref="Collector"/>.
+        /// </summary>
+        internal Task AllWritten => _allWritten!.Task;
+
+        private readonly TaskCompletionSource? _allWritten;
 
         /// <summary>RunAsync only: where workers write outcomes, in input order.</summary>
         internal ResultCollector? Collector { get; }
@@ -222,7 +234,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             else
             {
                 // TryWrite fails only once the run's finish completed the channel: the run has ended, nobody reads.
-                Results.Writer.TryWrite(result);
+                Results!.Writer.TryWrite(result);
             }
         }
 
@@ -235,7 +247,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private void OnCanceled()
         {
             Window!.Close();
-            Results.Writer.TryWrite(new JobResult<TJob, TResult>(-1, default!, JobStatus.Canceled, default, null, TimeSpan.Zero));
+            Results!.Writer.TryWrite(new JobResult<TJob, TResult>(-1, default!, JobStatus.Canceled, default, null, TimeSpan.Zero));
         }
 
         internal static bool IsWakeMarker(in JobResult<TJob, TResult> result) => result.Index < 0;
@@ -249,7 +261,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // Pairs with AddPublished: each writes its own count with a full fence, then reads the other's.
             if (Volatile.Read(ref _published) == pulled)
             {
-                Results.Writer.TryComplete();
+                MarkAllWritten();
             }
         }
 
@@ -261,7 +273,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             if (count > 0 && Interlocked.Add(ref _published, count) == Volatile.Read(ref _expected))
             {
-                Results.Writer.TryComplete();
+                MarkAllWritten();
+            }
+        }
+
+        private void MarkAllWritten()
+        {
+            if (Results is { } results)
+            {
+                results.Writer.TryComplete();
+            }
+            else
+            {
+                _allWritten!.TrySetResult();
             }
         }
 
@@ -342,12 +366,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal long DrainOutcomes(Action<JobResult<TJob, TResult>>? sink)
         {
-            Results.Writer.TryComplete();
-            while (Results.Reader.TryRead(out JobResult<TJob, TResult> result))
+            if (Results is { } results)
             {
-                if (!IsWakeMarker(result))
+                results.Writer.TryComplete();
+                while (results.Reader.TryRead(out JobResult<TJob, TResult> result))
                 {
-                    sink?.Invoke(result);
+                    if (!IsWakeMarker(result))
+                    {
+                        sink?.Invoke(result);
+                    }
                 }
             }
 
@@ -363,7 +390,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private long TakeBackNeverStarted(Action<JobResult<TJob, TResult>>? sink)
         {
             long neverStarted = 0;
-            if (_pool._queue.RemoveAll(this) is { } left)
+
+            // Every pulled job published: none can be left in the queue, and its lock need not be taken.
+            if (Volatile.Read(ref _published) < Pulled && _pool._queue.RemoveAll(this) is { } left)
             {
                 foreach (QueuedJob queued in left)
                 {

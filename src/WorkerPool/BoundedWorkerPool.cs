@@ -24,8 +24,9 @@ namespace WorkerPool;
 //                _stopping a flag set at once when the run decides to stop (RequestStop). Cancellation callbacks
 //                         run on the thread pool (CancelAsync), never inline on the worker or consumer that
 //                         decided; the flag makes the decision visible before they have run.
-//                Results  StreamAsync: an unbounded Channel of JobResults, written by workers, read by the consumer.
-//                         RunAsync: the channel carries no outcome; it completes when every outcome is written.
+//                Results  StreamAsync: an unbounded Channel of JobResults, written by workers, read by the consumer;
+//                         it completes when every outcome is written. RunAsync has none: a TaskCompletionSource,
+//                         AllWritten, completes when every outcome is written to the Collector.
 //                Collector (RunAsync only) the outcomes in input order. A worker writes a job's outcome straight into
 //                         its slot; the producer makes the slot exist before the job is enqueued, slots never move
 //                         (chunks), and each is written once, so no lock is needed.
@@ -75,7 +76,7 @@ namespace WorkerPool;
 //              by the timer or by run.Token (a registration disposed after each job). Receives never wait.
 //   Consumer : StreamAsync: Results.Reader.WaitToReadAsync() with no token, so the channel reuses one wait
 //              object; a registration on run.Token (one per run) writes a wake marker when the run is cancelled.
-//              RunAsync: Results.Reader.Completion.WaitAsync(run.Token), awaited without throwing.
+//              RunAsync: AllWritten.WaitAsync(run.Token), awaited without throwing.
 //   Finish   : Run._drained and the producer task, bounded by ShutdownTimeout. Never the caller's token: the
 //              finish must not return while work still runs.
 //   Dispose  : every run's producer (and RunAsync collector), then WhenNoWorkersAsync; bounded by ShutdownTimeout.
@@ -100,7 +101,7 @@ namespace WorkerPool;
 //   becomes the run's failure, so the finish is never skipped.
 //   Completion: the producer stores Pulled into _expected once the source is exhausted; workers add to _published
 //   once per batch. Each side writes with a full fence and then reads the other's count; whichever sees them equal
-//   completes Results, so "every outcome written" is seen exactly when it is true.
+//   completes Results (or AllWritten), so "every outcome written" is seen exactly when it is true.
 //
 // Worker start and retire (why a queued job is never stranded)
 // ------------------------------------------------------------

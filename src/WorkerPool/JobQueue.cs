@@ -59,9 +59,16 @@ internal sealed class JobQueue<TOwner, TItem>
     // Written under _sync, read without it: whether the ring holds a job (the retire check of a worker).
     private int _queued;
 
-    // Producers waiting for room all await _roomSignal, completed and cleared once _waiting drops to _wakeAt.
-    // Guarded by _sync.
-    private TaskCompletionSource? _roomSignal;
+    // Producers waiting for room, first come first woken. Guarded by _sync. Once _waiting is at most _wakeAt, every
+    // decrease of it wakes up to WakeBatch more of them (skipping any whose wait was cancelled).
+    private readonly Queue<Waiter> _waiters = new();
+
+    /// <summary>
+    /// How many waiting producers one decrease wakes. Each woken producer writes until the queue is full again, so a
+    /// few suffice to refill it; waking every waiter at once (with many runs sharing the pool) would wake hundreds of
+    /// producers for the room of a few.
+    /// </summary>
+    private const int WakeBatch = 2;
 
     internal JobQueue(int capacity)
     {
@@ -111,20 +118,20 @@ internal sealed class JobQueue<TOwner, TItem>
 
     /// <summary>
     /// Writes <paramref name="item"/> of <paramref name="owner"/>, waiting while the queue is full: once full, until it has
-    /// drained to half its capacity. Returns <see langword="false"/>, without writing and without throwing, once
-    /// <paramref name="cancellationToken"/> is cancelled or the owner is closed.
+    /// drained to half its capacity, in turn with other waiting producers. Returns <see langword="false"/>, without
+    /// writing and without throwing, once <paramref name="cancellationToken"/> is cancelled or the owner is closed.
     /// </summary>
     internal async ValueTask<bool> WriteAsync(TOwner owner, TItem item, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            Task room;
+            Waiter waiter;
             lock (_sync)
             {
                 AssertInvariants();
                 if (owner.IsClosed)
                 {
-                    return false;
+                    break;
                 }
 
                 if (_waiting < _capacity)
@@ -134,18 +141,27 @@ internal sealed class JobQueue<TOwner, TItem>
                     return true;
                 }
 
-                // Every decrease of _waiting happens under this lock and wakes the waiters once it reaches _wakeAt,
-                // so a waiter registered here is woken by the next one that gets there.
-                _roomSignal ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                room = _roomSignal.Task;
+                // Every decrease of _waiting happens under this lock, and once it is at most _wakeAt, each one wakes
+                // waiters in turn: a waiter queued here is woken, or its room taken by one woken before it.
+                waiter = new Waiter();
+                _waiters.Enqueue(waiter);
             }
 
-            // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: producers run on the thread pool, with no context
-            Task waited = room.WaitAsync(cancellationToken);
-            await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            _ = waited.Exception;
+            bool woken;
+            using (cancellationToken.UnsafeRegister(static state => ((Waiter)state!).TrySetResult(false), waiter))
+            {
+                // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: producers run on the thread pool, with no context
+                woken = await waiter.Task.ConfigureAwait(false);
+            }
+
+            if (!woken)
+            {
+                return false;
+            }
         }
 
+        // Woken, but leaving without writing: the room this waiter was woken for goes to the next one.
+        WakeWaiters();
         return false;
     }
 
@@ -162,13 +178,13 @@ internal sealed class JobQueue<TOwner, TItem>
         Debug.Assert(buffer.Length >= 1 && sharers >= 1, "A worker takes at least one job, and shares with at least itself.");
         TOwner? closed = null;
         List<TOwner>? moreClosed = null;
-        TaskCompletionSource? room = null;
+        bool wake;
         int taken = 0;
         owner = null;
         lock (_sync)
         {
             AssertInvariants();
-            room = LowerWaiting(started);
+            wake = LowerWaiting(started);
             while (_count > 0)
             {
                 TOwner head = _ring[_head].Owner!;
@@ -205,7 +221,11 @@ internal sealed class JobQueue<TOwner, TItem>
         }
 
         // Outside the lock: an Exit may complete the closed owner's wait for its workers.
-        room?.TrySetResult();
+        if (wake)
+        {
+            WakeWaiters();
+        }
+
         closed?.Exit();
         if (moreClosed is not null)
         {
@@ -256,7 +276,7 @@ internal sealed class JobQueue<TOwner, TItem>
     internal List<TItem>? RemoveAll(TOwner owner)
     {
         List<TItem>? removed = null;
-        TaskCompletionSource? room;
+        bool wake;
         lock (_sync)
         {
             AssertInvariants();
@@ -295,12 +315,15 @@ internal sealed class JobQueue<TOwner, TItem>
 
             _count = kept;
             Volatile.Write(ref _queued, _count);
-            room = LowerWaiting(removed?.Count ?? 0);
+            wake = LowerWaiting(removed?.Count ?? 0);
             AssertInvariants();
         }
 
-        // Completed outside the lock; the producers resume on the thread pool.
-        room?.TrySetResult();
+        if (wake)
+        {
+            WakeWaiters();
+        }
+
         return removed;
     }
 
@@ -310,30 +333,52 @@ internal sealed class JobQueue<TOwner, TItem>
     /// </summary>
     internal void Release(int count)
     {
-        TaskCompletionSource? room;
+        bool wake;
         lock (_sync)
         {
             AssertInvariants();
-            room = LowerWaiting(count);
+            wake = LowerWaiting(count);
             AssertInvariants();
         }
 
-        room?.TrySetResult();
+        if (wake)
+        {
+            WakeWaiters();
+        }
     }
 
-    /// <summary>Under the lock: lowers the waiting count, and returns the waiters' signal to complete if there is now room.</summary>
-    private TaskCompletionSource? LowerWaiting(int count)
+    /// <summary>Under the lock: lowers the waiting count; returns whether producers wait and the queue has room for them.</summary>
+    private bool LowerWaiting(int count)
     {
         Debug.Assert(count >= 0 && count <= _waiting, "More jobs were reported started than were taken.");
         Volatile.Write(ref _waiting, _waiting - count);
-        if (_waiting > _wakeAt || _roomSignal is null)
-        {
-            return null;
-        }
+        return _waiting <= _wakeAt && _waiters.Count > 0;
+    }
 
-        TaskCompletionSource room = _roomSignal;
-        _roomSignal = null;
-        return room;
+    /// <summary>
+    /// Wakes up to <see cref="WakeBatch"/> waiting producers, first come first, if the queue has drained to half its
+    /// capacity. Waiters whose wait was cancelled are dropped without counting. Completes them outside the lock: they
+    /// resume on the thread pool.
+    /// </summary>
+    private void WakeWaiters()
+    {
+        int woken = 0;
+        while (woken < WakeBatch)
+        {
+            Waiter? waiter;
+            lock (_sync)
+            {
+                if (_waiting > _wakeAt || !_waiters.TryDequeue(out waiter))
+                {
+                    return;
+                }
+            }
+
+            if (waiter.TrySetResult(true))
+            {
+                woken++;
+            }
+        }
     }
 
     private void WriteCore(TOwner owner, TItem item)
@@ -388,8 +433,10 @@ internal sealed class JobQueue<TOwner, TItem>
         Debug.Assert(_queued == _count, "The published queued count does not match the ring.");
         Debug.Assert(_count + _setAside.Count <= _waiting, "Fewer jobs wait than are queued or set aside.");
         Debug.Assert(_waiting <= _capacity, "More jobs wait than the queue's capacity.");
-        Debug.Assert(_roomSignal is null || _waiting > _wakeAt, "Producers wait for room while the queue has drained.");
     }
 
     private readonly record struct Entry(TOwner? Owner, TItem Item);
+
+    /// <summary>One waiting producer: woken with <see langword="true"/>, or with <see langword="false"/> if its wait was cancelled.</summary>
+    private sealed class Waiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
 }
