@@ -238,6 +238,33 @@ public sealed class JobQueueTests
     }
 
     [Fact]
+    public async Task WriteAsync_ProducersAheadOfItCancelled_TheRoomGoesToTheNextProducer()
+    {
+        var queue = new JobQueue<Owner, int>(2);
+        var owner = new Owner("a");
+        Write(queue, owner, 1, 2);
+        queue.TryTake(new int[2], sharers: 1, started: 0, out _).Should().Be(2);
+        using var cancelledCts = new CancellationTokenSource();
+        Task<bool>[] cancelled =
+        [
+            queue.WriteAsync(owner, 3, cancelledCts.Token).AsTask(),
+            queue.WriteAsync(owner, 4, cancelledCts.Token).AsTask(),
+            queue.WriteAsync(owner, 5, cancelledCts.Token).AsTask(),
+        ];
+        ValueTask<bool> live = queue.WriteAsync(owner, 6, CancellationToken.None);
+        await cancelledCts.CancelAsync();
+        foreach (Task<bool> write in cancelled)
+        {
+            (await write.Within()).Should().BeFalse();
+        }
+
+        queue.Release(2);
+
+        (await live.Within()).Should().BeTrue("cancelled producers' waits must not swallow the wake-up");
+        queue.Waiting.Should().Be(1);
+    }
+
+    [Fact]
     public async Task RemoveAll_FreesRoom_WakesAWaitingProducer()
     {
         var queue = new JobQueue<Owner, int>(2);
