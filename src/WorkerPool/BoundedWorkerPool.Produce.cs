@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace WorkerPool;
 
 public sealed partial class BoundedWorkerPool<TJob, TResult>
@@ -173,10 +175,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         return new ValueTask<bool>(true);
     }
 
+    // Pooled: a producer waits for room once per half a queue of jobs, and a box per wait would be an allocation.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> EnqueueWhenRoomAsync(Run run, QueuedJob queued)
     {
         // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
-        if (!await _queue.WriteAsync(run, queued, run.Token).ConfigureAwait(false))
+        run.RoomWaiter ??= new JobQueue<Run, QueuedJob>.Waiter();
+        if (!await _queue.WriteAsync(run, queued, run.RoomWaiter, run.Token).ConfigureAwait(false))
         {
             run.KeepUnqueued(queued);
             return false;

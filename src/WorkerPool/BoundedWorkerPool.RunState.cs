@@ -115,6 +115,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         private const int MaxCreditBatch = 32;
 
+        /// <summary>The producer's wait for room in the pool queue, made at its first wait and reused. Producer only.</summary>
+        internal JobQueue<Run, QueuedJob>.Waiter? RoomWaiter { get; set; }
+
         /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
         internal long Pulled { get; set; }
 

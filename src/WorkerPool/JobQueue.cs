@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 
 namespace WorkerPool;
 
@@ -120,12 +122,15 @@ internal sealed class JobQueue<TOwner, TItem>
     /// Writes <paramref name="item"/> of <paramref name="owner"/>, waiting while the queue is full: once full, until it has
     /// drained to half its capacity, in turn with other waiting producers. Returns <see langword="false"/>, without
     /// writing and without throwing, once <paramref name="cancellationToken"/> is cancelled or the owner is closed.
+    /// <paramref name="waiter"/> is the producer's own, reused from one wait to the next: a wait allocates nothing.
     /// </summary>
-    internal async ValueTask<bool> WriteAsync(TOwner owner, TItem item, CancellationToken cancellationToken)
+    // Pooled: a producer waits once per half a queue of jobs, and a box per wait would be its only allocation.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    internal async ValueTask<bool> WriteAsync(TOwner owner, TItem item, Waiter waiter, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            Waiter waiter;
+            ValueTask<bool> wake;
             lock (_sync)
             {
                 AssertInvariants();
@@ -143,15 +148,15 @@ internal sealed class JobQueue<TOwner, TItem>
 
                 // Every decrease of _waiting happens under this lock, and once it is at most _wakeAt, each one wakes
                 // waiters in turn: a waiter queued here is woken, or its room taken by one woken before it.
-                waiter = new Waiter();
+                wake = waiter.Arm();
                 _waiters.Enqueue(waiter);
             }
 
             bool woken;
-            using (cancellationToken.UnsafeRegister(static state => ((Waiter)state!).TrySetResult(false), waiter))
+            using (cancellationToken.UnsafeRegister(static state => ((Waiter)state!).TryComplete(false), waiter))
             {
                 // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: producers run on the thread pool, with no context
-                woken = await waiter.Task.ConfigureAwait(false);
+                woken = await wake.ConfigureAwait(false);
             }
 
             if (!woken)
@@ -374,7 +379,7 @@ internal sealed class JobQueue<TOwner, TItem>
                 }
             }
 
-            if (waiter.TrySetResult(true))
+            if (waiter.TryComplete(true))
             {
                 woken++;
             }
@@ -437,6 +442,41 @@ internal sealed class JobQueue<TOwner, TItem>
 
     private readonly record struct Entry(TOwner? Owner, TItem Item);
 
-    /// <summary>One waiting producer: woken with <see langword="true"/>, or with <see langword="false"/> if its wait was cancelled.</summary>
-    private sealed class Waiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// A producer's wait for room, reused from one wait to the next: woken with <see langword="true"/>, or with
+    /// <see langword="false"/> if the wait was cancelled, whichever comes first. One producer uses it, one wait at a time.
+    /// </summary>
+    internal sealed class Waiter : IValueTaskSource<bool>
+    {
+        // Continuations run on the thread pool, never inline in the worker or canceller that completes the wait.
+        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+        private int _armed;
+
+        /// <summary>Starts a wait. Call only once the last wait's result was read.</summary>
+        internal ValueTask<bool> Arm()
+        {
+            _core.Reset();
+            Volatile.Write(ref _armed, 1);
+            return new ValueTask<bool>(this, _core.Version);
+        }
+
+        /// <summary>Ends the current wait with <paramref name="woken"/>, unless it has ended already.</summary>
+        internal bool TryComplete(bool woken)
+        {
+            if (Interlocked.Exchange(ref _armed, 0) == 0)
+            {
+                return false;
+            }
+
+            _core.SetResult(woken);
+            return true;
+        }
+
+        bool IValueTaskSource<bool>.GetResult(short token) => _core.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _core.GetStatus(token);
+
+        void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
 }

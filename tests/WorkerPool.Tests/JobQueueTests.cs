@@ -116,7 +116,7 @@ public sealed class JobQueueTests
         var owner = new Owner("a");
         owner.Close();
 
-        (await queue.WriteAsync(owner, 1, CancellationToken.None).Within()).Should().BeFalse();
+        (await queue.WriteAsync(owner, 1, new JobQueue<Owner, int>.Waiter(), CancellationToken.None).Within()).Should().BeFalse();
         queue.Waiting.Should().Be(0);
     }
 
@@ -193,7 +193,7 @@ public sealed class JobQueueTests
         var buffer = new int[4];
         queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(4);
 
-        ValueTask<bool> write = queue.WriteAsync(owner, 5, CancellationToken.None);
+        ValueTask<bool> write = queue.WriteAsync(owner, 5, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
         write.IsCompleted.Should().BeFalse("the queue is full");
 
         queue.Release(1);
@@ -212,13 +212,33 @@ public sealed class JobQueueTests
         Write(queue, owner, 1, 2);
         var buffer = new int[2];
         queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(2);
-        ValueTask<bool> write = queue.WriteAsync(owner, 3, CancellationToken.None);
+        ValueTask<bool> write = queue.WriteAsync(owner, 3, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
         write.IsCompleted.Should().BeFalse("both taken jobs still count as waiting");
 
         queue.TryTake(buffer, sharers: 1, started: 2, out _).Should().Be(0);
 
         (await write.Within()).Should().BeTrue();
         queue.Waiting.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task WriteAsync_OneWaiterForSeveralWaits_EachWaitEndsWhenItsRoomComes()
+    {
+        var queue = new JobQueue<Owner, int>(1);
+        var owner = new Owner("a");
+        var waiter = new JobQueue<Owner, int>.Waiter();
+        var buffer = new int[1];
+        Write(queue, owner, 0);
+
+        for (int job = 1; job <= 3; job++)
+        {
+            ValueTask<bool> write = queue.WriteAsync(owner, job, waiter, CancellationToken.None);
+            write.IsCompleted.Should().BeFalse("the queue is full");
+            queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(1);
+            queue.Release(1);
+            (await write.Within()).Should().BeTrue();
+            buffer[0].Should().Be(job - 1);
+        }
     }
 
     [Fact]
@@ -229,7 +249,7 @@ public sealed class JobQueueTests
         Write(queue, owner, 1);
         using var cts = new CancellationTokenSource();
 
-        ValueTask<bool> write = queue.WriteAsync(owner, 2, cts.Token);
+        ValueTask<bool> write = queue.WriteAsync(owner, 2, new JobQueue<Owner, int>.Waiter(), cts.Token);
         write.IsCompleted.Should().BeFalse();
         await cts.CancelAsync();
 
@@ -247,11 +267,11 @@ public sealed class JobQueueTests
         using var cancelledCts = new CancellationTokenSource();
         Task<bool>[] cancelled =
         [
-            queue.WriteAsync(owner, 3, cancelledCts.Token).AsTask(),
-            queue.WriteAsync(owner, 4, cancelledCts.Token).AsTask(),
-            queue.WriteAsync(owner, 5, cancelledCts.Token).AsTask(),
+            queue.WriteAsync(owner, 3, new JobQueue<Owner, int>.Waiter(), cancelledCts.Token).AsTask(),
+            queue.WriteAsync(owner, 4, new JobQueue<Owner, int>.Waiter(), cancelledCts.Token).AsTask(),
+            queue.WriteAsync(owner, 5, new JobQueue<Owner, int>.Waiter(), cancelledCts.Token).AsTask(),
         ];
-        ValueTask<bool> live = queue.WriteAsync(owner, 6, CancellationToken.None);
+        ValueTask<bool> live = queue.WriteAsync(owner, 6, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
         await cancelledCts.CancelAsync();
         foreach (Task<bool> write in cancelled)
         {
@@ -271,7 +291,7 @@ public sealed class JobQueueTests
         var gone = new Owner("gone");
         var other = new Owner("other");
         Write(queue, gone, 1, 2);
-        ValueTask<bool> write = queue.WriteAsync(other, 3, CancellationToken.None);
+        ValueTask<bool> write = queue.WriteAsync(other, 3, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
         write.IsCompleted.Should().BeFalse();
 
         gone.Close();
