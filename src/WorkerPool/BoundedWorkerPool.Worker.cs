@@ -330,7 +330,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // Stryker disable once Arithmetic : the padding only keeps counters apart in memory; any length that holds the four counters works
         private readonly long[] _outcomes = new long[Padding + 4 + Padding];
 
-        internal WorkerSlot(int id) => Id = id;
+        internal WorkerSlot(int id, BoundedWorkerPool<TJob, TResult> pool)
+        {
+            Id = id;
+            RunWorker = () => pool.WorkerLoopAsync(this);
+        }
+
+        /// <summary>Runs a worker task in this slot; made once, so that starting a worker allocates no delegate.</summary>
+        internal Func<Task> RunWorker { get; }
 
         internal int Id { get; }
 

@@ -193,7 +193,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         _freeSlots = new Stack<int>(_options.MaxWorkers);
         for (int i = _options.MaxWorkers - 1; i >= 0; i--)
         {
-            _slots[i] = new WorkerSlot(i);
+            _slots[i] = new WorkerSlot(i, this);
             _freeSlots.Push(i);
         }
 
@@ -411,8 +411,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Starts a worker task in <paramref name="slot"/>. Kept apart from <see cref="EnsureWorker"/>, which runs once per
-    /// job: the lambda's closure is allocated only here, when a worker really starts.
+    /// Starts a worker task in <paramref name="slot"/>.
     /// </summary>
     private void StartWorker(WorkerSlot slot)
     {
@@ -420,8 +419,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         WorkerPoolMetrics.WorkersActive.Add(1, _nameTag);
 
         // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
-        // WorkerLoopAsync never throws, so the task needs no observer.
-        _ = Task.Run(() => WorkerLoopAsync(slot));
+        // WorkerLoopAsync never throws, so the task needs no observer. The slot's delegate is made once, with the
+        // slot: a worker start costs no closure.
+        _ = Task.Run(slot.RunWorker);
     }
 
     /// <summary>
