@@ -179,8 +179,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> EnqueueWhenRoomAsync(Run run, QueuedJob queued)
     {
-        // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
         run.RoomWaiter ??= new JobQueue<Run, QueuedJob>.Waiter();
+
+        // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
         if (!await _queue.WriteAsync(run, queued, run.RoomWaiter, run.Token).ConfigureAwait(false))
         {
             run.KeepUnqueued(queued);

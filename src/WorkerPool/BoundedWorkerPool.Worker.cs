@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 
 namespace WorkerPool;
 
@@ -37,7 +36,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 while (next < taken)
                 {
                     // The job stops waiting now: it starts, or it ends without starting. The queue hears of it with the
-                    // worker's next TryTake, or before the worker awaits anything (ReportStarted).
+                    // worker's next TryTake, or before the worker awaits a job (GiveBackHeldJobs).
                     QueuedJob queued = batch[next];
                     batch[next++] = default;
                     slot.CountStarted();
