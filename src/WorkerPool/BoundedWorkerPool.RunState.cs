@@ -7,7 +7,11 @@ namespace WorkerPool;
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
     /// <summary>A job pulled from the source and waiting to be claimed, with its position in the input.</summary>
-    private readonly record struct QueuedJob(TJob Job, long Index);
+    private readonly record struct QueuedJob(TJob Job, long Index)
+    {
+        /// <summary>The outcome of this job when it ends without ever starting: cancelled, with no error.</summary>
+        public JobResult<TJob, TResult> NeverStarted() => new(Index, Job, JobStatus.Canceled, default, null, TimeSpan.Zero);
+    }
 
     /// <summary>
     /// The state of one RunAsync or StreamAsync call. See the design notes in BoundedWorkerPool.cs for the claim
@@ -400,14 +404,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 foreach (QueuedJob queued in left)
                 {
                     neverStarted++;
-                    sink?.Invoke(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+                    sink?.Invoke(queued.NeverStarted());
                 }
             }
 
             if (Interlocked.Exchange(ref _unqueued, null) is { } unqueued)
             {
                 neverStarted++;
-                sink?.Invoke(new JobResult<TJob, TResult>(unqueued.Value.Index, unqueued.Value.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+                sink?.Invoke(unqueued.Value.NeverStarted());
             }
 
             return neverStarted;

@@ -44,7 +44,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     {
                         // Cancelled before it started: it never runs.
                         CountNeverStarted(1);
-                        run.Publish(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+                        run.Publish(queued.NeverStarted());
                         published++;
                         continue;
                     }
@@ -186,7 +186,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         CountNeverStarted(jobs.Length);
         foreach (QueuedJob queued in jobs)
         {
-            run.Publish(new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, null, TimeSpan.Zero));
+            run.Publish(queued.NeverStarted());
         }
 
         jobs.Clear();
