@@ -49,7 +49,8 @@ internal sealed class JobQueue<TOwner, TItem>
     private readonly int _capacity;
     private readonly int _wakeAt;
 
-    // Guarded by _sync: a ring of _count entries from _head, and the jobs of closed owners, set aside.
+    // Guarded by _sync: a ring of _count entries from _head, and the jobs of closed owners, set aside. _count is also
+    // read without the lock, as a hint (HasQueued).
     private Entry[] _ring;
     private int _head;
     private int _count;
@@ -57,9 +58,6 @@ internal sealed class JobQueue<TOwner, TItem>
 
     // Jobs waiting: in the ring, set aside, or taken and not yet reported started. Written under _sync only.
     private int _waiting;
-
-    // Written under _sync, read without it: whether the ring holds a job (the retire check of a worker).
-    private int _queued;
 
     // Producers waiting for room, first come first woken. Guarded by _sync. Once _waiting is at most _wakeAt, every
     // decrease of it wakes up to WakeBatch more of them (skipping any whose wait was cancelled).
@@ -84,7 +82,7 @@ internal sealed class JobQueue<TOwner, TItem>
     internal int Waiting => Volatile.Read(ref _waiting);
 
     /// <summary>Whether a job is in the queue, ready to be taken. A hint: it may change at once.</summary>
-    internal bool HasQueued => Volatile.Read(ref _queued) > 0;
+    internal bool HasQueued => Volatile.Read(ref _count) > 0;
 
     /// <summary>
     /// Whether a job is in the queue, read under the queue's lock. A worker that lowered the pool's worker count and
@@ -221,7 +219,6 @@ internal sealed class JobQueue<TOwner, TItem>
                 break;
             }
 
-            Volatile.Write(ref _queued, _count);
             AssertInvariants();
         }
 
@@ -266,7 +263,6 @@ internal sealed class JobQueue<TOwner, TItem>
                 _count++;
             }
 
-            Volatile.Write(ref _queued, _count);
             AssertInvariants();
         }
 
@@ -319,7 +315,6 @@ internal sealed class JobQueue<TOwner, TItem>
             }
 
             _count = kept;
-            Volatile.Write(ref _queued, _count);
             wake = LowerWaiting(removed?.Count ?? 0);
             AssertInvariants();
         }
@@ -391,7 +386,6 @@ internal sealed class JobQueue<TOwner, TItem>
         EnsureRoom(1);
         _ring[(_head + _count) % _ring.Length] = new Entry(owner, item);
         _count++;
-        Volatile.Write(ref _queued, _count);
         Volatile.Write(ref _waiting, _waiting + 1);
     }
 
@@ -435,7 +429,6 @@ internal sealed class JobQueue<TOwner, TItem>
     {
         Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
         Debug.Assert(_count >= 0 && _count <= _ring.Length, "The ring holds more jobs than it has room for.");
-        Debug.Assert(_queued == _count, "The published queued count does not match the ring.");
         Debug.Assert(_count + _setAside.Count <= _waiting, "Fewer jobs wait than are queued or set aside.");
         Debug.Assert(_waiting <= _capacity, "More jobs wait than the queue's capacity.");
     }
