@@ -11,9 +11,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private async Task ProduceAsync(Run run, IEnumerable<TJob> source)
     {
         CancellationToken token = run.Token;
+        IEnumerator<TJob>? jobs = null;
+        bool failed = false;
         try
         {
-            using IEnumerator<TJob> jobs = source.GetEnumerator();
+            jobs = source.GetEnumerator();
             // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
             while (await TakeCreditAsync(run).ConfigureAwait(false))
             {
@@ -32,7 +34,23 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         catch (Exception exception)
         {
+            failed = true;
             OnSourceException(run, exception, token);
+        }
+        finally
+        {
+            // Disposed outside the try above: the source's own exception is the run's error, not a cleanup error after it.
+            if (jobs is not null)
+            {
+                try
+                {
+                    jobs.Dispose();
+                }
+                catch (Exception exception)
+                {
+                    OnSourceDisposeException(run, exception, failed, token);
+                }
+            }
         }
     }
 
@@ -45,6 +63,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         CancellationToken token = run.Token;
         IAsyncEnumerator<TJob>? jobs = null;
+        bool failed = false;
         try
         {
             jobs = source.GetAsyncEnumerator(token);
@@ -90,6 +109,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         catch (Exception exception)
         {
+            failed = true;
             OnSourceException(run, exception, token);
         }
         finally
@@ -103,7 +123,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
                 catch (Exception exception)
                 {
-                    OnSourceException(run, exception, token);
+                    OnSourceDisposeException(run, exception, failed, token);
                 }
             }
         }
@@ -126,10 +146,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
     }
 
-    /// <summary>An exception from the source stops the run, unless it is the run's own cancellation coming back.</summary>
+    /// <summary>
+    /// An exception from the source stops the run, unless it is the run's own cancellation coming back: a cancellation
+    /// while the run, its caller or the pool is cancelled. (The caller's token is checked too: the run's linked token is
+    /// cancelled a moment after it.)
+    /// </summary>
     private void OnSourceException(Run run, Exception exception, CancellationToken token)
     {
-        if (exception is OperationCanceledException && token.IsCancellationRequested)
+        if (exception is OperationCanceledException && (token.IsCancellationRequested || run.IsCancellationRequested))
         {
             return;
         }
@@ -138,6 +162,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             Log.SourceFailed(_logger, _options.Name, exception);
         }
+    }
+
+    /// <summary>
+    /// An exception from disposing the source. After the source's own failure, the root cause stays the run's error and
+    /// this one is logged; otherwise it is the source's failure.
+    /// </summary>
+    private void OnSourceDisposeException(Run run, Exception exception, bool sourceFailed, CancellationToken token)
+    {
+        if (sourceFailed)
+        {
+            Log.SourceDisposeFailed(_logger, _options.Name, exception);
+            return;
+        }
+
+        OnSourceException(run, exception, token);
     }
 
     /// <summary>

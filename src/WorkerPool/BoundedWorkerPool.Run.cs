@@ -45,7 +45,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // Allocated before the run starts: if this throws, nothing has started.
         var collected = new ResultCollector(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0);
         Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
-        return run.SetConsumer(CollectAsync(run, collected));
+        return run.SetConsumer(CollectAsync(run, collected)).Unwrap();
     }
 
     /// <summary>
@@ -86,7 +86,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         var collected = new ResultCollector(expected: 0);
         Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
-        return run.SetConsumer(CollectAsync(run, collected));
+        return run.SetConsumer(CollectAsync(run, collected)).Unwrap();
     }
 
     /// <summary>
@@ -122,7 +122,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         ArgumentNullException.ThrowIfNull(jobs);
         ThrowIfDisposed();
-        return StreamCoreAsync(run => ProduceAsync(run, jobs), cancellationToken);
+        return new Stream(this, run => ProduceAsync(run, jobs), cancellationToken);
     }
 
     /// <summary>
@@ -157,7 +157,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         ArgumentNullException.ThrowIfNull(jobs);
         ThrowIfDisposed();
-        return StreamCoreAsync(run => ProduceAsync(run, jobs), cancellationToken);
+        return new Stream(this, run => ProduceAsync(run, jobs), cancellationToken);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
@@ -186,16 +186,29 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             ObjectDisposedException.ThrowIf(true, this);
         }
 
+        if (JobScope.IsInsideJobOf(this))
+        {
+            // A job of this pool waits for this run: it lends its place in the bound until the run ends, so that the
+            // run's jobs (and whatever is queued before them) can run. The lent place may be needed at once.
+            run.LentPlace = true;
+            Interlocked.Increment(ref _lent);
+            EnsureWorker();
+        }
+
         Log.RunStarted(_logger, _options.Name);
+
+        // The producer enumerates the source in the caller's context: Start captures it.
         producer.Start(TaskScheduler.Default);
         return run;
     }
 
     /// <summary>
     /// The consumer of a RunAsync call. Workers write outcomes straight into <paramref name="collected"/>; this only waits
-    /// until the last one is written or the run is cancelled, then finishes the run.
+    /// until the last one is written or the run is cancelled, then finishes the run. Its result is the task RunAsync
+    /// returns (unwrapped): it never throws itself, so that a run that fails with an
+    /// <see cref="OperationCanceledException"/> of a job's own ends Faulted, not Canceled.
     /// </summary>
-    private async Task<IReadOnlyList<JobResult<TJob, TResult>>> CollectAsync(Run run, ResultCollector collected)
+    private async Task<Task<IReadOnlyList<JobResult<TJob, TResult>>>> CollectAsync(Run run, ResultCollector collected)
     {
         // Completes (never faults) once the source is exhausted and every pulled job's outcome is written.
         Task allWritten = run.AllWritten;
@@ -214,119 +227,31 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         if (!stopped)
         {
             // Jobs stuck past ShutdownTimeout may still write outcomes: the list is not read, the run throws.
-            throw ShutdownTimeoutExceeded(run, run.Failure);
+            return Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(ShutdownTimeoutExceeded(run, run.Failure));
+        }
+
+        // One outcome per pulled job, each written by the job's worker or by the finish: never made up for a job that
+        // has not ended. Should a count ever disagree, the run fails rather than return an empty slot as an outcome.
+        if (run.Published + neverStarted != run.Pulled)
+        {
+            return Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(new InvalidOperationException(
+                $"The run on pool '{_options.Name}' pulled {run.Pulled} job(s) but holds {run.Published + neverStarted} outcome(s)."));
         }
 
         IReadOnlyList<JobResult<TJob, TResult>> results = collected.ToList(run.Pulled);
-        ThrowIfRunDidNotComplete(run, stopped: true, completed, results);
-        return results;
+        return RunError(run, completed, results) switch
+        {
+            null => Task.FromResult(results),
+            OperationCanceledException canceled when run.Failure is null => CanceledAsync(canceled),
+            Exception error => Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(error),
+        };
     }
 
-    /// <summary>The consumer of a StreamAsync call.</summary>
-    private async IAsyncEnumerable<JobResult<TJob, TResult>> StreamCoreAsync(
-        Func<Run, Task> produce,
-        CancellationToken cancellationToken,
-        [EnumeratorCancellation] CancellationToken enumeratorCancellationToken = default)
+    /// <summary>A task that ends Canceled with <paramref name="canceled"/> itself, which its awaiters then catch.</summary>
+    private static async Task<IReadOnlyList<JobResult<TJob, TResult>>> CanceledAsync(OperationCanceledException canceled)
     {
-        cancellationToken.ThrowIfCancellationRequested();
-        enumeratorCancellationToken.ThrowIfCancellationRequested();
-
-        // Allocated before the run starts: if this throws, nothing has started.
-        ReorderBuffer? reorder = _options.PreserveOrder ? new ReorderBuffer() : null;
-        Run run = StartRun(produce, collector: null, cancellationToken, enumeratorCancellationToken);
-        ChannelReader<JobResult<TJob, TResult>> reader = run.Results!.Reader;
-        CreditWindow window = run.Window!;
-        int heldCredits = 0;
-        bool completed = false;
-        bool consumerLeft = true;
-        try
-        {
-            while (true)
-            {
-                // Nothing to yield right now: give back every credit held, so the producer can keep the pipeline full
-                // while this waits. (Held credits are fewer than CreditBatch, a quarter of the window at most, so the
-                // producer never depends on them to make progress: this is for throughput, not liveness.)
-                // Stryker disable once Equality : returning held credits a little later changes throughput only
-                if (heldCredits > 0)
-                {
-                    window.Release(heldCredits);
-                    heldCredits = 0;
-                }
-
-                // No token here: the run's cancellation wakes this wait with a marker (Run.OnCanceled), so a wait
-                // allocates nothing and a cancelled run throws nothing here.
-                if (!await reader.WaitToReadAsync().ConfigureAwait(false))
-                {
-                    completed = !run.IsStopping;
-                    break;
-                }
-
-                // Once the run is stopping, nothing more is yielded: what is left goes into the exception.
-                while (!run.IsStopping && reader.TryRead(out JobResult<TJob, TResult> result))
-                {
-                    // The wake marker is written only once the run's token is cancelled, and then IsStopping is true.
-                    Debug.Assert(!Run.IsWakeMarker(result), "A stopping run's wake marker was read as an outcome.");
-                    if (reorder is null)
-                    {
-                        TakeBackCredit(window, ref heldCredits, run.CreditBatch);
-                        yield return result;
-                        continue;
-                    }
-
-                    reorder.Add(result);
-                    while (!run.IsStopping && reorder.TryTakeNext(out JobResult<TJob, TResult> next))
-                    {
-                        TakeBackCredit(window, ref heldCredits, run.CreditBatch);
-                        yield return next;
-                    }
-                }
-
-                if (run.IsStopping)
-                {
-                    break;
-                }
-            }
-
-            consumerLeft = false;
-        }
-        finally
-        {
-            if (consumerLeft)
-            {
-                // break, an exception in the consumer's loop, or DisposeAsync before the end: stop the run's work
-                // before the enumerator's disposal returns. Outcomes nobody will read are dropped.
-                bool stoppedEarly = await run.FinishAsync(completed: false).ConfigureAwait(false);
-                long dropped = run.DrainOutcomes(sink: null);
-                EndRun(run, stoppedEarly, dropped, completed: false);
-                if (!stoppedEarly)
-                {
-                    // The enumerator is being disposed: its finally block is the only place left to report that
-                    // jobs of this run are still executing.
-#pragma warning disable CA2219
-                    throw ShutdownTimeoutExceeded(run, run.Failure);
-#pragma warning restore CA2219
-                }
-            }
-        }
-
-        bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
-        var remaining = new List<JobResult<TJob, TResult>>();
-        reorder?.DrainTo(remaining);
-        long neverStarted = run.DrainOutcomes(remaining.Add);
-        EndRun(run, stopped, neverStarted, completed);
-        Debug.Assert(!completed || remaining.Count == 0, "A completed stream left outcomes behind.");
-        remaining.Sort(static (a, b) => a.Index.CompareTo(b.Index));
-        ThrowIfRunDidNotComplete(run, stopped, completed, remaining);
-    }
-
-    /// <summary>Counts the credit of an outcome about to be yielded, and gives a full batch of them back to the producer.</summary>
-    private static void TakeBackCredit(CreditWindow window, ref int heldCredits, int batch)
-    {
-        if (++heldCredits == batch)
-        {
-            window.Release(batch);
-            heldCredits = 0;
-        }
+        await Task.CompletedTask.ConfigureAwait(false);
+        throw canceled;
     }
 
     /// <summary>Releases a finished run's resources and its place in the pool, counts its never-started jobs, and logs its end.</summary>
@@ -350,8 +275,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             AssertInvariants();
         }
 
+        if (run.LentPlace)
+        {
+            // The job that waited for this run holds its place again; a worker over the bound retires after its job.
+            Interlocked.Decrement(ref _lent);
+        }
+
         run.MarkEnded();
-        if (_logger.IsEnabled(LogLevel.Debug))
+        if (Log.IsEnabled(_logger, LogLevel.Debug))
         {
             string outcome = !stopped ? "ShutdownTimeout"
                 : run.Failure is not null ? "Failed"
@@ -362,26 +293,28 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
     }
 
-    /// <summary>Throws the exception a run that did not complete must end with, in order of importance.</summary>
-    private void ThrowIfRunDidNotComplete(Run run, bool stopped, bool completed, IReadOnlyList<JobResult<TJob, TResult>> outcomes)
+    /// <summary>
+    /// The exception a stopped run that did not complete ends with, in order of importance, or <see langword="null"/> if
+    /// it completed: its root failure, then its cancellation (carrying <paramref name="outcomes"/>).
+    /// </summary>
+    private Exception? RunError(Run run, bool completed, IReadOnlyList<JobResult<TJob, TResult>> outcomes)
     {
-        if (!stopped)
-        {
-            throw ShutdownTimeoutExceeded(run, run.Failure);
-        }
-
         if (run.Failure is { } failure)
         {
-            ExceptionDispatchInfo.Throw(failure);
+            return failure;
         }
 
-        if (!completed)
+        if (completed)
         {
-            string message = run.CanceledByCaller
-                ? $"The run on pool '{_options.Name}' was cancelled; {outcomes.Count} outcome(s) are attached."
-                : $"The run on pool '{_options.Name}' was cancelled because the pool was disposed; {outcomes.Count} outcome(s) are attached.";
-            throw new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);
+            return null;
         }
+
+        string message = run.CanceledByCaller
+            ? $"The run on pool '{_options.Name}' was cancelled; {outcomes.Count} outcome(s) are attached."
+            : run.AbandonedByConsumer
+            ? $"The run on pool '{_options.Name}' was cancelled because its stream's enumerator was disposed; {outcomes.Count} outcome(s) are attached."
+            : $"The run on pool '{_options.Name}' was cancelled because the pool was disposed; {outcomes.Count} outcome(s) are attached.";
+        return new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);
     }
 
     /// <summary>

@@ -34,6 +34,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private long _published;
         private long _expected = long.MaxValue;
 
+        // The run's jobs taken out of the queue when it closed: they never start. Read once the run has drained.
+        private List<QueuedJob>? _removed;
+
         // A job the producer pulled but could not queue, because the run was cancelled or closed meanwhile. Taken once.
         private StrongBox<QueuedJob>? _unqueued;
         private Exception? _failure;
@@ -44,6 +47,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal Run(BoundedWorkerPool<TJob, TResult> pool, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
         {
             _pool = pool;
+            JobContext = JobScope.CaptureFor(pool);
             _callerToken = callerToken;
             _enumeratorToken = enumeratorToken;
             Collector = collector;
@@ -84,6 +88,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             StartTimestamp = Stopwatch.GetTimestamp();
         }
 
+        /// <summary>
+        /// The ExecutionContext every job of the run executes in: its caller's, captured when the run started, and
+        /// marked with the pool (<see cref="JobScope"/>).
+        /// </summary>
+        internal ExecutionContext JobContext { get; }
+
+        /// <summary>Whether the run was started from inside a job of its own pool, and lent that job's place in the bound.</summary>
+        internal bool LentPlace { get; set; }
+
         /// <summary>Linked to the caller's token(s) and the pool's disposal; cancelled by the run on failure.</summary>
         internal CancellationTokenSource Cts { get; }
 
@@ -121,6 +134,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>The producer's wait for room in the pool queue, made at its first wait and reused. Producer only.</summary>
         internal JobQueue<Run, QueuedJob>.Waiter? RoomWaiter { get; set; }
+
+        /// <summary>Outcomes published by workers so far.</summary>
+        internal long Published => Volatile.Read(ref _published);
+
+        /// <summary>Whether the stream's consumer disposed its enumerator before the run ended.</summary>
+        internal bool AbandonedByConsumer { get; set; }
 
         /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
         internal long Pulled { get; set; }
@@ -180,6 +199,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal bool CanceledByCaller => _callerToken.IsCancellationRequested || _enumeratorToken.IsCancellationRequested;
 
         /// <summary>
+        /// Whether the run is cancelled: its token, or already one of the tokens it is linked to. A linked token is
+        /// cancelled a moment after the token it follows, so a job or source that saw the caller's token cancelled
+        /// is judged by that token, not by the run's.
+        /// </summary>
+        internal bool IsCancellationRequested =>
+            Token.IsCancellationRequested || CanceledByCaller || _pool._disposeCts.IsCancellationRequested;
+
+        /// <summary>
         /// Worker side of the claim protocol, called by the pool queue under its lock: announce a worker inside the run,
         /// then check that the run still accepts workers. Returns <see langword="false"/> for a closed run; the queue then
         /// sets the run's jobs aside for its finish, and calls <see cref="Exit"/> once its lock is released.
@@ -208,12 +235,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// Finish side of the claim protocol: stop new claims and return a task that completes once no worker is
         /// inside the run. Call once.
         /// </summary>
-        internal Task CloseAndDrainAsync()
+        internal Task CloseAndDrainAsync(bool completed)
         {
             var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _drained, drained);
             int wasClosed = Interlocked.Exchange(ref _closed, 1);
             Debug.Assert(wasClosed == 0, "A run was closed twice.");
+
+            // The closed run's queued jobs will never start: they give their room back now, not once its running jobs
+            // have stopped. The queue takes no job of a closed run, so none can follow. A completed run has none left
+            // (every pulled job's outcome is written), and skips the queue's lock.
+            if (!completed)
+            {
+                Volatile.Write(ref _removed, _pool._queue.RemoveAll(this));
+            }
+
             if (Volatile.Read(ref _running) == 0)
             {
                 drained.TrySetResult();
@@ -302,6 +338,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal bool TryFail(Exception exception)
         {
+            // Cancellation has priority over a failure that follows it: a job that fails because its caller went away
+            // is one of the cancelled run's outcomes, not the run's error.
+            if (CanceledByCaller || _pool._disposeCts.IsCancellationRequested)
+            {
+                return false;
+            }
+
             if (Interlocked.CompareExchange(ref _failure, exception, null) is not null)
             {
                 return false;
@@ -336,7 +379,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 RequestStop();
             }
 
-            Task drained = CloseAndDrainAsync();
+            Task drained = CloseAndDrainAsync(completed);
             Task producer = Producer;
             TimeSpan timeout = _pool._options.ShutdownTimeout;
             if (timeout == Timeout.InfiniteTimeSpan)
@@ -398,8 +441,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             long neverStarted = 0;
 
-            // Every pulled job published: none can be left in the queue, and its lock need not be taken.
-            if (Volatile.Read(ref _published) < Pulled && _pool._queue.RemoveAll(this) is { } left)
+            if (Interlocked.Exchange(ref _removed, null) is { } left)
             {
                 foreach (QueuedJob queued in left)
                 {

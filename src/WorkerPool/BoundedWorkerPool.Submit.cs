@@ -35,10 +35,36 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return ValueTask.FromCanceled<TResult>(cancellationToken);
         }
 
-        return new ValueTask<TResult>(SubmitCoreAsync(RunAsync([job], cancellationToken)));
+        return new ValueTask<TResult>(SubmitCoreAsync(RunAsync([job], cancellationToken)).Unwrap());
     }
 
-    private static async Task<TResult> SubmitCoreAsync(Task<IReadOnlyList<JobResult<TJob, TResult>>> run)
+    /// <summary>
+    /// Waits for the one-job run and returns the task SubmitAsync's value task wraps (unwrapped): it never throws itself,
+    /// so that a job that fails with an <see cref="OperationCanceledException"/> of its own ends Faulted, not Canceled.
+    /// </summary>
+    private static async Task<Task<TResult>> SubmitCoreAsync(Task<IReadOnlyList<JobResult<TJob, TResult>>> run)
+    {
+        try
+        {
+            return Task.FromResult(await SubmittedAsync(run).ConfigureAwait(false));
+        }
+        catch (OperationCanceledException canceled) when (canceled is SubmitCanceledException)
+        {
+            return SubmitCanceledAsync(canceled);
+        }
+        catch (Exception exception)
+        {
+            return Task.FromException<TResult>(exception);
+        }
+    }
+
+    private static async Task<TResult> SubmitCanceledAsync(OperationCanceledException canceled)
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        throw canceled;
+    }
+
+    private static async Task<TResult> SubmittedAsync(Task<IReadOnlyList<JobResult<TJob, TResult>>> run)
     {
         JobResult<TJob, TResult> result;
         try
@@ -50,7 +76,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // The job may have finished despite the cancellation: then its outcome wins.
             if (canceled.Results.Count == 0 || canceled.Results[0].Status == JobStatus.Canceled)
             {
-                throw new OperationCanceledException(canceled.Message, canceled, canceled.CancellationToken);
+                throw new SubmitCanceledException(canceled.Message, canceled, canceled.CancellationToken);
             }
 
             result = canceled.Results[0];
@@ -64,4 +90,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         ExceptionDispatchInfo.Throw(result.Error!);
         return default;
     }
+
+    /// <summary>The cancellation of a submission, told apart from a job's own <see cref="OperationCanceledException"/>.</summary>
+    private sealed class SubmitCanceledException(string message, Exception innerException, CancellationToken token)
+        : OperationCanceledException(message, innerException, token);
 }

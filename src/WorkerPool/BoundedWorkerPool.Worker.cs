@@ -6,19 +6,21 @@ namespace WorkerPool;
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
     /// <summary>
-    /// The body of one worker task: take a batch of consecutive jobs of one run, run them one after the other, publish
-    /// each outcome; retire as soon as the queue is empty. It never throws: a job's exception becomes that job's outcome.
+    /// The body of one worker task: take one job at a time, run it in its caller's ExecutionContext, publish its outcome;
+    /// retire as soon as the queue is empty. It never throws: whatever a job, a listener or a logger throws becomes that
+    /// job's outcome or is dropped, and the loop goes on.
     /// </summary>
     private async Task WorkerLoopAsync(WorkerSlot slot)
     {
-        QueuedJob[] batch = slot.Batch;
-        int batchSize = 1;
         while (true)
         {
-            // TryTake enters the run (under the queue's lock) before it hands out any of its jobs. It also counts the
-            // jobs of the last batch that started since the last report as no longer waiting.
-            int taken = _queue.TryTake(batch.AsSpan(0, batchSize), _options.MaxWorkers, slot.TakeUnreported(), out Run? run);
-            if (taken == 0)
+            if (IsOverBound() && TryRetireExcessWorker(slot))
+            {
+                return;
+            }
+
+            // TryTake enters the run (under the queue's lock) before it hands out its job.
+            if (!_queue.TryTake(out Run? run, out QueuedJob queued))
             {
                 if (TryRetireWorker(slot))
                 {
@@ -28,75 +30,41 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 continue;
             }
 
-            int next = 0;
-            long published = 0;
-            slot.StartClock();
-            try
+            Debug.Assert(run is not null, "A taken job has a run.");
+            JobResult<TJob, TResult> result;
+            if (run.IsStopping)
             {
-                while (next < taken)
-                {
-                    // The job stops waiting now: it starts, or it ends without starting. The queue hears of it with the
-                    // worker's next TryTake, or before the worker awaits a job (GiveBackHeldJobs).
-                    QueuedJob queued = batch[next];
-                    batch[next++] = default;
-                    slot.CountStarted();
-                    if (run!.IsStopping)
-                    {
-                        // Cancelled before it started: it never runs.
-                        CountNeverStarted(1);
-                        run.Publish(queued.NeverStarted());
-                        published++;
-                        continue;
-                    }
-
-                    slot.HoldRest(next, taken);
-                    // Consumed exactly once, by EndJob; Completion only waits for it.
-#pragma warning disable CA2012
-                    ValueTask<TResult> pending = StartJob(run, queued, slot);
+                // Cancelled before it started: it never runs.
+                result = queued.NeverStarted();
+                CountNeverStarted(1);
+            }
+            else
+            {
+                // The job runs in its caller's context; the worker's own awaits then carry it too, until the next job
+                // restores its own caller's.
+                ExecutionContext.Restore(run.JobContext);
+                slot.StartClock();
+#pragma warning disable CA2012 // Consumed exactly once, by EndJob; the awaiter only waits for it.
+                ValueTask<TResult> pending = StartJob(run, queued, slot);
 #pragma warning restore CA2012
-                    if (!pending.IsCompleted)
-                    {
-                        // The rest of the batch goes back to the queue rather than wait behind this job.
-                        GiveBackHeldJobs(run, slot);
-
-                        // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
-                        await new Completion(pending);
-                    }
-
-                    JobResult<TJob, TResult> result = EndJob(run, queued, slot, pending);
-                    taken = slot.HeldEnd;
-                    Record(run, slot, result);
-                    run.Publish(result);
-                    published++;
-                    batchSize = NextBatchSize(result.Duration);
-                }
-            }
-            finally
-            {
-                if (next < taken)
+                if (!slot.IsCompleted(pending))
                 {
-                    // Only if something above threw: the jobs not started go back to the queue, or, if the run is
-                    // closed, end here as never started. Nothing is lost.
-                    published += EndUnstarted(run!, slot, batch.AsSpan(next, taken - next));
+                    // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
+                    await new Completion(pending, slot);
                 }
 
-                run!.AddPublished(published);
-                run.Exit();
+                result = EndJob(run, queued, slot, pending);
+                Record(run, slot, result);
             }
+
+            run.Publish(result);
+            run.AddPublished(1);
+            run.Exit();
         }
     }
 
-    /// <summary>
-    /// How many jobs a worker takes at once after a job that took <paramref name="lastDuration"/>: as many as fit in
-    /// about <see cref="BatchBudget"/> of work, at most <see cref="MaxBatch"/>. Short jobs are taken in batches, which
-    /// saves a lock per job; after a long job, one at a time, so that jobs do not wait in one worker's hands.
-    /// </summary>
-    private static int NextBatchSize(TimeSpan lastDuration) =>
-        (int)Math.Clamp(BatchBudget.Ticks / Math.Max(lastDuration.Ticks, 1), 1, MaxBatch);
-
-    private static readonly TimeSpan BatchBudget = TimeSpan.FromMicroseconds(20);
-
-    private const int MaxBatch = 64;
+    /// <summary>Whether more workers exist than the bound allows now (after a nested run returned its lent place).</summary>
+    private bool IsOverBound() => Volatile.Read(ref _activeWorkers) > _options.MaxWorkers + Volatile.Read(ref _lent);
 
     private const string CanceledWhileRunningMessage = "The job's run was cancelled while the job was running.";
 
@@ -120,20 +88,28 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
     }
 
-    /// <summary>Reads a completed job's outcome, exactly once, and frees the worker's slot for the next job.</summary>
+    /// <summary>
+    /// Reads a completed job's outcome, exactly once, and frees the worker's slot for the next job. A job whose
+    /// <see cref="ValueTask{TResult}"/> could not be inspected or awaited ends <see cref="JobStatus.Failed"/> with that
+    /// exception.
+    /// </summary>
     private JobResult<TJob, TResult> EndJob(Run run, QueuedJob queued, WorkerSlot slot, ValueTask<TResult> completed)
     {
-        Debug.Assert(completed.IsCompleted, "A job's outcome is read only once its work call has completed.");
         long started = slot.StartedAt;
         try
         {
-            if (completed.IsCanceled && run.Token.IsCancellationRequested)
+            if (slot.TakeAwaitFault() is { } fault)
+            {
+                return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Failed, default, fault, slot.Lap(started));
+            }
+
+            if (completed.IsCanceled && run.IsCancellationRequested)
             {
                 // The run's own cancellation, taken without rethrowing the job's exception: a second throw per job
                 // would double the cost of cancelling many parked jobs. AsTask consumes a ValueTask source; the
                 // exception is built with a fixed message, which costs a tenth of the default message's lookup.
                 _ = completed.AsTask();
-                var canceled = new TaskCanceledException(CanceledWhileRunningMessage, null, run.Token);
+                var canceled = new TaskCanceledException(CanceledWhileRunningMessage, null, run.CanceledToken);
                 return Classify(run, queued, canceled, slot.ArmedTimeout, slot.Lap(started));
             }
 
@@ -153,56 +129,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>
-    /// Called when a job did not complete at once: the rest of the worker's batch goes back to the head of the queue,
-    /// so those jobs do not wait for this one while another worker could run them.
-    /// </summary>
-    private void GiveBackHeldJobs(Run run, WorkerSlot slot)
-    {
-        // The jobs started so far no longer wait; the queue must know before this worker waits on one of them.
-        _queue.Release(slot.TakeUnreported());
-        Span<QueuedJob> held = slot.Batch.AsSpan(slot.HeldStart, slot.HeldEnd - slot.HeldStart);
-        // A closed run takes nothing back: the worker then ends those jobs as never started once this one returns.
-        if (!held.IsEmpty && _queue.Return(run, held))
-        {
-            held.Clear();
-            slot.HoldRest(slot.HeldStart, slot.HeldStart);
-            EnsureWorker();
-        }
-    }
-
-    /// <summary>
-    /// Hands jobs a worker took but will not start back to the queue; if their run is closed, ends them as never started.
-    /// Returns how many outcomes it published.
-    /// </summary>
-    private int EndUnstarted(Run run, WorkerSlot slot, Span<QueuedJob> jobs)
-    {
-        if (_queue.Return(run, jobs))
-        {
-            jobs.Clear();
-            return 0;
-        }
-
-        slot.CountStarted(jobs.Length);
-        CountNeverStarted(jobs.Length);
-        foreach (QueuedJob queued in jobs)
-        {
-            run.Publish(queued.NeverStarted());
-        }
-
-        jobs.Clear();
-        return jobs.Length;
-    }
-
-    /// <summary>
-    /// Decides how a job that threw ended. A cancellation caused by the run is <see cref="JobStatus.Canceled"/>; one
-    /// caused by the job's timeout is <see cref="JobStatus.TimedOut"/>; anything else, including a cancellation the
-    /// job raised for reasons of its own, is the job's failure.
+    /// Decides how a job that threw ended. A cancellation caused by the run (its caller's token, the pool's disposal, or
+    /// the run's own stop) is <see cref="JobStatus.Canceled"/>; one caused by the job's timeout is
+    /// <see cref="JobStatus.TimedOut"/>; anything else, including a cancellation the job raised for reasons of its own,
+    /// is the job's failure.
     /// </summary>
     private JobResult<TJob, TResult> Classify(Run run, QueuedJob queued, Exception exception, CancellationTokenSource? timeout, TimeSpan duration)
     {
         if (exception is OperationCanceledException)
         {
-            if (run.Token.IsCancellationRequested)
+            if (run.IsCancellationRequested)
             {
                 return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, exception, duration);
             }
@@ -223,48 +159,37 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private void CountNeverStarted(long count)
     {
         Interlocked.Add(ref _neverStarted, count);
-        if (WorkerPoolMetrics.JobsCompleted.Enabled)
-        {
-            WorkerPoolMetrics.JobsCompleted.Add(count, _nameTag, new(WorkerPoolMetrics.StatusTag, WorkerPoolMetrics.StatusName(JobStatus.Canceled)));
-        }
+        WorkerPoolMetrics.RecordCompleted(count, _nameTag, JobStatus.Canceled);
     }
 
     /// <summary>
     /// Counts an executed job's outcome (in the worker's own slot: no shared write per job), logs it, and stops its run
-    /// on a failure in StopOnFirstError.
+    /// on a failure in StopOnFirstError. Nothing here throws: metrics and logs are recorded safely.
     /// </summary>
     private void Record(Run run, WorkerSlot slot, in JobResult<TJob, TResult> result)
     {
-        if (WorkerPoolMetrics.JobsCompleted.Enabled)
-        {
-            WorkerPoolMetrics.JobsCompleted.Add(1, _nameTag, new(WorkerPoolMetrics.StatusTag, WorkerPoolMetrics.StatusName(result.Status)));
-        }
-
-        if (WorkerPoolMetrics.JobDuration.Enabled)
-        {
-            WorkerPoolMetrics.JobDuration.Record(result.Duration.TotalSeconds, _nameTag);
-        }
-
         slot.Count(result.Status);
+        WorkerPoolMetrics.RecordCompleted(1, _nameTag, result.Status);
+        WorkerPoolMetrics.RecordDuration(result.Duration, _nameTag, result.Status);
         switch (result.Status)
         {
             case JobStatus.Succeeded:
             case JobStatus.Canceled:
                 break;
             case JobStatus.TimedOut:
-                LogSafely(static (pool, result) => Log.JobTimedOut(pool._logger, pool._options.Name, result.Index, pool._options.JobTimeout.TotalMilliseconds), result);
+                Log.JobTimedOut(_logger, _options.Name, result.Index, _options.JobTimeout.TotalMilliseconds);
                 break;
             default:
                 if (_options.ErrorMode == ErrorMode.StopOnFirstError)
                 {
                     if (run.TryFail(result.Error!))
                     {
-                        LogSafely(static (pool, result) => Log.RunStoppedOnFirstError(pool._logger, pool._options.Name, result.Index, result.Error!), result);
+                        Log.RunStoppedOnFirstError(_logger, _options.Name, result.Index, result.Error!);
                     }
                 }
                 else
                 {
-                    LogSafely(static (pool, result) => Log.JobFailed(pool._logger, pool._options.Name, result.Index, result.Error!), result);
+                    Log.JobFailed(_logger, _options.Name, result.Index, result.Error!);
                 }
 
                 break;
@@ -272,29 +197,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>
-    /// Logs from a worker. A logging provider that throws must not kill the worker: a dead worker would stay counted
-    /// and hold up disposal forever. The job's outcome is already recorded, so nothing is lost but the log line.
-    /// </summary>
-    private void LogSafely(Action<BoundedWorkerPool<TJob, TResult>, JobResult<TJob, TResult>> log, in JobResult<TJob, TResult> result)
-    {
-        try
-        {
-            log(this, result);
-        }
-#pragma warning disable CA1031 // See summary: the worker must survive a faulty logging provider.
-        catch (Exception)
-#pragma warning restore CA1031
-        {
-        }
-    }
-
-    /// <summary>
     /// Awaits a job's <see cref="ValueTask{TResult}"/> until it completes, without taking its result or rethrowing its
-    /// exception; the caller then reads it exactly once.
+    /// exception; the caller then reads it exactly once. If the value task cannot be inspected or awaited (its source
+    /// throws), the fault is kept in the worker's slot, the worker resumes, and the job ends Failed with it.
     /// </summary>
-    private readonly struct Completion(ValueTask<TResult> pending) : ICriticalNotifyCompletion
+    private readonly struct Completion(ValueTask<TResult> pending, WorkerSlot slot) : ICriticalNotifyCompletion
     {
-        public bool IsCompleted => pending.IsCompleted;
+        public bool IsCompleted => slot.IsCompleted(pending);
 
         public Completion GetAwaiter() => this;
 
@@ -302,18 +211,30 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
         }
 
-        // Stryker disable once all : never called; the async method builder calls UnsafeOnCompleted. ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
-        public void OnCompleted(Action continuation) => pending.ConfigureAwait(false).GetAwaiter().OnCompleted(continuation);
+        // Stryker disable once all : never called; the async method builder calls UnsafeOnCompleted.
+        public void OnCompleted(Action continuation) => UnsafeOnCompleted(continuation);
 
-        // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool (Task.Run), with no context
-        public void UnsafeOnCompleted(Action continuation) => pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(continuation);
+        public void UnsafeOnCompleted(Action continuation)
+        {
+            try
+            {
+                // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool, with no context
+                pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(continuation);
+            }
+            catch (Exception exception)
+            {
+                // The job's value task refused the continuation: the worker must not wait forever, nor die.
+                slot.SetAwaitFault(exception);
+                ThreadPool.UnsafeQueueUserWorkItem(static resume => resume(), continuation, preferLocal: false);
+            }
+        }
     }
 
     /// <summary>
     /// Per-worker state that outlives any one worker task: what it is running now (read by the shutdown-timeout
     /// report without a lock), and a reusable timeout source.
     /// </summary>
-    private sealed class WorkerSlot
+    private sealed class WorkerSlot : IThreadPoolWorkItem
     {
         private Run? _run;
         private long _index;
@@ -329,45 +250,48 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // Stryker disable once Arithmetic : the padding only keeps counters apart in memory; any length that holds the four counters works
         private readonly long[] _outcomes = new long[Padding + 4 + Padding];
 
+        private readonly BoundedWorkerPool<TJob, TResult> _pool;
+
         internal WorkerSlot(int id, BoundedWorkerPool<TJob, TResult> pool)
         {
             Id = id;
-            RunWorker = () => pool.WorkerLoopAsync(this);
+            _pool = pool;
         }
 
-        /// <summary>Runs a worker task in this slot; made once, so that starting a worker allocates no delegate.</summary>
-        internal Func<Task> RunWorker { get; }
+        /// <summary>
+        /// Runs a worker task in this slot. Queued with <see cref="ThreadPool.UnsafeQueueUserWorkItem(IThreadPoolWorkItem, bool)"/>:
+        /// the worker starts in the default ExecutionContext, never in that of the caller whose job made it start, and
+        /// starting it allocates nothing but the worker's task.
+        /// </summary>
+        void IThreadPoolWorkItem.Execute()
+        {
+            // WorkerLoopAsync never throws, so its task needs no observer. DisposeAsync waits for the worker through
+            // WhenNoWorkersAsync.
+            _ = _pool.WorkerLoopAsync(this);
+        }
+
+        // A fault of the running job's value task, met while inspecting or awaiting it. The worker's own.
+        private Exception? _awaitFault;
+
+        /// <summary>Whether <paramref name="pending"/> has completed; <see langword="true"/> if it cannot tell, keeping the fault.</summary>
+        internal bool IsCompleted(ValueTask<TResult> pending)
+        {
+            try
+            {
+                return pending.IsCompleted;
+            }
+            catch (Exception exception)
+            {
+                _awaitFault = exception;
+                return true;
+            }
+        }
+
+        internal void SetAwaitFault(Exception exception) => Volatile.Write(ref _awaitFault, exception);
+
+        internal Exception? TakeAwaitFault() => Interlocked.Exchange(ref _awaitFault, null);
 
         internal int Id { get; }
-
-        /// <summary>The slot's worker's buffer for the jobs it takes at once. Only the slot's current worker uses it.</summary>
-        internal QueuedJob[] Batch { get; } = new QueuedJob[MaxBatch];
-
-        /// <summary>Where the jobs of <see cref="Batch"/> not yet started begin, while a job of the batch runs.</summary>
-        internal int HeldStart { get; private set; }
-
-        /// <summary>Where they end: equal to <see cref="HeldStart"/> once they were given back.</summary>
-        internal int HeldEnd { get; private set; }
-
-        internal void HoldRest(int start, int end)
-        {
-            HeldStart = start;
-            HeldEnd = end;
-        }
-
-        // Jobs this slot's worker took that started (or ended without starting) and that the queue still counts as
-        // waiting. The worker's own.
-        private int _unreported;
-
-        internal void CountStarted(int count = 1) => _unreported += count;
-
-        /// <summary>Returns the jobs started since the last report, and forgets them: the caller reports them.</summary>
-        internal int TakeUnreported()
-        {
-            int unreported = _unreported;
-            _unreported = 0;
-            return unreported;
-        }
 
         /// <summary>Records that a worker task now runs in this slot: the one interlocked write per worker start.</summary>
         internal void MarkLive() => Interlocked.Exchange(ref _liveSince, Stopwatch.GetTimestamp());

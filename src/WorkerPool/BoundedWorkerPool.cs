@@ -147,7 +147,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private readonly ILogger _logger;
     private readonly JobQueue<Run, QueuedJob> _queue;
     private readonly CancellationTokenSource _disposeCts = new();
-    private readonly WorkerSlot[] _slots;
+    // Every slot made so far: MaxWorkers at first, more while jobs that wait for a nested run lend their places
+    // (_lent). Replaced, never changed in place, under _sync; read without it.
+    private WorkerSlot[] _slots;
     private readonly KeyValuePair<string, object?> _nameTag;
 
     // Guarded by _sync. _activeWorkers is also read without the lock by producers (see "Worker start").
@@ -156,6 +158,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private readonly HashSet<Run> _runs = [];
     private int _activeWorkers;
     private int _peakWorkers;
+
+    // Places in the bound lent by jobs that wait for a nested run of this pool (Nesting.cs). Changed with Interlocked.
+    private int _lent;
     private bool _disposed;
     private TaskCompletionSource? _noWorkers;
 
@@ -213,7 +218,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
     {
         long now = Stopwatch.GetTimestamp();
-        foreach (WorkerSlot slot in _slots)
+        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
             if (slot.TryDescribeWorker(_options.Name, now, out LiveWorkerInfo info))
             {
@@ -242,7 +247,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private int CountRunningJobs()
     {
         int running = 0;
-        foreach (WorkerSlot slot in _slots)
+        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
             if (slot.IsRunningJob)
             {
@@ -256,7 +261,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private long SumOutcomes(JobStatus status)
     {
         long sum = 0;
-        foreach (WorkerSlot slot in _slots)
+        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
             sum += slot.Counted(status);
         }
@@ -318,7 +323,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         _ = waited.Exception;
         if (!shutdown.IsCompleted)
         {
-            throw ShutdownTimeoutExceeded(run: null, innerException: null);
+            throw ShutdownTimeoutExceeded(run: null, innerException: null, runs);
         }
     }
 
@@ -380,7 +385,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         // The job was queued under the queue's lock, and a retiring worker lowers the worker count before it checks the
         // queue under that same lock (TryRetireWorker): either it sees the job, or this sees the lowered count.
         // Stryker disable once Equality,Statement : a fast path; the check under the lock below decides
-        if (Volatile.Read(ref _activeWorkers) >= _options.MaxWorkers)
+        if (Volatile.Read(ref _activeWorkers) >= _options.MaxWorkers + Volatile.Read(ref _lent))
         {
             return;
         }
@@ -388,13 +393,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         WorkerSlot? slot = null;
         lock (_sync)
         {
-            if (_activeWorkers < _options.MaxWorkers && _queue.HasQueued)
+            if (_activeWorkers < _options.MaxWorkers + Volatile.Read(ref _lent) && _queue.HasQueued)
             {
                 Interlocked.Increment(ref _activeWorkers);
                 // Stryker disable once Equality : assigning an equal peak changes nothing
                 if (_activeWorkers > _peakWorkers)
                 {
                     _peakWorkers = _activeWorkers;
+                }
+
+                if (_freeSlots.Count == 0)
+                {
+                    // A lent place: one more slot than ever before.
+                    WorkerSlot[] slots = [.. _slots, new WorkerSlot(_slots.Length, this)];
+                    Volatile.Write(ref _slots, slots);
+                    _freeSlots.Push(slots.Length - 1);
                 }
 
                 slot = _slots[_freeSlots.Pop()];
@@ -415,12 +428,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private void StartWorker(WorkerSlot slot)
     {
         slot.MarkLive();
-        WorkerPoolMetrics.WorkersActive.Add(1, _nameTag);
+        WorkerPoolMetrics.RecordWorkers(1, _nameTag);
 
-        // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
-        // WorkerLoopAsync never throws, so the task needs no observer. The slot's delegate is made once, with the
-        // slot: a worker start costs no closure.
-        _ = Task.Run(slot.RunWorker);
+        // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync. It starts in the
+        // default ExecutionContext: it belongs to no caller, and runs each job in that job's caller's context.
+        ThreadPool.UnsafeQueueUserWorkItem(slot, preferLocal: false);
     }
 
     /// <summary>
@@ -429,7 +441,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </summary>
     private bool TryRetireWorker(WorkerSlot slot)
     {
-        TaskCompletionSource? noWorkers = null;
+        TaskCompletionSource? noWorkers;
         lock (_sync)
         {
             Interlocked.Decrement(ref _activeWorkers);
@@ -440,20 +452,57 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
                 return false;
             }
 
-            _freeSlots.Push(slot.Id);
-            if (_activeWorkers == 0)
-            {
-                noWorkers = _noWorkers;
-                _noWorkers = null;
-            }
-
-            AssertInvariants();
+            noWorkers = FreeSlotLocked(slot);
         }
 
-        slot.MarkRetired();
-        WorkerPoolMetrics.WorkersActive.Add(-1, _nameTag);
-        noWorkers?.TrySetResult();
+        Retired(slot, noWorkers);
         return true;
+    }
+
+    /// <summary>
+    /// Called by a worker between jobs while more workers exist than the bound allows (a nested run has returned the
+    /// place it was lent). Retires the worker if that is still so; the workers left are at least the bound, so they
+    /// take the queued jobs.
+    /// </summary>
+    private bool TryRetireExcessWorker(WorkerSlot slot)
+    {
+        TaskCompletionSource? noWorkers;
+        lock (_sync)
+        {
+            if (_activeWorkers <= _options.MaxWorkers + Volatile.Read(ref _lent))
+            {
+                return false;
+            }
+
+            Interlocked.Decrement(ref _activeWorkers);
+            noWorkers = FreeSlotLocked(slot);
+        }
+
+        Retired(slot, noWorkers);
+        return true;
+    }
+
+    /// <summary>Under _sync, once the worker count is lowered: frees the slot; returns the wait for no workers to complete, if it was the last.</summary>
+    private TaskCompletionSource? FreeSlotLocked(WorkerSlot slot)
+    {
+        TaskCompletionSource? noWorkers = null;
+        _freeSlots.Push(slot.Id);
+        if (_activeWorkers == 0)
+        {
+            noWorkers = _noWorkers;
+            _noWorkers = null;
+        }
+
+        AssertInvariants();
+        return noWorkers;
+    }
+
+    /// <summary>After the lock: a retired worker's last words.</summary>
+    private void Retired(WorkerSlot slot, TaskCompletionSource? noWorkers)
+    {
+        slot.MarkRetired();
+        WorkerPoolMetrics.RecordWorkers(-1, _nameTag);
+        noWorkers?.TrySetResult();
     }
 
     /// <summary>
@@ -480,7 +529,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         var running = new List<RunningJobInfo>();
         long now = Stopwatch.GetTimestamp();
-        foreach (WorkerSlot slot in _slots)
+        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
             if (slot.TryDescribe(run, _options.Name, now, out RunningJobInfo info))
             {
@@ -492,8 +541,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         return running;
     }
 
-    /// <summary>Builds, and logs at Error level, the exception naming the jobs that ignored cancellation.</summary>
-    private WorkerPoolShutdownTimeoutException ShutdownTimeoutExceeded(Run? run, Exception? innerException)
+    /// <summary>
+    /// Builds, and logs at Error level, the exception naming what ignored cancellation: the jobs still running, and the
+    /// job sources still blocked (of <paramref name="run"/>, or of <paramref name="runs"/> at disposal).
+    /// </summary>
+    private WorkerPoolShutdownTimeoutException ShutdownTimeoutExceeded(Run? run, Exception? innerException, Run[]? runs = null)
     {
         List<RunningJobInfo> running = SnapshotRunningJobs(run);
         double shutdownTimeoutMs = _options.ShutdownTimeout.TotalMilliseconds;
@@ -503,7 +555,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             Log.ShutdownTimeoutExceeded(_logger, _options.Name, job.Index, elapsedMs, shutdownTimeoutMs);
         }
 
-        return new WorkerPoolShutdownTimeoutException(_options.Name, _options.ShutdownTimeout, running, innerException);
+        int sourcesStuck = 0;
+        foreach (Run candidate in run is null ? runs ?? [] : [run])
+        {
+            if (!candidate.Producer.IsCompleted)
+            {
+                sourcesStuck++;
+                Log.SourceIgnoredShutdown(_logger, _options.Name, shutdownTimeoutMs);
+            }
+        }
+
+        return new WorkerPoolShutdownTimeoutException(_options.Name, _options.ShutdownTimeout, running, sourcesStuck, innerException);
     }
 
     [Conditional("DEBUG")]
@@ -512,8 +574,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         Debug.Assert(Monitor.IsEntered(_sync), "The pool lock must be held.");
         Debug.Assert(_activeWorkers >= 0, "The worker count went negative.");
         Debug.Assert(_activeWorkers <= _peakWorkers, "The peak is below the current worker count.");
-        Debug.Assert(_peakWorkers <= _options.MaxWorkers, "More workers existed than MaxWorkers.");
-        Debug.Assert(_freeSlots.Count == _options.MaxWorkers - _activeWorkers, "Free worker slots do not match the worker count.");
+        Debug.Assert(_peakWorkers <= _slots.Length, "More workers existed than slots.");
+        Debug.Assert(_slots.Length >= _options.MaxWorkers, "Fewer slots than MaxWorkers.");
+        Debug.Assert(_freeSlots.Count == _slots.Length - _activeWorkers, "Free worker slots do not match the worker count.");
         Debug.Assert(_noWorkers is null || _activeWorkers > 0, "A wait for no workers is pending while none exist.");
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 
 namespace WorkerPool;
@@ -14,7 +13,7 @@ internal interface IJobQueueOwner
     /// </summary>
     bool TryEnter();
 
-    /// <summary>Whether the owner is closed to new workers: the queue then accepts no job of it, written or returned.</summary>
+    /// <summary>Whether the owner is closed to new workers: the queue then accepts no job of it.</summary>
     bool IsClosed { get; }
 
     /// <summary>Leaves the owner: pairs with every <see cref="TryEnter"/>, whatever it returned.</summary>
@@ -23,21 +22,21 @@ internal interface IJobQueueOwner
 
 /// <summary>
 /// The pool-wide queue of jobs waiting for a worker, each with the run (<typeparamref name="TOwner"/>) it belongs to,
-/// and the bound on how many jobs may wait at once. Producers write one job at a time; a worker takes several
-/// consecutive jobs of one run at a time, under one lock acquisition. A job in a worker's hands still counts as
-/// waiting until the worker reports it started or dropped: with its next <see cref="TryTake"/>, or with
-/// <see cref="Release"/> before it waits for anything.
+/// the bound on how many jobs may wait at once, and the line of producers waiting for room. See docs/design.md,
+/// "The queue and the admission line".
 /// </summary>
 /// <remarks>
 /// <para>
-/// A worker takes jobs only from an owner it has entered (<see cref="IJobQueueOwner.TryEnter"/>, under this lock). The
-/// jobs of a closed owner are set aside instead, out of every worker's reach, until the owner's finish takes them
-/// (<see cref="RemoveAll"/>). So every job is, at every moment, in the queue, set aside, or in the hands of a worker the
-/// owner waits for.
+/// Admission is first come, first served: once a producer waits for room, no job of a producer that arrives later
+/// enters the queue before the waiting one. Room is handed over under the lock: whoever frees room writes the job of
+/// the first waiter in line into the queue itself, then wakes that waiter outside the lock. A cancelled waiter leaves
+/// the line at once.
 /// </para>
 /// <para>
-/// A producer that finds the queue full waits until it has drained to half its capacity (<see cref="WriteAsync"/>),
-/// not until one job has left: waking a producer for every job a worker starts would cost a thread-pool hop per job.
+/// A worker takes one job at a time, entering its owner under this lock (<see cref="IJobQueueOwner.TryEnter"/>); a taken
+/// job no longer counts as waiting. The jobs of a closed owner are set aside, out of every worker's reach, until the
+/// owner's finish takes them (<see cref="RemoveAll"/>). So every job is, at every moment, in the queue, set aside, in a
+/// waiter's hands, or in the hands of a worker the owner waits for.
 /// </para>
 /// </remarks>
 /// <typeparam name="TOwner">The owner of a job: its run.</typeparam>
@@ -47,7 +46,6 @@ internal sealed class JobQueue<TOwner, TItem>
 {
     private readonly object _sync = new();
     private readonly int _capacity;
-    private readonly int _wakeAt;
 
     // Guarded by _sync: a ring of _count entries from _head, and the jobs of closed owners, set aside. _count is also
     // read without the lock, as a hint (HasQueued).
@@ -56,30 +54,26 @@ internal sealed class JobQueue<TOwner, TItem>
     private int _count;
     private readonly List<Entry> _setAside = [];
 
-    // Jobs waiting: in the ring, set aside, or taken and not yet reported started. Written under _sync only.
+    // Jobs holding room: in the ring or set aside. Written under _sync only; read without it.
     private int _waiting;
 
-    // Producers waiting for room, first come first woken. Guarded by _sync. Once _waiting is at most _wakeAt, every
-    // decrease of it wakes up to WakeBatch more of them (skipping any whose wait was cancelled).
-    private readonly Queue<Waiter> _waiters = new();
-
-    /// <summary>
-    /// How many waiting producers one decrease wakes. Each woken producer writes until the queue is full again, so a
-    /// few suffice to refill it; waking every waiter at once (with many runs sharing the pool) would wake hundreds of
-    /// producers for the room of a few.
-    /// </summary>
-    private const int WakeBatch = 2;
+    // The admission line, first come first: an intrusive doubly linked list of waiting producers. Guarded by _sync.
+    private Waiter? _first;
+    private Waiter? _last;
+    private int _lineLength;
 
     internal JobQueue(int capacity)
     {
         Debug.Assert(capacity > 0, "The queue holds at least one job.");
         _capacity = capacity;
-        _wakeAt = capacity / 2;
         _ring = new Entry[Math.Min(capacity, 16)];
     }
 
-    /// <summary>Jobs waiting: in the queue, set aside, or taken by workers and not yet started.</summary>
+    /// <summary>Jobs waiting for a worker: in the queue, or of a closed owner and not yet taken by its finish.</summary>
     internal int Waiting => Volatile.Read(ref _waiting);
+
+    /// <summary>Producers waiting in line for room.</summary>
+    internal int WaitingForRoom => Volatile.Read(ref _lineLength);
 
     /// <summary>Whether a job is in the queue, ready to be taken. A hint: it may change at once.</summary>
     internal bool HasQueued => Volatile.Read(ref _count) > 0;
@@ -98,14 +92,15 @@ internal sealed class JobQueue<TOwner, TItem>
     }
 
     /// <summary>
-    /// Writes <paramref name="item"/> of <paramref name="owner"/> if the queue has room and the owner is open. Any thread.
+    /// Writes <paramref name="item"/> of <paramref name="owner"/> if the queue has room, nobody waits in line before it,
+    /// and the owner is open. Any thread.
     /// </summary>
     internal bool TryWrite(TOwner owner, TItem item)
     {
         lock (_sync)
         {
             AssertInvariants();
-            if (_waiting >= _capacity || owner.IsClosed)
+            if (_first is not null || _waiting >= _capacity || owner.IsClosed)
             {
                 return false;
             }
@@ -117,77 +112,72 @@ internal sealed class JobQueue<TOwner, TItem>
     }
 
     /// <summary>
-    /// Writes <paramref name="item"/> of <paramref name="owner"/>, waiting while the queue is full: once full, until it has
-    /// drained to half its capacity, in turn with other waiting producers. Returns <see langword="false"/>, without
-    /// writing and without throwing, once <paramref name="cancellationToken"/> is cancelled or the owner is closed.
-    /// <paramref name="waiter"/> is the producer's own, reused from one wait to the next: a wait allocates nothing.
+    /// Writes <paramref name="item"/> of <paramref name="owner"/>, waiting in line while the queue is full or others wait
+    /// before it. Returns <see langword="true"/> once the job is in the queue (written here, or by whoever handed this
+    /// waiter its room), and <see langword="false"/>, without writing and without throwing, once
+    /// <paramref name="cancellationToken"/> is cancelled or the owner is closed. <paramref name="waiter"/> is the
+    /// producer's own, reused from one wait to the next: a wait allocates nothing.
     /// </summary>
-    // Pooled: a producer waits once per half a queue of jobs, and a box per wait would be its only allocation.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    internal async ValueTask<bool> WriteAsync(TOwner owner, TItem item, Waiter waiter, CancellationToken cancellationToken)
+    internal ValueTask<bool> WriteAsync(TOwner owner, TItem item, Waiter waiter, CancellationToken cancellationToken)
     {
-        while (!cancellationToken.IsCancellationRequested)
+        if (cancellationToken.IsCancellationRequested)
         {
-            ValueTask<bool> wake;
-            lock (_sync)
-            {
-                AssertInvariants();
-                if (owner.IsClosed)
-                {
-                    break;
-                }
-
-                if (_waiting < _capacity)
-                {
-                    WriteCore(owner, item);
-                    AssertInvariants();
-                    return true;
-                }
-
-                // Every decrease of _waiting happens under this lock, and once it is at most _wakeAt, each one wakes
-                // waiters in turn: a waiter queued here is woken, or its room taken by one woken before it.
-                wake = waiter.Arm();
-                _waiters.Enqueue(waiter);
-            }
-
-            bool woken;
-            using (cancellationToken.UnsafeRegister(static state => ((Waiter)state!).TryComplete(false), waiter))
-            {
-                // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: producers run on the thread pool, with no context
-                woken = await wake.ConfigureAwait(false);
-            }
-
-            if (!woken)
-            {
-                return false;
-            }
+            return new ValueTask<bool>(false);
         }
 
-        // Woken, but leaving without writing: the room this waiter was woken for goes to the next one.
-        WakeWaiters();
-        return false;
-    }
-
-    /// <summary>
-    /// First counts <paramref name="started"/> jobs the caller took earlier as no longer waiting (they started or were
-    /// dropped). Then takes up to <c>buffer.Length</c> consecutive jobs of the owner at the head of the queue, and never
-    /// more than the queued jobs divided by <paramref name="sharers"/>, so that other workers get their share. The caller
-    /// has entered that owner: it must <see cref="IJobQueueOwner.Exit"/> it, and report each job taken as started, here
-    /// or with <see cref="Release"/>. Owners found closed on the way have their jobs set aside. Returns 0 if no job is
-    /// queued.
-    /// </summary>
-    internal int TryTake(Span<TItem> buffer, int sharers, int started, out TOwner? owner)
-    {
-        Debug.Assert(buffer.Length >= 1 && sharers >= 1, "A worker takes at least one job, and shares with at least itself.");
-        TOwner? closed = null;
-        List<TOwner>? moreClosed = null;
-        bool wake;
-        int taken = 0;
-        owner = null;
+        ValueTask<bool> admitted;
         lock (_sync)
         {
             AssertInvariants();
-            wake = LowerWaiting(started);
+            if (owner.IsClosed)
+            {
+                return new ValueTask<bool>(false);
+            }
+
+            if (_first is null && _waiting < _capacity)
+            {
+                WriteCore(owner, item);
+                AssertInvariants();
+                return new ValueTask<bool>(true);
+            }
+
+            admitted = waiter.Arm(this, owner, item);
+            Append(waiter);
+            AssertInvariants();
+        }
+
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return admitted;
+        }
+
+        return WaitInLineAsync(admitted, waiter, cancellationToken);
+    }
+
+    private static async ValueTask<bool> WaitInLineAsync(ValueTask<bool> admitted, Waiter waiter, CancellationToken cancellationToken)
+    {
+        // A cancellation takes the waiter out of the line, unless it was handed its room first.
+        using (cancellationToken.UnsafeRegister(static state => ((Waiter)state!).Cancel(), waiter))
+        {
+            return await admitted.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Takes the job at the head of the queue and enters its owner. The caller must <see cref="IJobQueueOwner.Exit"/>
+    /// that owner once the job's outcome is published. Owners found closed on the way have their jobs set aside. The
+    /// room the job held goes to the first waiter in line. Returns <see langword="false"/> if no job is queued.
+    /// </summary>
+    internal bool TryTake(out TOwner? owner, out TItem item)
+    {
+        TOwner? closed = null;
+        List<TOwner>? moreClosed = null;
+        Waiter? admitted = null;
+        owner = null;
+        item = default!;
+        lock (_sync)
+        {
+            AssertInvariants();
             while (_count > 0)
             {
                 TOwner head = _ring[_head].Owner!;
@@ -207,27 +197,20 @@ internal sealed class JobQueue<TOwner, TItem>
                 }
 
                 owner = head;
-                int limit = Math.Min(buffer.Length, Math.Max(1, _count / sharers));
-                while (taken < limit && _count > 0 && ReferenceEquals(_ring[_head].Owner, head))
-                {
-                    buffer[taken++] = _ring[_head].Item;
-                    _ring[_head] = default;
-                    _head = (_head + 1) % _ring.Length;
-                    _count--;
-                }
-
+                item = _ring[_head].Item;
+                _ring[_head] = default;
+                _head = (_head + 1) % _ring.Length;
+                Volatile.Write(ref _count, _count - 1);
+                Volatile.Write(ref _waiting, _waiting - 1);
+                admitted = Admit();
                 break;
             }
 
             AssertInvariants();
         }
 
-        // Outside the lock: an Exit may complete the closed owner's wait for its workers.
-        if (wake)
-        {
-            WakeWaiters();
-        }
-
+        // Outside the lock: a waiter's continuation, and an Exit that may complete a closed owner's wait for its workers.
+        Waiter.CompleteAll(admitted);
         closed?.Exit();
         if (moreClosed is not null)
         {
@@ -237,47 +220,20 @@ internal sealed class JobQueue<TOwner, TItem>
             }
         }
 
-        return taken;
+        return owner is not null;
     }
 
     /// <summary>
-    /// Puts taken jobs of <paramref name="owner"/> back at the head of the queue, in order, for another worker to take.
-    /// They still wait, so the count of waiting jobs does not change. The caller is still inside the owner. Returns
-    /// <see langword="false"/>, and takes nothing back, if the owner is closed: its jobs then stay with the caller.
-    /// </summary>
-    internal bool Return(TOwner owner, ReadOnlySpan<TItem> items)
-    {
-        lock (_sync)
-        {
-            AssertInvariants();
-            if (owner.IsClosed)
-            {
-                return false;
-            }
-
-            EnsureRoom(items.Length);
-            for (int i = items.Length - 1; i >= 0; i--)
-            {
-                _head = (_head - 1 + _ring.Length) % _ring.Length;
-                _ring[_head] = new Entry(owner, items[i]);
-                _count++;
-            }
-
-            AssertInvariants();
-        }
-
-        return true;
-    }
-
-    /// <summary>
-    /// Takes every job of <paramref name="owner"/> still queued or set aside, in queue order, and counts them as no longer
-    /// waiting. Call once the owner is closed: from then on the queue accepts no job of it, so a job of it is either
-    /// taken here or in the hands of a worker inside it.
+    /// Takes every job of <paramref name="owner"/> still queued or set aside, in queue order, and sends its producer, if it
+    /// waits in line, away with <see langword="false"/>. Call once the owner is closed: from then on the queue accepts no
+    /// job of it, so a job of it is either taken here, in its producer's hands, or in the hands of a worker inside it.
+    /// The room freed goes to the waiters in line.
     /// </summary>
     internal List<TItem>? RemoveAll(TOwner owner)
     {
+        Debug.Assert(owner.IsClosed, "Only a closed owner's jobs are removed.");
         List<TItem>? removed = null;
-        bool wake;
+        Waiter? completed = null;
         lock (_sync)
         {
             AssertInvariants();
@@ -314,78 +270,123 @@ internal sealed class JobQueue<TOwner, TItem>
                 _ring[(_head + i) % _ring.Length] = default;
             }
 
-            _count = kept;
-            wake = LowerWaiting(removed?.Count ?? 0);
+            Volatile.Write(ref _count, kept);
+            Volatile.Write(ref _waiting, _count + _setAside.Count);
+
+            // The owner's own producer, if it waits in line, will never be admitted.
+            for (Waiter? waiter = _first; waiter is not null;)
+            {
+                Waiter? next = waiter.Next;
+                if (ReferenceEquals(waiter.Owner, owner))
+                {
+                    Unlink(waiter);
+                    waiter.Chain(false, ref completed);
+                }
+
+                waiter = next;
+            }
+
+            Waiter? admitted = Admit();
+            Waiter.Concat(ref completed, admitted);
             AssertInvariants();
         }
 
-        if (wake)
-        {
-            WakeWaiters();
-        }
-
+        Waiter.CompleteAll(completed);
         return removed;
     }
 
-    /// <summary>
-    /// Counts <paramref name="count"/> taken jobs as no longer waiting: they have started, or have been dropped. Wakes
-    /// the waiting producers once the queue has drained to half its capacity. Any thread.
-    /// </summary>
-    internal void Release(int count)
+    /// <summary>Under the lock: a cancelled waiter leaves the line, unless it was handed its room already.</summary>
+    private void Cancel(Waiter waiter)
     {
-        bool wake;
         lock (_sync)
         {
             AssertInvariants();
-            wake = LowerWaiting(count);
+            if (!waiter.InLine)
+            {
+                return;
+            }
+
+            Unlink(waiter);
             AssertInvariants();
         }
 
-        if (wake)
-        {
-            WakeWaiters();
-        }
-    }
-
-    /// <summary>Under the lock: lowers the waiting count; returns whether producers wait and the queue has room for them.</summary>
-    private bool LowerWaiting(int count)
-    {
-        Debug.Assert(count >= 0 && count <= _waiting, "More jobs were reported started than were taken.");
-        Volatile.Write(ref _waiting, _waiting - count);
-        return _waiting <= _wakeAt && _waiters.Count > 0;
+        waiter.Complete(false);
     }
 
     /// <summary>
-    /// Wakes up to <see cref="WakeBatch"/> waiting producers, first come first, if the queue has drained to half its
-    /// capacity. Waiters whose wait was cancelled are dropped without counting. Completes them outside the lock: they
-    /// resume on the thread pool.
+    /// Under the lock: hands the room there is to the waiters in line, first come first, writing each one's job into the
+    /// queue (or sending it away with <see langword="false"/> if its owner closed meanwhile). Returns the chain of waiters
+    /// to complete once the lock is released.
     /// </summary>
-    private void WakeWaiters()
+    private Waiter? Admit()
     {
-        int woken = 0;
-        while (woken < WakeBatch)
+        Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
+        Waiter? chain = null;
+        while (_first is { } waiter && _waiting < _capacity)
         {
-            Waiter? waiter;
-            lock (_sync)
+            Unlink(waiter);
+            bool written = !waiter.Owner!.IsClosed;
+            if (written)
             {
-                if (_waiting > _wakeAt || !_waiters.TryDequeue(out waiter))
-                {
-                    return;
-                }
+                WriteCore(waiter.Owner, waiter.Item);
             }
 
-            if (waiter.TryComplete(true))
-            {
-                woken++;
-            }
+            waiter.Chain(written, ref chain);
         }
+
+        return chain;
+    }
+
+    private void Append(Waiter waiter)
+    {
+        waiter.InLine = true;
+        waiter.Prev = _last;
+        waiter.Next = null;
+        if (_last is null)
+        {
+            _first = waiter;
+        }
+        else
+        {
+            _last.Next = waiter;
+        }
+
+        _last = waiter;
+        Volatile.Write(ref _lineLength, _lineLength + 1);
+    }
+
+    private void Unlink(Waiter waiter)
+    {
+        Debug.Assert(waiter.InLine, "Only a waiter in line is unlinked.");
+        if (waiter.Prev is null)
+        {
+            _first = waiter.Next;
+        }
+        else
+        {
+            waiter.Prev.Next = waiter.Next;
+        }
+
+        if (waiter.Next is null)
+        {
+            _last = waiter.Prev;
+        }
+        else
+        {
+            waiter.Next.Prev = waiter.Prev;
+        }
+
+        waiter.Prev = null;
+        waiter.Next = null;
+        waiter.InLine = false;
+        Volatile.Write(ref _lineLength, _lineLength - 1);
     }
 
     private void WriteCore(TOwner owner, TItem item)
     {
         EnsureRoom(1);
         _ring[(_head + _count) % _ring.Length] = new Entry(owner, item);
-        _count++;
+        Volatile.Write(ref _count, _count + 1);
         Volatile.Write(ref _waiting, _waiting + 1);
     }
 
@@ -397,7 +398,7 @@ internal sealed class JobQueue<TOwner, TItem>
             _setAside.Add(_ring[_head]);
             _ring[_head] = default;
             _head = (_head + 1) % _ring.Length;
-            _count--;
+            Volatile.Write(ref _count, _count - 1);
         }
     }
 
@@ -429,40 +430,86 @@ internal sealed class JobQueue<TOwner, TItem>
     {
         Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
         Debug.Assert(_count >= 0 && _count <= _ring.Length, "The ring holds more jobs than it has room for.");
-        Debug.Assert(_count + _setAside.Count <= _waiting, "Fewer jobs wait than are queued or set aside.");
+        Debug.Assert(_count + _setAside.Count == _waiting, "The waiting count differs from the jobs queued and set aside.");
         Debug.Assert(_waiting <= _capacity, "More jobs wait than the queue's capacity.");
+        Debug.Assert(_first is null || _waiting >= _capacity, "A producer waits in line while the queue has room.");
+        Debug.Assert((_first is null) == (_last is null) && (_first is null) == (_lineLength == 0), "The line's ends and length disagree.");
     }
 
     private readonly record struct Entry(TOwner? Owner, TItem Item);
 
     /// <summary>
-    /// A producer's wait for room, reused from one wait to the next: woken with <see langword="true"/>, or with
-    /// <see langword="false"/> if the wait was cancelled, whichever comes first. One producer uses it, one wait at a time.
+    /// A producer's place in the admission line, reused from one wait to the next. It holds the job it waits to write;
+    /// the wait ends with <see langword="true"/> once that job is in the queue, or <see langword="false"/> if the wait
+    /// was cancelled or the owner closed. One producer uses it, one wait at a time. Its links are guarded by the queue's lock.
     /// </summary>
     internal sealed class Waiter : IValueTaskSource<bool>
     {
         // Continuations run on the thread pool, never inline in the worker or canceller that completes the wait.
         private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
-        private int _armed;
+        private JobQueue<TOwner, TItem>? _queue;
+        private bool _result;
 
-        /// <summary>Starts a wait. Call only once the last wait's result was read.</summary>
-        internal ValueTask<bool> Arm()
+        internal TOwner? Owner { get; private set; }
+
+        internal TItem Item { get; private set; } = default!;
+
+        internal Waiter? Prev { get; set; }
+
+        internal Waiter? Next { get; set; }
+
+        internal bool InLine { get; set; }
+
+        /// <summary>Under the queue's lock: starts a wait to write <paramref name="item"/>. Call only once the last wait's result was read.</summary>
+        internal ValueTask<bool> Arm(JobQueue<TOwner, TItem> queue, TOwner owner, TItem item)
         {
             _core.Reset();
-            Volatile.Write(ref _armed, 1);
+            _queue = queue;
+            Owner = owner;
+            Item = item;
             return new ValueTask<bool>(this, _core.Version);
         }
 
-        /// <summary>Ends the current wait with <paramref name="woken"/>, unless it has ended already.</summary>
-        internal bool TryComplete(bool woken)
-        {
-            if (Interlocked.Exchange(ref _armed, 0) == 0)
-            {
-                return false;
-            }
+        /// <summary>From the wait's cancellation: leaves the line, unless the waiter was handed its room already.</summary>
+        internal void Cancel() => _queue!.Cancel(this);
 
-            _core.SetResult(woken);
-            return true;
+        /// <summary>Under the queue's lock, once out of the line: adds this waiter, with its result, to a chain to complete.</summary>
+        internal void Chain(bool result, ref Waiter? chain)
+        {
+            _result = result;
+            Next = chain;
+            chain = this;
+        }
+
+        internal static void Concat(ref Waiter? chain, Waiter? more)
+        {
+            while (more is not null)
+            {
+                Waiter? next = more.Next;
+                more.Next = chain;
+                chain = more;
+                more = next;
+            }
+        }
+
+        /// <summary>Outside the lock: completes every waiter of a chain.</summary>
+        internal static void CompleteAll(Waiter? chain)
+        {
+            while (chain is not null)
+            {
+                // Read the link first: once completed, the waiter may be armed again by its producer.
+                Waiter? next = chain.Next;
+                chain.Next = null;
+                chain.Complete(chain._result);
+                chain = next;
+            }
+        }
+
+        internal void Complete(bool result)
+        {
+            Owner = null;
+            Item = default!;
+            _core.SetResult(result);
         }
 
         bool IValueTaskSource<bool>.GetResult(short token) => _core.GetResult(token);

@@ -40,6 +40,62 @@ internal static class WorkerPoolMetrics
 
     internal static string StatusName(JobStatus status) => StatusNames[(int)status];
 
+    // The recording methods below never throw: a listener's callback runs inside Add and Record, and a listener that
+    // throws must not end a worker's loop or a run's finish. What it breaks is its own measurement.
+#pragma warning disable CA1031 // See above: a faulty listener must not harm the pool.
+
+    /// <summary>Counts <paramref name="count"/> jobs that ended with <paramref name="status"/>.</summary>
+    internal static void RecordCompleted(long count, KeyValuePair<string, object?> poolTag, JobStatus status)
+    {
+        if (!JobsCompleted.Enabled)
+        {
+            return;
+        }
+
+        try
+        {
+            JobsCompleted.Add(count, poolTag, new(StatusTag, StatusName(status)));
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    /// <summary>Records an executed job's duration.</summary>
+    internal static void RecordDuration(TimeSpan duration, KeyValuePair<string, object?> poolTag, JobStatus status)
+    {
+        if (!JobDuration.Enabled)
+        {
+            return;
+        }
+
+        try
+        {
+            JobDuration.Record(duration.TotalSeconds, poolTag, new(StatusTag, StatusName(status)));
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    /// <summary>Counts worker tasks started (+1) or ended (-1).</summary>
+    internal static void RecordWorkers(int delta, KeyValuePair<string, object?> poolTag)
+    {
+        if (!WorkersActive.Enabled)
+        {
+            return;
+        }
+
+        try
+        {
+            WorkersActive.Add(delta, poolTag);
+        }
+        catch (Exception)
+        {
+        }
+    }
+#pragma warning restore CA1031
+
     /// <summary>One measurement per live pool; a disposed pool is reported only while it still has work in flight.</summary>
     private static List<Measurement<int>> Observe(Func<PoolRegistry.IPoolDiagnostics, int> read)
     {

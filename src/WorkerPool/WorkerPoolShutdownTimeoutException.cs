@@ -44,7 +44,13 @@ public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
     /// <param name="innerException">The exception that was ending the run, if any.</param>
     /// <exception cref="ArgumentNullException"><paramref name="poolName"/> or <paramref name="runningJobs"/> is <see langword="null"/>.</exception>
     public WorkerPoolShutdownTimeoutException(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, Exception? innerException)
-        : base(FormatMessage(poolName, shutdownTimeout, runningJobs), innerException)
+        : this(poolName, shutdownTimeout, runningJobs, sourcesStuck: 0, innerException)
+    {
+    }
+
+    /// <summary>Creates the exception for the jobs, and the job sources, that ignored cancellation.</summary>
+    internal WorkerPoolShutdownTimeoutException(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, int sourcesStuck, Exception? innerException)
+        : base(FormatMessage(poolName, shutdownTimeout, runningJobs, sourcesStuck), innerException)
     {
         PoolName = poolName;
         RunningJobs = runningJobs;
@@ -58,11 +64,23 @@ public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
     /// <value>One entry per job, with its index and how long it had run.</value>
     public IReadOnlyList<RunningJobInfo> RunningJobs { get; }
 
-    private static string FormatMessage(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs)
+    private static string FormatMessage(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, int sourcesStuck)
     {
         ArgumentNullException.ThrowIfNull(poolName);
         ArgumentNullException.ThrowIfNull(runningJobs);
         var text = new StringBuilder();
+        if (sourcesStuck > 0)
+        {
+            // A synchronous source blocked in MoveNext (or an enumerator's Dispose) holds its run: no job does.
+            text.Append(CultureInfo.InvariantCulture, $"{sourcesStuck} job source(s) of pool '{poolName}' ignored cancellation for longer than the shutdown timeout of {shutdownTimeout}, and still hold their run.");
+            if (runningJobs.Count == 0)
+            {
+                return text.ToString();
+            }
+
+            text.Append(' ');
+        }
+
         text.Append(CultureInfo.InvariantCulture, $"{runningJobs.Count} job(s) of pool '{poolName}' ignored cancellation for longer than the shutdown timeout of {shutdownTimeout}:");
         foreach (RunningJobInfo job in runningJobs)
         {

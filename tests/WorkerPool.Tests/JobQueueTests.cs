@@ -3,8 +3,8 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>
-/// The pool-wide queue: its bound, batches of one owner's consecutive jobs, jobs given back, closed owners' jobs set
-/// aside for their finish, and producers woken only once half the queue has drained.
+/// The pool-wide queue: its bound, one job taken at a time, closed owners' jobs set aside for their finish, and the
+/// admission line: first come first served, room handed over to the first waiter, cancelled waiters out of the way.
 /// </summary>
 public sealed class JobQueueTests
 {
@@ -24,40 +24,24 @@ public sealed class JobQueueTests
     }
 
     [Fact]
-    public void TryTake_TakesConsecutiveJobsOfTheHeadOwnerOnly_AndTheyWaitUntilReleased()
+    public void TryTake_TakesTheHeadJob_EntersItsOwner_AndItNoLongerCountsAsWaiting()
     {
         var queue = new JobQueue<Owner, int>(10);
         var a = new Owner("a");
         var b = new Owner("b");
-        Write(queue, a, 1, 2);
-        Write(queue, b, 3);
-        Write(queue, a, 4);
-        var buffer = new int[8];
+        Write(queue, a, 1);
+        Write(queue, b, 2);
 
-        int taken = queue.TryTake(buffer, sharers: 1, started: 0, out Owner? owner);
+        queue.TryTake(out Owner? owner, out int job).Should().BeTrue();
 
         owner.Should().BeSameAs(a);
-        buffer[..taken].Should().Equal(1, 2);
+        job.Should().Be(1);
         a.Entered.Should().Be(1);
-        queue.Waiting.Should().Be(4, "taken jobs wait until they start");
-        queue.Release(2);
-        queue.Waiting.Should().Be(2);
-
-        queue.TryTake(buffer, sharers: 1, started: 0, out owner).Should().Be(1);
+        queue.Waiting.Should().Be(1, "a taken job is no longer queued");
+        queue.TryTake(out owner, out job).Should().BeTrue();
         owner.Should().BeSameAs(b);
-        buffer[0].Should().Be(3);
-    }
-
-    [Fact]
-    public void TryTake_OtherWorkersShare_TakesAtMostItsShareAndAtMostTheBuffer()
-    {
-        var queue = new JobQueue<Owner, int>(100);
-        var owner = new Owner("a");
-        Write(queue, owner, Enumerable.Range(0, 10).ToArray());
-
-        queue.TryTake(new int[64], sharers: 2, started: 0, out _).Should().Be(5, "half of the 10 queued jobs, for 2 workers");
-        queue.TryTake(new int[2], sharers: 1, started: 0, out _).Should().Be(2, "the buffer holds 2");
-        queue.TryTake(new int[64], sharers: 4, started: 0, out _).Should().Be(1, "3 queued jobs shared by 4 workers: at least one each");
+        job.Should().Be(2);
+        queue.Waiting.Should().Be(0);
     }
 
     [Fact]
@@ -65,7 +49,7 @@ public sealed class JobQueueTests
     {
         var queue = new JobQueue<Owner, int>(4);
 
-        queue.TryTake(new int[4], sharers: 1, started: 0, out Owner? owner).Should().Be(0);
+        queue.TryTake(out Owner? owner, out _).Should().BeFalse();
 
         owner.Should().BeNull();
         queue.HasQueued.Should().BeFalse();
@@ -81,62 +65,30 @@ public sealed class JobQueueTests
         Write(queue, open, 3);
         closed.Close();
 
-        int taken = queue.TryTake(new int[8], sharers: 1, started: 0, out Owner? owner);
+        queue.TryTake(out Owner? owner, out int job).Should().BeTrue();
 
-        taken.Should().Be(1);
         owner.Should().BeSameAs(open);
+        job.Should().Be(3);
         closed.Entered.Should().Be(1);
         closed.Exited.Should().Be(1, "a refused entry is left again, once the queue's lock is released");
         queue.HasQueued.Should().BeFalse("the closed owner's jobs are out of every worker's reach");
-        queue.Waiting.Should().Be(3, "set-aside jobs still wait for their owner's finish");
+        queue.Waiting.Should().Be(2, "set-aside jobs still wait for their owner's finish");
 
         queue.RemoveAll(closed).Should().Equal(1, 2);
-        queue.Waiting.Should().Be(1);
-    }
-
-    [Fact]
-    public void ClosedOwner_QueueRefusesItsJobs_WrittenOrGivenBack()
-    {
-        var queue = new JobQueue<Owner, int>(4);
-        var owner = new Owner("a");
-        Write(queue, owner, 1);
-        var buffer = new int[4];
-        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(1);
-        owner.Close();
-
-        queue.TryWrite(owner, 2).Should().BeFalse();
-        queue.Return(owner, buffer.AsSpan(0, 1)).Should().BeFalse("the jobs stay with the worker, which ends them itself");
-        queue.HasQueued.Should().BeFalse();
-    }
-
-    [Fact]
-    public async Task WriteAsync_ClosedOwner_ReturnsFalseWithoutWriting()
-    {
-        var queue = new JobQueue<Owner, int>(1);
-        var owner = new Owner("a");
-        owner.Close();
-
-        (await queue.WriteAsync(owner, 1, new JobQueue<Owner, int>.Waiter(), CancellationToken.None).Within()).Should().BeFalse();
         queue.Waiting.Should().Be(0);
     }
 
     [Fact]
-    public void Return_PutsTheJobsBackAtTheHeadInOrder()
+    public async Task ClosedOwner_QueueRefusesItsJobs_WrittenOrWaitingInLine()
     {
-        var queue = new JobQueue<Owner, int>(10);
-        var a = new Owner("a");
-        var b = new Owner("b");
-        Write(queue, a, 1, 2, 3);
-        Write(queue, b, 4);
-        var buffer = new int[8];
-        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(3);
+        var queue = new JobQueue<Owner, int>(4);
+        var owner = new Owner("a");
+        owner.Close();
 
-        queue.Return(a, buffer.AsSpan(1, 2)).Should().BeTrue();
-
-        queue.Waiting.Should().Be(4, "given-back jobs never stopped waiting");
-        queue.TryTake(buffer, sharers: 1, started: 0, out Owner? owner).Should().Be(2);
-        owner.Should().BeSameAs(a);
-        buffer[..2].Should().Equal(2, 3);
+        queue.TryWrite(owner, 1).Should().BeFalse();
+        (await queue.WriteAsync(owner, 1, new JobQueue<Owner, int>.Waiter(), CancellationToken.None).Within()).Should().BeFalse();
+        queue.Waiting.Should().Be(0);
+        queue.HasQueued.Should().BeFalse();
     }
 
     [Fact]
@@ -149,15 +101,13 @@ public sealed class JobQueueTests
         Write(queue, b, 2);
         Write(queue, a, 3);
         Write(queue, b, 4);
+        a.Close();
 
         queue.RemoveAll(a).Should().Equal(1, 3);
         queue.RemoveAll(a).Should().BeNull("nothing of it is left");
 
         queue.Waiting.Should().Be(2);
-        var buffer = new int[8];
-        queue.TryTake(buffer, sharers: 1, started: 0, out Owner? owner).Should().Be(2, "b's jobs are now consecutive");
-        owner.Should().BeSameAs(b);
-        buffer[..2].Should().Equal(2, 4);
+        TakeAll(queue).Should().Equal(2, 4);
     }
 
     [Fact]
@@ -165,60 +115,78 @@ public sealed class JobQueueTests
     {
         var queue = new JobQueue<Owner, int>(1000);
         var owner = new Owner("a");
-        var buffer = new int[64];
         Write(queue, owner, Enumerable.Range(0, 10).ToArray());
-        queue.TryTake(buffer.AsSpan(0, 6), sharers: 1, started: 0, out _).Should().Be(6);
-        queue.Release(6);
+        for (int i = 0; i < 6; i++)
+        {
+            queue.TryTake(out _, out _).Should().BeTrue();
+        }
 
         Write(queue, owner, Enumerable.Range(10, 40).ToArray());
 
-        var all = new List<int>();
-        int taken;
-        while ((taken = queue.TryTake(buffer, sharers: 1, started: 0, out _)) > 0)
-        {
-            all.AddRange(buffer[..taken]);
-            queue.Release(taken);
-        }
-
-        all.Should().Equal(Enumerable.Range(6, 44));
+        TakeAll(queue).Should().Equal(Enumerable.Range(6, 44));
         queue.Waiting.Should().Be(0);
     }
 
     [Fact]
-    public async Task WriteAsync_QueueFull_WaitsUntilHalfOfItHasDrained()
-    {
-        var queue = new JobQueue<Owner, int>(4);
-        var owner = new Owner("a");
-        Write(queue, owner, 1, 2, 3, 4);
-        var buffer = new int[4];
-        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(4);
-
-        ValueTask<bool> write = queue.WriteAsync(owner, 5, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
-        write.IsCompleted.Should().BeFalse("the queue is full");
-
-        queue.Release(1);
-        write.IsCompleted.Should().BeFalse("3 of 4 still wait: one free place does not wake the producer");
-
-        queue.Release(1);
-        (await write.Within()).Should().BeTrue("2 of 4 wait: half the queue has drained");
-        queue.Waiting.Should().Be(3);
-    }
-
-    [Fact]
-    public async Task TryTake_ReportsTheLastBatchStarted_FreesItsRoomAndWakesAWaitingProducer()
+    public async Task WriteAsync_QueueFull_HandedTheFirstRoomThatFrees_ItsJobWrittenBeforeItWakes()
     {
         var queue = new JobQueue<Owner, int>(2);
         var owner = new Owner("a");
         Write(queue, owner, 1, 2);
-        var buffer = new int[2];
-        queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(2);
+
         ValueTask<bool> write = queue.WriteAsync(owner, 3, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
-        write.IsCompleted.Should().BeFalse("both taken jobs still count as waiting");
+        write.IsCompleted.Should().BeFalse("the queue is full");
+        queue.WaitingForRoom.Should().Be(1);
 
-        queue.TryTake(buffer, sharers: 1, started: 2, out _).Should().Be(0);
+        queue.TryTake(out _, out _).Should().BeTrue();
 
+        queue.Waiting.Should().Be(2, "the freed room went to the waiter's job at once");
+        queue.WaitingForRoom.Should().Be(0);
         (await write.Within()).Should().BeTrue();
-        queue.Waiting.Should().Be(1);
+        TakeAll(queue).Should().Equal(2, 3);
+    }
+
+    [Fact]
+    public async Task TryWrite_ProducerWaitsInLine_ALaterWriterDoesNotGoFirst()
+    {
+        var queue = new JobQueue<Owner, int>(1);
+        var first = new Owner("first");
+        var later = new Owner("later");
+        Write(queue, first, 1);
+        ValueTask<bool> waiting = queue.WriteAsync(first, 2, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+
+        queue.TryTake(out _, out _).Should().BeTrue();
+
+        queue.TryWrite(later, 3).Should().BeFalse("the room went to the waiter that came first");
+        (await waiting.Within()).Should().BeTrue();
+        TakeAll(queue).Should().Equal(2);
+        queue.TryWrite(later, 3).Should().BeTrue("nobody waits any more and there is room");
+    }
+
+    [Fact]
+    public async Task WriteAsync_ManyProducersWaiting_AdmittedInTheOrderTheyCame()
+    {
+        var queue = new JobQueue<Owner, int>(1);
+        var owners = Enumerable.Range(0, 5).Select(i => new Owner($"o{i}")).ToArray();
+        Write(queue, owners[0], -1);
+        var writes = new List<Task<bool>>();
+        for (int i = 0; i < owners.Length; i++)
+        {
+            writes.Add(queue.WriteAsync(owners[i], i, new JobQueue<Owner, int>.Waiter(), CancellationToken.None).AsTask());
+        }
+
+        queue.WaitingForRoom.Should().Be(5);
+        var order = new List<int>();
+        while (queue.TryTake(out _, out int job))
+        {
+            order.Add(job);
+        }
+
+        order.Should().Equal(-1, 0, 1, 2, 3, 4);
+        foreach (Task<bool> write in writes)
+        {
+            (await write.Within()).Should().BeTrue();
+        }
     }
 
     [Fact]
@@ -227,22 +195,20 @@ public sealed class JobQueueTests
         var queue = new JobQueue<Owner, int>(1);
         var owner = new Owner("a");
         var waiter = new JobQueue<Owner, int>.Waiter();
-        var buffer = new int[1];
         Write(queue, owner, 0);
 
         for (int job = 1; job <= 3; job++)
         {
             ValueTask<bool> write = queue.WriteAsync(owner, job, waiter, CancellationToken.None);
             write.IsCompleted.Should().BeFalse("the queue is full");
-            queue.TryTake(buffer, sharers: 1, started: 0, out _).Should().Be(1);
-            queue.Release(1);
+            queue.TryTake(out _, out int taken).Should().BeTrue();
+            taken.Should().Be(job - 1);
             (await write.Within()).Should().BeTrue();
-            buffer[0].Should().Be(job - 1);
         }
     }
 
     [Fact]
-    public async Task WriteAsync_QueueFullThenCancelled_ReturnsFalseWithoutThrowingOrWriting()
+    public async Task WriteAsync_QueueFullThenCancelled_ReturnsFalseLeavesTheLineAndWritesNothing()
     {
         var queue = new JobQueue<Owner, int>(1);
         var owner = new Owner("a");
@@ -254,6 +220,7 @@ public sealed class JobQueueTests
         await cts.CancelAsync();
 
         (await write.Within()).Should().BeFalse();
+        queue.WaitingForRoom.Should().Be(0, "a cancelled waiter leaves the line at once");
         queue.Waiting.Should().Be(1);
     }
 
@@ -263,7 +230,6 @@ public sealed class JobQueueTests
         var queue = new JobQueue<Owner, int>(2);
         var owner = new Owner("a");
         Write(queue, owner, 1, 2);
-        queue.TryTake(new int[2], sharers: 1, started: 0, out _).Should().Be(2);
         using var cancelledCts = new CancellationTokenSource();
         Task<bool>[] cancelled =
         [
@@ -278,26 +244,30 @@ public sealed class JobQueueTests
             (await write.Within()).Should().BeFalse();
         }
 
-        queue.Release(2);
+        queue.TryTake(out _, out _).Should().BeTrue();
 
-        (await live.Within()).Should().BeTrue("cancelled producers' waits must not swallow the wake-up");
-        queue.Waiting.Should().Be(1);
+        (await live.Within()).Should().BeTrue("cancelled producers must not hold up the one behind them");
+        TakeAll(queue).Should().Equal(2, 6);
     }
 
     [Fact]
-    public async Task RemoveAll_FreesRoom_WakesAWaitingProducer()
+    public async Task RemoveAll_FreesRoom_AdmitsTheWaitersAndSendsTheClosedOwnersOwnAway()
     {
         var queue = new JobQueue<Owner, int>(2);
         var gone = new Owner("gone");
         var other = new Owner("other");
         Write(queue, gone, 1, 2);
-        ValueTask<bool> write = queue.WriteAsync(other, 3, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
-        write.IsCompleted.Should().BeFalse();
+        ValueTask<bool> goneWrite = queue.WriteAsync(gone, 3, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        ValueTask<bool> otherWrite = queue.WriteAsync(other, 4, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        goneWrite.IsCompleted.Should().BeFalse();
+        otherWrite.IsCompleted.Should().BeFalse();
 
         gone.Close();
         queue.RemoveAll(gone).Should().Equal(1, 2);
 
-        (await write.Within()).Should().BeTrue();
+        (await goneWrite.Within()).Should().BeFalse("its owner is closed: the job stays with its producer");
+        (await otherWrite.Within()).Should().BeTrue();
+        TakeAll(queue).Should().Equal(4);
     }
 
     private static void Write(JobQueue<Owner, int> queue, Owner owner, params int[] jobs)
@@ -306,6 +276,17 @@ public sealed class JobQueueTests
         {
             queue.TryWrite(owner, job).Should().BeTrue();
         }
+    }
+
+    private static List<int> TakeAll(JobQueue<Owner, int> queue)
+    {
+        var taken = new List<int>();
+        while (queue.TryTake(out _, out int job))
+        {
+            taken.Add(job);
+        }
+
+        return taken;
     }
 
     /// <summary>A run, as the queue sees it: counts entries and exits, and can be closed.</summary>

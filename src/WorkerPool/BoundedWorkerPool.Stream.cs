@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+
+namespace WorkerPool;
+
+public sealed partial class BoundedWorkerPool<TJob, TResult>
+{
+    /// <summary>What StreamAsync returns: each enumeration is a run of its own, started by its first MoveNextAsync.</summary>
+    private sealed class Stream(BoundedWorkerPool<TJob, TResult> pool, Func<Run, Task> produce, CancellationToken callerToken)
+        : IAsyncEnumerable<JobResult<TJob, TResult>>
+    {
+        public IAsyncEnumerator<JobResult<TJob, TResult>> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
+            new StreamEnumerator(pool, produce, callerToken, cancellationToken);
+    }
+
+    /// <summary>
+    /// The consumer of a StreamAsync call. Yields outcomes as workers publish them (reordered when PreserveOrder is
+    /// set), gives credits back to the run's window as they are yielded, and finishes the run when the outcomes run out,
+    /// when the run stops, or when the enumerator is disposed, even while a MoveNextAsync is pending.
+    /// </summary>
+    /// <remarks>
+    /// One MoveNextAsync at a time, as for any enumerator. DisposeAsync may come at any time: with a MoveNextAsync
+    /// pending, it stops the run, lets that call end (with the run's cancellation), then returns once the run's work has
+    /// stopped. The state below is the consumer's own, guarded by <c>_gate</c> where DisposeAsync meets MoveNextAsync.
+    /// </remarks>
+    private sealed class StreamEnumerator(
+        BoundedWorkerPool<TJob, TResult> pool,
+        Func<Run, Task> produce,
+        CancellationToken callerToken,
+        CancellationToken enumeratorToken) : IAsyncEnumerator<JobResult<TJob, TResult>>
+    {
+        private readonly object _gate = new();
+        private Run? _run;
+        private ReorderBuffer? _reorder;
+        private int _heldCredits;
+        private bool _finished;
+
+        // Guarded by _gate.
+        private bool _moving;
+        private bool _disposing;
+        private TaskCompletionSource? _moveEnded;
+
+        public JobResult<TJob, TResult> Current { get; private set; }
+
+        public ValueTask<bool> MoveNextAsync()
+        {
+            lock (_gate)
+            {
+                if (_disposing || _finished)
+                {
+                    return new ValueTask<bool>(false);
+                }
+
+                if (_moving)
+                {
+                    throw new InvalidOperationException("A MoveNextAsync call on this stream is still pending.");
+                }
+
+                _moving = true;
+            }
+
+            return MoveNextCoreAsync();
+        }
+
+        // Pooled: a stream's consumer waits once per outcome it cannot take at once, and a box per wait would be its
+        // only allocation.
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<bool> MoveNextCoreAsync()
+        {
+            try
+            {
+                Run run = _run ?? Start();
+                ChannelReader<JobResult<TJob, TResult>> reader = run.Results!.Reader;
+                bool completed = false;
+                while (true)
+                {
+                    // Once the run is stopping, nothing more is yielded: what is left goes into the exception.
+                    if (run.IsStopping)
+                    {
+                        break;
+                    }
+
+                    if (_reorder is not null && _reorder.TryTakeNext(out JobResult<TJob, TResult> next))
+                    {
+                        return Yield(run, next);
+                    }
+
+                    if (reader.TryRead(out JobResult<TJob, TResult> result))
+                    {
+                        // The wake marker is not an outcome, whenever it is read: it only makes this loop look at
+                        // IsStopping again. It is never yielded, and never enters the reorder buffer.
+                        if (Run.IsWakeMarker(result))
+                        {
+                            continue;
+                        }
+
+                        if (_reorder is null)
+                        {
+                            return Yield(run, result);
+                        }
+
+                        _reorder.Add(result);
+                        continue;
+                    }
+
+                    // Nothing to yield right now: give back every credit held, so the producer can keep the pipeline
+                    // full while this waits. (Held credits are fewer than CreditBatch, so the producer never depends on
+                    // them to make progress: this is for throughput, not liveness.)
+                    // Stryker disable once Equality : returning held credits a little later changes throughput only
+                    if (_heldCredits > 0)
+                    {
+                        run.Window!.Release(_heldCredits);
+                        _heldCredits = 0;
+                    }
+
+                    // No token here: the run's cancellation wakes this wait with a marker (Run.OnCanceled), so a wait
+                    // allocates nothing and a cancelled run throws nothing here.
+                    if (!await reader.WaitToReadAsync().ConfigureAwait(false))
+                    {
+                        completed = !run.IsStopping;
+                        break;
+                    }
+                }
+
+                await FinishAsync(run, completed).ConfigureAwait(false);
+                return false;
+            }
+            finally
+            {
+                TaskCompletionSource? moveEnded;
+                lock (_gate)
+                {
+                    _moving = false;
+                    moveEnded = _moveEnded;
+                }
+
+                moveEnded?.TrySetResult();
+            }
+        }
+
+        private Run Start()
+        {
+            callerToken.ThrowIfCancellationRequested();
+            enumeratorToken.ThrowIfCancellationRequested();
+
+            // Allocated before the run starts: if this throws, nothing has started.
+            _reorder = pool._options.PreserveOrder ? new ReorderBuffer() : null;
+            _run = pool.StartRun(produce, collector: null, callerToken, enumeratorToken);
+            return _run;
+        }
+
+        private bool Yield(Run run, JobResult<TJob, TResult> result)
+        {
+            // Counts the credit of the outcome about to be yielded, and gives a full batch of them back to the producer.
+            if (++_heldCredits == run.CreditBatch)
+            {
+                run.Window!.Release(run.CreditBatch);
+                _heldCredits = 0;
+            }
+
+            Current = result;
+            return true;
+        }
+
+        /// <summary>The run has ended or stopped with the consumer still reading: finish it and report how it ended.</summary>
+        private async Task FinishAsync(Run run, bool completed)
+        {
+            _finished = true;
+            bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
+            var remaining = new List<JobResult<TJob, TResult>>();
+            _reorder?.DrainTo(remaining);
+            long neverStarted = run.DrainOutcomes(remaining.Add);
+            pool.EndRun(run, stopped, neverStarted, completed);
+            if (!stopped)
+            {
+                throw pool.ShutdownTimeoutExceeded(run, run.Failure);
+            }
+
+            Debug.Assert(!completed || remaining.Count == 0, "A completed stream left outcomes behind.");
+            remaining.Sort(static (a, b) => a.Index.CompareTo(b.Index));
+            if (pool.RunError(run, completed, remaining) is { } error)
+            {
+                throw error;
+            }
+        }
+
+        /// <summary>
+        /// Stops the run if it has not ended (break, an exception in the consumer's loop, or disposal before the end),
+        /// and returns once its work has stopped. Outcomes nobody will read are dropped.
+        /// </summary>
+        public async ValueTask DisposeAsync()
+        {
+            Task? pendingMove = null;
+            lock (_gate)
+            {
+                if (_disposing)
+                {
+                    return;
+                }
+
+                _disposing = true;
+                if (_moving)
+                {
+                    _moveEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    pendingMove = _moveEnded.Task;
+                }
+            }
+
+            Run? run = _run;
+            if (pendingMove is not null)
+            {
+                // A MoveNextAsync is pending: stop the run, which wakes it, and let it end with the run's cancellation.
+                if (run is not null)
+                {
+                    run.AbandonedByConsumer = true;
+                    run.RequestStop();
+                }
+
+                await pendingMove.ConfigureAwait(false);
+                run = _run;
+            }
+
+            if (run is null || _finished)
+            {
+                return;
+            }
+
+            _finished = true;
+            run.AbandonedByConsumer = true;
+            bool stopped = await run.FinishAsync(completed: false).ConfigureAwait(false);
+            long dropped = run.DrainOutcomes(sink: null);
+            pool.EndRun(run, stopped, dropped, completed: false);
+            if (!stopped)
+            {
+                // The enumerator is being disposed: this is the only place left to report that jobs of this run are
+                // still executing.
+                throw pool.ShutdownTimeoutExceeded(run, run.Failure);
+            }
+        }
+    }
+}
