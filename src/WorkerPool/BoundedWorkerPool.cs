@@ -205,6 +205,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         PoolRegistry.Register(this);
     }
 
+    /// <summary>Producers and submitters waiting in line for room in the queue.</summary>
+    internal int WaitingForRoom => _queue.WaitingForRoom;
+
+    /// <summary>Places in the bound lent now by jobs that wait for a nested run of this pool.</summary>
+    internal int LentPlaces => Volatile.Read(ref _lent);
+
     /// <summary>Gets the pool's name, from <see cref="WorkerPoolOptions.Name"/>.</summary>
     /// <value>The name given in the options, or <c>"WorkerPool"</c>.</value>
     public string Name => _options.Name;

@@ -60,4 +60,18 @@ internal static class TestExtensions
     public static TaskCompletionSource NewGate() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public static TaskCompletionSource<T> NewGate<T>() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Waits until <paramref name="condition"/> holds, yielding between reads. For a state that no gate can report (a
+    /// producer waiting inside the pool); fails the test after <see cref="HangLimit"/>.
+    /// </summary>
+    public static async Task UntilAsync(Func<bool> condition)
+    {
+        DateTime deadline = DateTime.UtcNow + HangLimit;
+        while (!condition())
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "the awaited state must come");
+            await Task.Yield();
+        }
+    }
 }
