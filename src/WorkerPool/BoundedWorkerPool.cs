@@ -4,124 +4,13 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace WorkerPool;
 
-// ============================================================================================================
-// Concurrency design
-// ============================================================================================================
-//
-// The question this file answers for every task it creates: who kills it, when, and how?
-//
-// Pieces
-// ------
-//   _queue     One pool-wide JobQueue (JobQueue.cs) of (run, job) entries, bounded by QueueCapacity: its Waiting
-//              count is QueuedJobs, and its WriteAsync, which waits once full until half the queue has drained, is
-//              the backpressure. A worker takes up to MaxBatch consecutive jobs of the run at its head under one lock,
-//              entering that run under the same lock; a taken job still counts as waiting until it starts.
-//   Run        One per RunAsync/StreamAsync call (BoundedWorkerPool.RunState.cs); SubmitAsync is a one-job RunAsync.
-//              It owns:
-//                Cts      a CancellationTokenSource linked to the caller's token(s) and the pool's _disposeCts;
-//                         the run cancels it itself on its first failure (StopOnFirstError) or source error.
-//                _stopping a flag set at once when the run decides to stop (RequestStop). Cancellation callbacks
-//                         run on the thread pool (CancelAsync), never inline on the worker or consumer that
-//                         decided; the flag makes the decision visible before they have run.
-//                Results  StreamAsync: an unbounded Channel of JobResults, written by workers, read by the consumer;
-//                         it completes when every outcome is written. RunAsync has none: a TaskCompletionSource,
-//                         AllWritten, completes when every outcome is written to the Collector.
-//                Collector (RunAsync only) the outcomes in input order. A worker writes a job's outcome straight into
-//                         its slot; the producer makes the slot exist before the job is enqueued, slots never move
-//                         (chunks), and each is written once, so no lock is needed.
-//                Window   (StreamAsync only) a CreditWindow of QueueCapacity + MaxWorkers credits (clamped to
-//                         int.MaxValue): a job is pulled from the source only after a credit is taken; the credit
-//                         returns after its result is yielded, in batches of CreditBatch, and every held credit
-//                         returns before the consumer waits. So a slow stream consumer holds back its own producer,
-//                         never a worker, and never itself.
-//   Producer   One task per run (Task.Run). Enumerates the source lazily: take credit, pull one job, write it to
-//              the queue (waiting when the queue is full), then make sure a worker exists.
-//   Worker     At most MaxWorkers tasks pool-wide, started on demand by producers and ending as soon as the
-//              queue is empty. A worker takes a batch of one run's jobs (one job after a long job, up to MaxBatch
-//              after short ones: NextBatchSize), runs them one after the other, and writes each outcome to the
-//              run's Collector or Results channel; neither ever blocks. If a job does not complete at once, the
-//              rest of its batch goes back to the head of the queue before the worker awaits it, so no job waits
-//              in a worker's hands behind an asynchronous job. (A long *synchronous* job after short ones does
-//              hold the rest of its batch until it returns.)
-//
-// Who owns each task, and what ends it
-// ------------------------------------
-//   Producer task : owned by its run. The run's finish awaits it. It ends when the source is exhausted, the
-//                   source throws, or the run token is cancelled. An IAsyncEnumerable source that ignores the
-//                   token is abandoned (WaitAsync), and disposed when its pending MoveNextAsync finally returns.
-//   Worker task   : owned by the pool. It ends when it finds the queue empty (TryRetireWorker, under _sync).
-//                   DisposeAsync awaits every worker (WhenNoWorkersAsync). A worker is never blocked on a receive (it
-//                   only TryTakes) nor on a hand-off (Results is unbounded, bounded in practice by Window; the
-//                   Collector's slots exist before the job). The only await in a worker is the job's own `work` call.
-//   `work` call   : owned by its run while it executes. The run's finish waits until Run._running is 0, so no
-//                   `work` call of a run executes when RunAsync/StreamAsync returns. Exception: a job that ignores
-//                   its token past a finite ShutdownTimeout; the run then throws WorkerPoolShutdownTimeoutException
-//                   naming it, and the worker stays counted in ActiveWorkers until the job returns.
-//   The run       : owned by the caller of RunAsync/StreamAsync. Its finish (Run.FinishAsync) runs on every exit
-//                   path: completion, failure, cancellation, disposal, and a stream consumer that stops early.
-//                   The pool keeps every unfinished run in _runs, so that DisposeAsync can wait for its loops.
-//   RunAsync's collector task : owned by its run; it waits for the last outcome (or the run's stop), then runs the
-//                   run's finish. DisposeAsync waits for it.
-//   A StreamAsync consumer    : the caller's own code, not an internal loop. DisposeAsync does not wait for a
-//                   consumer that has paused between two MoveNextAsync calls; it waits for that run's producer
-//                   and workers, which stop without the consumer. The consumer then gets the cancellation.
-//
-// Which token every await observes
-// --------------------------------
-//   Producer : Window.TakeAsync(), closed by run.Token's registration (CreditWindow.cs); source MoveNextAsync (GetAsyncEnumerator(run.Token), then
-//              WaitAsync(run.Token) if it does not complete at once); _queue.WriteAsync(run.Token), which returns
-//              false instead of throwing.
-//   Worker   : `work(job, token)` where token is run.Token, or with JobTimeout a per-worker CTS that is cancelled
-//              by the timer or by run.Token (a registration disposed after each job). Receives never wait.
-//   Consumer : StreamAsync: Results.Reader.WaitToReadAsync() with no token, so the channel reuses one wait
-//              object; a registration on run.Token (one per run) writes a wake marker when the run is cancelled.
-//              RunAsync: AllWritten.WaitAsync(run.Token), awaited without throwing.
-//   Finish   : Run._drained and the producer task, bounded by ShutdownTimeout. Never the caller's token: the
-//              finish must not return while work still runs.
-//   Dispose  : every run's producer (and RunAsync collector), then WhenNoWorkersAsync; bounded by ShutdownTimeout.
-//
-// The claim protocol (why nothing is lost or run after its owner returned)
-// ------------------------------------------------------------------------
-//   Every pulled job is, at every moment, in exactly one place: the producer's hands, the queue's ring, the
-//   queue's set-aside list, a worker's batch, or (as an outcome) the run's Collector/Results.
-//   Worker:  under the queue lock: run.TryEnter() (Interlocked.Increment(run._running), then read run._closed);
-//            if closed -> the run's queued jobs are set aside, out of every worker's reach, and the worker exits the
-//            run after the lock; else take the batch. Then for each job: if the run is stopping -> outcome Canceled
-//            (never started), else run it; publish. Count the outcomes published (Run.AddPublished), then Exit.
-//   Finish:  RequestStop (unless the run completed), set run._closed (Interlocked), wait for _running == 0 and the
-//            producer, then take every job of the run still in the queue or set aside (JobQueue.RemoveAll) and the
-//            one its producer could not queue, and record each as Canceled (never started).
-//   Both sides write then read with full fences (Dekker): either the worker sees _closed and takes nothing, or the
-//   finish sees _running > 0 and waits for it. Once closed, the queue accepts no job of the run, written by the
-//   producer or given back by a worker, so RemoveAll finds every job not in a worker's hands. If the finish times
-//   out (a job ignores its token past ShutdownTimeout), the stuck worker ends the rest of its batch as never started
-//   when its job returns, and the jobs a stuck producer pulls meanwhile are counted once it returns.
-//   Everything a run allocates is allocated before its producer starts, and every exception on the consumer side
-//   becomes the run's failure, so the finish is never skipped.
-//   Completion: the producer stores Pulled into _expected once the source is exhausted; workers add to _published
-//   once per batch. Each side writes with a full fence and then reads the other's count; whichever sees them equal
-//   completes Results (or AllWritten), so "every outcome written" is seen exactly when it is true.
-//
-// Worker start and retire (why a queued job is never stranded)
-// ------------------------------------------------------------
-//   Producer: write the job (JobQueue.WriteCore ends with an interlocked increment); full fence; if
-//             _activeWorkers < MaxWorkers -> lock, re-check, start a worker. A worker that gives a batch back
-//             does the same.
-//   Worker:   lock; Interlocked.Decrement(_activeWorkers); if a job is queued -> undo and keep working.
-//   Either the producer sees the decremented count and starts a worker, or the retiring worker sees the job.
-//   Jobs set aside belong to closed runs and wait for their finish, not for a worker.
-//   The process-wide registry (WorkerPoolDiagnostics) costs one Interlocked.Exchange on the worker's slot at
-//   start and one at retire; per job, a worker writes only its own slot's fields, without a lock.
-//
-// Invariants under _sync (AssertInvariants, checked in Debug builds every time the lock is held)
-// ---------------------------------------------------------------------------------------------
-//   0 <= _activeWorkers <= _peakWorkers <= MaxWorkers
-//   _freeSlots holds exactly MaxWorkers - _activeWorkers slot indices, and no slot of a live worker
-//   _noWorkers is pending only while workers exist
-//   once _disposed is set, no run is added to _runs (StartRun checks _disposed and adds under the lock)
-//   Nothing outside the pool runs under _sync: decisions are made under the lock, and tasks are started,
-//   TaskCompletionSources completed and tokens cancelled after it is released.
-// ============================================================================================================
+// Concurrency design: docs/design.md. In short:
+//   Producer  one task per run, owned by the run; ends when the source is exhausted, throws, or run.Token is cancelled.
+//   Worker    at most MaxWorkers (plus places lent to nested runs), owned by the pool; started with no caller's
+//             ExecutionContext; takes one job at a time; retires when the queue is empty. DisposeAsync waits for it.
+//   work call owned by its run; the run's finish waits until no worker is inside the run (the claim protocol).
+//   Locks     this pool's _sync, then the queue's lock; nothing outside the pool runs under either.
+// The invariants are Debug.Asserts (AssertInvariants here, in JobQueue and in CreditWindow).
 
 /// <summary>
 /// A bounded worker pool: at most <see cref="WorkerPoolOptions.MaxWorkers"/> jobs execute at once, at most
