@@ -169,24 +169,33 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private Run StartRun(Func<Run, Task> produce, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
     {
+        bool nested = JobScope.IsInsideJobOf(this);
         var run = new Run(this, collector, callerToken, enumeratorToken);
         var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         run.Producer = producer.Unwrap();
-        bool registered;
+        bool disposed;
+        bool refused;
         lock (_sync)
         {
-            registered = !_disposed && _runs.Add(run);
+            disposed = _disposed;
+            refused = !disposed && _draining && !nested;
+            if (!disposed && !refused)
+            {
+                _runs.Add(run);
+            }
+
             AssertInvariants();
         }
 
-        if (!registered)
+        if (disposed || refused)
         {
             // Stryker disable once Statement : releases the token source of a run that never started; not observable
             run.DisposeResources();
-            ObjectDisposedException.ThrowIf(true, this);
+            ObjectDisposedException.ThrowIf(disposed, this);
+            throw new InvalidOperationException($"The pool '{_options.Name}' is draining: it accepts no new runs.");
         }
 
-        if (JobScope.IsInsideJobOf(this))
+        if (nested)
         {
             // A job of this pool waits for this run: it lends its place in the bound until the run ends, so that the
             // run's jobs (and whatever is queued before them) can run. The lent place may be needed at once.
@@ -269,11 +278,20 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             run.DisposeResources();
         }
 
+        TaskCompletionSource? noRuns = null;
         lock (_sync)
         {
             _runs.Remove(run);
+            if (_runs.Count == 0)
+            {
+                noRuns = _noRuns;
+                _noRuns = null;
+            }
+
             AssertInvariants();
         }
+
+        noRuns?.TrySetResult();
 
         if (run.LentPlace)
         {
@@ -313,7 +331,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             ? $"The run on pool '{_options.Name}' was cancelled; {outcomes.Count} outcome(s) are attached."
             : run.AbandonedByConsumer
             ? $"The run on pool '{_options.Name}' was cancelled because its stream's enumerator was disposed; {outcomes.Count} outcome(s) are attached."
-            : $"The run on pool '{_options.Name}' was cancelled because the pool was disposed; {outcomes.Count} outcome(s) are attached.";
+            : $"The run on pool '{_options.Name}' was cancelled because the pool was {_stopReason ?? "disposed"}; {outcomes.Count} outcome(s) are attached.";
         return new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);
     }
 

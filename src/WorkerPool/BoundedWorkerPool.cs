@@ -51,7 +51,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     // Places in the bound lent by jobs that wait for a nested run of this pool (Nesting.cs). Changed with Interlocked.
     private int _lent;
     private bool _disposed;
+    private bool _draining;
     private TaskCompletionSource? _noWorkers;
+    private TaskCompletionSource? _noRuns;
+
+    // Why the pool's own token (_disposeCts) was cancelled: by DrainAsync's token, or by disposal. Set before it is.
+    private volatile string? _stopReason;
 
     // Counters, updated with Interlocked.
     // Jobs that ended Canceled without ever starting (counted by runs and workers, with Interlocked). Outcomes of
@@ -165,17 +170,93 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Cancels every run on the pool and waits until every worker and internal loop has ended.
+    /// Stops the pool accepting new runs, and waits until the runs in flight have finished and no worker is left. If
+    /// <paramref name="cancellationToken"/> is cancelled first, cancels those runs and waits until their work has stopped.
     /// </summary>
-    /// <returns>A task that completes once the pool holds no task at all.</returns>
+    /// <param name="cancellationToken">Ends the wait for the runs to finish by themselves: they are cancelled instead.</param>
+    /// <returns>A task that completes once no run and no worker is left.</returns>
+    /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
     /// <exception cref="WorkerPoolShutdownTimeoutException">
-    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/> is finite and jobs ignored cancellation for longer than it.
-    /// The exception names them. Calling <see cref="DisposeAsync"/> again waits for them once more.
+    /// (From the task.) The runs were cancelled, and jobs (or synchronous sources) ignored cancellation for longer than a
+    /// finite <see cref="WorkerPoolOptions.ShutdownTimeout"/>. The exception names them.
     /// </exception>
     /// <remarks>
-    /// Thread-safe and idempotent: concurrent and repeated calls share one disposal. Runs that are cancelled by
-    /// disposal throw <see cref="WorkerPoolCanceledException{TJob, TResult}"/>. After disposal, <c>RunAsync</c> and
-    /// <c>StreamAsync</c> throw <see cref="ObjectDisposedException"/>.
+    /// Thread-safe. From the first call on, <c>RunAsync</c>, <c>StreamAsync</c> and <c>SubmitAsync</c> throw
+    /// <see cref="InvalidOperationException"/>, except when called from inside a job of this pool (a nested run of a run in
+    /// flight). Runs cancelled by the drain throw <see cref="WorkerPoolCanceledException{TJob, TResult}"/> saying so. Call
+    /// <see cref="DisposeAsync"/> afterwards, as always.
+    /// </remarks>
+    public Task DrainAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        lock (_sync)
+        {
+            _draining = true;
+            AssertInvariants();
+        }
+
+        return DrainCoreAsync(cancellationToken);
+    }
+
+    private async Task DrainCoreAsync(CancellationToken cancellationToken)
+    {
+        Task noRuns = WhenNoRunsAsync();
+        if (!noRuns.IsCompleted)
+        {
+            await noRuns.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (noRuns.IsCompleted)
+        {
+            await WhenNoWorkersAsync().ConfigureAwait(false);
+            return;
+        }
+
+        // The runs did not finish in time: cancel them, and wait until their work has stopped.
+        Run[] runs;
+        lock (_sync)
+        {
+            runs = [.. _runs];
+        }
+
+        _stopReason ??= "drained";
+        _ = CancelInBackground(_disposeCts);
+        if (!await WaitForShutdownAsync(runs).ConfigureAwait(false))
+        {
+            throw ShutdownTimeoutExceeded(run: null, innerException: null, runs);
+        }
+    }
+
+    /// <summary>Returns a task that completes the next time the pool holds no run (at once if it holds none now).</summary>
+    private Task WhenNoRunsAsync()
+    {
+        lock (_sync)
+        {
+            AssertInvariants();
+            if (_runs.Count == 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            _noRuns ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _noRuns.Task;
+        }
+    }
+
+    /// <summary>
+    /// Cancels every run on the pool and waits until every worker and internal loop has ended.
+    /// </summary>
+    /// <returns>
+    /// A task that completes once the pool holds no task at all, or once <see cref="WorkerPoolOptions.ShutdownTimeout"/>
+    /// has passed with jobs that ignore cancellation still running. It never faults: such jobs are logged at Error level,
+    /// by index, and stay visible in <see cref="WorkerPoolDiagnostics"/> and <see cref="GetStatistics"/> until they
+    /// return. Call <see cref="DrainAsync"/> first to have them reported by exception.
+    /// </returns>
+    /// <remarks>
+    /// Thread-safe and idempotent: concurrent and repeated calls share one disposal; a repeated call waits for stuck jobs
+    /// once more. Runs that are cancelled by disposal throw <see cref="WorkerPoolCanceledException{TJob, TResult}"/>.
+    /// After disposal, <c>RunAsync</c>, <c>StreamAsync</c>, <c>SubmitAsync</c> and <c>DrainAsync</c> throw
+    /// <see cref="ObjectDisposedException"/>.
     /// </remarks>
     public ValueTask DisposeAsync()
     {
@@ -197,29 +278,36 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
                 Log.DisposedWithWorkInFlight(_logger, _options.Name, runs.Length, runningJobs);
             }
 
+            _stopReason ??= "disposed";
             _ = CancelInBackground(_disposeCts);
         }
 
-        return new ValueTask(WaitForShutdownAsync(runs));
+        return new ValueTask(DisposeCoreAsync(runs));
     }
 
-    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout.</summary>
-    private async Task WaitForShutdownAsync(Run[] runs)
+    private async Task DisposeCoreAsync(Run[] runs)
+    {
+        if (!await WaitForShutdownAsync(runs).ConfigureAwait(false))
+        {
+            // Logs each stuck job, and each stuck source, at Error level; the exception itself is not thrown.
+            _ = ShutdownTimeoutExceeded(run: null, innerException: null, runs);
+        }
+    }
+
+    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout. Returns whether it completed.</summary>
+    private async Task<bool> WaitForShutdownAsync(Run[] runs)
     {
         Task shutdown = ShutdownAsync(runs);
         if (_options.ShutdownTimeout == Timeout.InfiniteTimeSpan)
         {
             await shutdown.ConfigureAwait(false);
-            return;
+            return true;
         }
 
         Task waited = shutdown.WaitAsync(_options.ShutdownTimeout);
         await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _ = waited.Exception;
-        if (!shutdown.IsCompleted)
-        {
-            throw ShutdownTimeoutExceeded(run: null, innerException: null, runs);
-        }
+        return shutdown.IsCompleted;
     }
 
     /// <summary>
@@ -473,5 +561,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         Debug.Assert(_slots.Length >= _options.MaxWorkers, "Fewer slots than MaxWorkers.");
         Debug.Assert(_freeSlots.Count == _slots.Length - _activeWorkers, "Free worker slots do not match the worker count.");
         Debug.Assert(_noWorkers is null || _activeWorkers > 0, "A wait for no workers is pending while none exist.");
+        Debug.Assert(_noRuns is null || _runs.Count > 0, "A wait for no runs is pending while none exist.");
     }
 }

@@ -66,17 +66,47 @@ public sealed class UncooperativeWorkTests : PoolTest
     }
 
     [Fact]
-    public async Task DisposeAsync_JobIgnoresTokenPastShutdownTimeout_ThrowsNamingIt()
+    public async Task DisposeAsync_JobIgnoresTokenPastShutdownTimeout_ReturnsAndLogsItAtError()
+    {
+        var probe = new WorkProbe<int>();
+        var logs = new CapturingLoggerFactory();
+        var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromMilliseconds(50) },
+            logs);
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
+        await probe.Started(5).Within();
+
+        await pool.DisposeAsync().Within();
+        logs.Entries.Should().Contain(entry => entry.EventId.Name == "ShutdownTimeoutExceeded" && entry.Level == LogLevel.Error
+            && entry.State.Any(pair => pair.Key == "JobIndex" && Equals(pair.Value, 0L)));
+        pool.GetStatistics().RunningJobs.Should().Be(1, "the stuck job stays visible until it returns");
+        var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+        timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
+
+        probe.Release(5);
+        await pool.DisposeAsync().Within();
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+        probe.Executing.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task DrainAsync_CancelledWhileAJobIgnoresTokenPastShutdownTimeout_ThrowsNamingIt()
     {
         var probe = new WorkProbe<int>();
         var pool = new BoundedWorkerPool<int, int>(
             probe.GatedIgnoringCancellation(job => job),
             new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromMilliseconds(50) });
-
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
         await probe.Started(5).Within();
+        using var cts = new CancellationTokenSource();
 
-        var timeout = await pool.DisposeAsync().AsTask().ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+        Task drain = pool.DrainAsync(cts.Token);
+        drain.IsCompleted.Should().BeFalse("a run is in flight");
+        await cts.CancelAsync();
+
+        var timeout = await drain.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
         timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
         await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
 

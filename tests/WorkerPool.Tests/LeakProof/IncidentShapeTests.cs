@@ -377,7 +377,7 @@ public sealed class IncidentShapeTests(ITestOutputHelper output) : PoolTest
 
         Task<IReadOnlyList<JobResult<int, int>>> disposedRun = stubborn.RunAsync([2]);
         await probe.Started(2).Within();
-        await stubborn.DisposeAsync().AsTask().ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+        await stubborn.DisposeAsync().Within();
         await disposedRun.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
         probe.ReleaseAll();
         await stubborn.DisposeAsync().Within();

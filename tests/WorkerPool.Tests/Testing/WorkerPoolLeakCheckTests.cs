@@ -67,7 +67,7 @@ public sealed class WorkerPoolLeakCheckTests : PoolTest
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([9]);
         await probe.Started(9).Within();
 
-        await pool.DisposeAsync().AsTask().ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+        await pool.DisposeAsync().Within();
         await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
 
         WorkerPoolDiagnostics.GetLiveWorkers("stuck-after-dispose").Should().ContainSingle()

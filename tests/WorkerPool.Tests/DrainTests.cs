@@ -1,0 +1,84 @@
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests;
+
+/// <summary>DrainAsync: no new runs, the runs in flight finish by themselves, or are cancelled when its token is.</summary>
+public sealed class DrainTests : PoolTest
+{
+    [Fact]
+    public async Task DrainAsync_RunInFlight_WaitsForItToFinishNormallyAndRefusesNewRuns()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job * 2), new WorkerPoolOptions { Name = "draining" });
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1, 2, 3]);
+        await probe.Started(1).Within();
+
+        Task drain = pool.DrainAsync();
+
+        drain.IsCompleted.Should().BeFalse("the run in flight has not finished");
+        Action runAgain = () => _ = pool.RunAsync([4]);
+        Action submit = () => _ = pool.SubmitAsync(4).AsTask();
+        runAgain.Should().Throw<InvalidOperationException>().WithMessage("*'draining' is draining*");
+        submit.Should().Throw<InvalidOperationException>();
+        await FluentActions.Awaiting(async () => await pool.StreamAsync([4]).CollectAsync()).Should().ThrowAsync<InvalidOperationException>();
+        probe.ReleaseAll();
+        (await run.Within()).Select(r => r.Value).Should().Equal(2, 4, 6);
+        await drain.Within();
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task DrainAsync_AJobInFlightStartsANestedRun_TheNestedRunIsAccepted()
+    {
+        TaskCompletionSource draining = TestExtensions.NewGate();
+        BoundedWorkerPool<int, int>? self = null;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, ct) =>
+            {
+                if (job == 0)
+                {
+                    await draining.Task.WaitAsync(ct);
+                    return await self!.SubmitAsync(41, ct) + 1;
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+        self = pool;
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0]);
+
+        Task drain = pool.DrainAsync();
+        draining.SetResult();
+
+        (await run.Within()).Single().Value.Should().Be(42);
+        await drain.Within();
+    }
+
+    [Fact]
+    public async Task DrainAsync_TokenCancelled_CancelsTheRunsAndReturnsOnceTheirWorkStopped()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job));
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1, 2]);
+        await probe.Started(1).Within();
+        using var cts = new CancellationTokenSource();
+
+        Task drain = pool.DrainAsync(cts.Token);
+        await cts.CancelAsync();
+        await drain.Within();
+
+        probe.Executing.Should().Be(0, "the drain returns only once the cancelled work has stopped");
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Message.Should().Contain("drained");
+    }
+
+    [Fact]
+    public async Task DrainAsync_AfterDispose_ThrowsObjectDisposedException()
+    {
+        var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+        await pool.DisposeAsync();
+
+        Action drain = () => _ = pool.DrainAsync();
+        drain.Should().Throw<ObjectDisposedException>();
+    }
+}
