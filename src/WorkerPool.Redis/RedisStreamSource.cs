@@ -277,7 +277,11 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
                 state.HistoryCursor = own[^1].Id;
                 int taken = await AcceptRedeliveredAsync(own, batch, cancellationToken).ConfigureAwait(false);
                 Interlocked.Add(ref _redelivered, taken);
-                Log.OwnPendingRedelivered(_logger, _options.ConsumerName, taken);
+                if (taken > 0)
+                {
+                    Log.OwnPendingRedelivered(_logger, _options.ConsumerName, taken);
+                }
+
                 return true;
             }
 
@@ -300,7 +304,11 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
                 {
                     int taken = await AcceptRedeliveredAsync(entries, batch, cancellationToken).ConfigureAwait(false);
                     Interlocked.Add(ref _reclaimed, taken);
-                    Log.MessagesReclaimed(_logger, _options.ConsumerName, taken);
+                    if (taken > 0)
+                    {
+                        Log.MessagesReclaimed(_logger, _options.ConsumerName, taken);
+                    }
+
                     return true;
                 }
             }
