@@ -1,0 +1,526 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+using WorkerPool.Redis.Internal;
+
+namespace WorkerPool.Redis;
+
+/// <summary>
+/// Reads jobs from a Redis stream as one consumer of a consumer group, as an <see cref="IAsyncEnumerable{T}"/> to feed
+/// to <see cref="BoundedWorkerPool{TJob, TResult}.StreamAsync(IAsyncEnumerable{TJob}, CancellationToken)"/>, and settles
+/// each message from its job's outcome with <see cref="CompleteAsync"/>.
+/// </summary>
+/// <typeparam name="TJob">The type of the job.</typeparam>
+/// <remarks>
+/// <para>
+/// The source never holds more than <see cref="MaxOutstanding"/> messages: read (or claimed) and not yet settled,
+/// whether still in its own hands, queued in the pool or running. Every read asks Redis for at most the room left, so
+/// the messages it does not take stay in the stream for the other consumers. Give it the pool's
+/// <c>QueueCapacity + MaxWorkers</c>, the most jobs <c>StreamAsync</c> pulls ahead of its consumer.
+/// </para>
+/// <para>
+/// Each enumeration reads in this order: first this consumer's own pending messages, left by an earlier run with the
+/// same <see cref="RedisStreamOptions.ConsumerName"/> (XREADGROUP from id 0); then, whenever they are due, its own
+/// failed messages (XCLAIM to itself) and other consumers' messages idle for longer than
+/// <see cref="RedisStreamOptions.ClaimMinIdleTime"/> (XAUTOCLAIM); then new messages (XREADGROUP &gt;), polling with
+/// backoff while the stream is empty. A payload that cannot be deserialized goes to the dead-letter stream and is
+/// never yielded.
+/// </para>
+/// <para>
+/// Thread-safety: one enumeration at a time. <see cref="CompleteAsync"/> and <see cref="GetStatistics"/> may be
+/// called from any thread, concurrently with the enumeration.
+/// </para>
+/// </remarks>
+public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessage<TJob>>
+{
+    private readonly IDatabase _database;
+    private readonly RedisStreamOptions _options;
+    private readonly IRedisJobSerializer<TJob> _serializer;
+    private readonly ILogger _logger;
+    private readonly RedisRetry _retry;
+    private readonly PendingLedger _ledger;
+    private readonly RedisKey _stream;
+    private readonly RedisKey _deadLetter;
+    private readonly RedisValue _group;
+    private readonly RedisValue _consumer;
+    private int _enumerating;
+
+    private long _read;
+    private long _redelivered;
+    private long _reclaimed;
+    private long _acknowledged;
+    private long _retried;
+    private long _deadLettered;
+
+    /// <summary>Creates a source. Nothing is read until it is enumerated.</summary>
+    /// <param name="database">The Redis database that holds the stream.</param>
+    /// <param name="maxOutstanding">
+    /// The most messages the consumer may hold at once; use the pool's <c>QueueCapacity + MaxWorkers</c>.
+    /// </param>
+    /// <param name="options">The settings; <see langword="null"/> for the defaults. Validated and copied.</param>
+    /// <param name="serializer">Reads the jobs; <see langword="null"/> for <see cref="JsonRedisJobSerializer{TJob}"/>.</param>
+    /// <param name="loggerFactory">Where to log; <see langword="null"/> for no logging.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="database"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxOutstanding"/> is less than 1, or an option is out of range.</exception>
+    /// <exception cref="ArgumentException">A name or key in the options is empty.</exception>
+    public RedisStreamSource(
+        IDatabase database,
+        int maxOutstanding,
+        RedisStreamOptions? options = null,
+        IRedisJobSerializer<TJob>? serializer = null,
+        ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxOutstanding, 1);
+        _database = database;
+        _options = (options ?? new RedisStreamOptions()).ValidateAndClone();
+        _serializer = serializer ?? new JsonRedisJobSerializer<TJob>();
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.Redis.RedisStreamSource");
+        _retry = new RedisRetry(_options.ConnectionRetryTimeout, _options.TimeProvider, _logger);
+        _ledger = new PendingLedger(maxOutstanding, _options.TimeProvider);
+        _stream = _options.StreamKey;
+        _deadLetter = _options.EffectiveDeadLetterStreamKey;
+        _group = _options.GroupName;
+        _consumer = _options.ConsumerName;
+    }
+
+    /// <summary>Gets the most messages this consumer holds at once.</summary>
+    /// <value>The <c>maxOutstanding</c> given to the constructor.</value>
+    public int MaxOutstanding => _ledger.Capacity;
+
+    /// <summary>Gets the consumer's name in its group.</summary>
+    /// <value><see cref="RedisStreamOptions.ConsumerName"/>.</value>
+    public string ConsumerName => _options.ConsumerName;
+
+    /// <summary>Takes a snapshot of the source's counters.</summary>
+    /// <returns>The counters since the source was built, and the number of messages it holds now.</returns>
+    public RedisStreamStatistics GetStatistics() => new()
+    {
+        Read = Interlocked.Read(ref _read),
+        Redelivered = Interlocked.Read(ref _redelivered),
+        Reclaimed = Interlocked.Read(ref _reclaimed),
+        Acknowledged = Interlocked.Read(ref _acknowledged),
+        Retried = Interlocked.Read(ref _retried),
+        DeadLettered = Interlocked.Read(ref _deadLettered),
+        Outstanding = _ledger.Count,
+    };
+
+    /// <summary>
+    /// Settles a message from its job's outcome. <see cref="JobStatus.Succeeded"/>: acknowledged.
+    /// <see cref="JobStatus.Failed"/> or <see cref="JobStatus.TimedOut"/>: left pending and delivered again after
+    /// <see cref="RedisStreamOptions.RetryDelay"/>; once it has been delivered <see cref="RedisStreamOptions.MaxDeliveries"/>
+    /// times, moved to the dead-letter stream with the error as the reason, and acknowledged.
+    /// <see cref="JobStatus.Canceled"/> (started or not): left pending, so that a restart of this consumer or another
+    /// consumer's takeover delivers it again.
+    /// </summary>
+    /// <typeparam name="TResult">The type of the job's result.</typeparam>
+    /// <param name="outcome">The outcome the pool produced for the message.</param>
+    /// <param name="cancellationToken">Cancels the wait between retries of a Redis command that fails for lack of a connection.</param>
+    /// <returns>A task that completes once Redis has the settlement.</returns>
+    /// <exception cref="ArgumentNullException">The outcome's job is <see langword="null"/>.</exception>
+    /// <exception cref="RedisConnectionException">(From the task.) Redis stayed unreachable for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>; the message stays pending.</exception>
+    /// <exception cref="RedisTimeoutException">(From the task.) As above, with timeouts.</exception>
+    /// <exception cref="OperationCanceledException">(From the task.) <paramref name="cancellationToken"/> was cancelled while waiting to retry.</exception>
+    public Task CompleteAsync<TResult>(JobResult<RedisStreamMessage<TJob>, TResult> outcome, CancellationToken cancellationToken = default)
+    {
+        RedisStreamMessage<TJob> message = outcome.Job;
+        ArgumentNullException.ThrowIfNull(message, nameof(outcome));
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled(cancellationToken);
+        }
+
+        switch (OutcomePolicy.Decide(outcome.Status, message.DeliveryCount, _options.MaxDeliveries))
+        {
+            case Settlement.Acknowledge:
+                return AcknowledgeAsync(message.Id, cancellationToken);
+            case Settlement.Retry:
+                Interlocked.Increment(ref _retried);
+                Log.RetryScheduled(_logger, message.Id, outcome.Status, message.DeliveryCount);
+                _ledger.ScheduleRetry(message.Id, _options.RetryDelay);
+                return Task.CompletedTask;
+            case Settlement.DeadLetter:
+                string reason = outcome.Error is { } error
+                    ? $"{outcome.Status} on delivery {message.DeliveryCount} of {_options.MaxDeliveries}: {error.GetType().FullName}: {error.Message}"
+                    : $"{outcome.Status} on delivery {message.DeliveryCount} of {_options.MaxDeliveries}";
+                return DeadLetterAsync(message.Id, message.Payload, message.DeliveryCount, reason, cancellationToken);
+            default:
+                _ledger.Remove(message.Id);
+                return Task.CompletedTask;
+        }
+    }
+
+    /// <summary>Starts an enumeration: reads and yields messages until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <param name="cancellationToken">Ends the enumeration.</param>
+    /// <returns>The enumerator.</returns>
+    /// <exception cref="InvalidOperationException">The source is already being enumerated.</exception>
+    /// <remarks>
+    /// Messages read but not yet yielded when the enumeration ends stay pending in Redis, and are delivered again. The
+    /// enumeration throws <see cref="RedisConnectionException"/> or <see cref="RedisTimeoutException"/> when Redis stays
+    /// unreachable for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>.
+    /// </remarks>
+    public IAsyncEnumerator<RedisStreamMessage<TJob>> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _enumerating, 1) == 1)
+        {
+            throw new InvalidOperationException($"The source for consumer '{_options.ConsumerName}' is already being enumerated; it supports one enumeration at a time.");
+        }
+
+        return ReadAsync(cancellationToken);
+    }
+
+    /// <summary>Creates the consumer group (and the stream) if it does not exist yet.</summary>
+    internal async Task EnsureGroupAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.CreateGroup)
+        {
+            return;
+        }
+
+        try
+        {
+            await _retry.ExecuteAsync(
+                () => _database.StreamCreateConsumerGroupAsync(_stream, _group, StreamPosition.Beginning, createStream: true),
+                "XGROUP CREATE",
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisServerException exception) when (exception.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // It exists: the usual case.
+        }
+    }
+
+    private async IAsyncEnumerator<RedisStreamMessage<TJob>> ReadAsync(CancellationToken cancellationToken)
+    {
+        var state = new ReadState(_options.PollMinDelay);
+        var batch = new List<RedisStreamMessage<TJob>>();
+        int next = 0;
+        try
+        {
+            await EnsureGroupAsync(cancellationToken).ConfigureAwait(false);
+            Log.ConsumerStarted(_logger, _options.ConsumerName, _options.GroupName, _options.StreamKey, _ledger.Capacity);
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                batch.Clear();
+                next = 0;
+                bool readSomething = await FetchAsync(state, batch, cancellationToken).ConfigureAwait(false);
+                while (next < batch.Count)
+                {
+                    RedisStreamMessage<TJob> message = batch[next++];
+                    yield return message;
+                }
+
+                if (readSomething)
+                {
+                    state.PollDelay = _options.PollMinDelay;
+                }
+                else
+                {
+                    await Task.Delay(state.PollDelay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                    state.PollDelay = TimeSpan.FromTicks(Math.Min(state.PollDelay.Ticks * 2, _options.PollMaxDelay.Ticks));
+                }
+            }
+        }
+        finally
+        {
+            // Read but never handed over: they stay pending in Redis, and this consumer lets go of them.
+            for (int i = next; i < batch.Count; i++)
+            {
+                _ledger.Remove(batch[i].Id);
+            }
+
+            Log.ConsumerStopped(_logger, _options.ConsumerName, _options.StreamKey);
+            Volatile.Write(ref _enumerating, 0);
+        }
+    }
+
+    /// <summary>
+    /// One step of the read loop: takes at most the ledger's room and adds what it may yield to <paramref name="batch"/>.
+    /// Returns whether it got anything from Redis (so that the loop does not wait before the next step).
+    /// </summary>
+    private async Task<bool> FetchAsync(ReadState state, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            // 1. This consumer's own failures whose retry is due. They are held already: no room needed.
+            List<string> due = _ledger.DueRetries();
+            if (due.Count > 0)
+            {
+                await RetryDueAsync(due, batch, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+
+            int room = _ledger.Room;
+            if (room == 0)
+            {
+                TimeSpan wait = _ledger.NextRetryIn() is { } retryIn && retryIn < _options.PollMaxDelay ? retryIn : _options.PollMaxDelay;
+                await _ledger.WaitForChangeAsync(wait, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+
+            // 2. Once per enumeration: this consumer's own pending messages, left by an earlier run.
+            if (state.HistoryCursor is { } cursor)
+            {
+                StreamEntry[] own = await _retry.ExecuteAsync(
+                    () => _database.StreamReadGroupAsync(_stream, _group, _consumer, cursor, room),
+                    "XREADGROUP 0",
+                    cancellationToken).ConfigureAwait(false);
+                if (own.Length == 0)
+                {
+                    state.HistoryCursor = null;
+                    return true;
+                }
+
+                state.HistoryCursor = own[^1].Id;
+                int taken = await AcceptRedeliveredAsync(own, batch, cancellationToken).ConfigureAwait(false);
+                Interlocked.Add(ref _redelivered, taken);
+                if (taken > 0)
+                {
+                    Log.OwnPendingRedelivered(_logger, _options.ConsumerName, taken);
+                }
+
+                return true;
+            }
+
+            // 3. Messages other consumers left idle for too long: a process that died, or one that hangs.
+            long now = _options.TimeProvider.GetTimestamp();
+            if (state.ClaimCursor != ReadState.Start || now >= state.NextClaimAt)
+            {
+                StreamAutoClaimResult claimed = await _retry.ExecuteAsync(
+                    () => _database.StreamAutoClaimAsync(_stream, _group, _consumer, (long)_options.ClaimMinIdleTime.TotalMilliseconds, state.ClaimCursor, room),
+                    "XAUTOCLAIM",
+                    cancellationToken).ConfigureAwait(false);
+                state.ClaimCursor = claimed.IsNull || claimed.NextStartId.IsNullOrEmpty || claimed.NextStartId == ReadState.Start ? ReadState.Start : claimed.NextStartId;
+                if (state.ClaimCursor == ReadState.Start)
+                {
+                    state.NextClaimAt = now + (long)(_options.ClaimInterval.TotalSeconds * _options.TimeProvider.TimestampFrequency);
+                }
+
+                StreamEntry[] entries = claimed.IsNull ? [] : claimed.ClaimedEntries;
+                if (entries.Length > 0)
+                {
+                    int taken = await AcceptRedeliveredAsync(entries, batch, cancellationToken).ConfigureAwait(false);
+                    Interlocked.Add(ref _reclaimed, taken);
+                    if (taken > 0)
+                    {
+                        Log.MessagesReclaimed(_logger, _options.ConsumerName, taken);
+                    }
+
+                    return true;
+                }
+            }
+
+            // 4. New messages.
+            StreamEntry[] fresh = await _retry.ExecuteAsync(
+                () => _database.StreamReadGroupAsync(_stream, _group, _consumer, StreamPosition.NewMessages, room),
+                "XREADGROUP >",
+                cancellationToken).ConfigureAwait(false);
+            foreach (StreamEntry entry in fresh)
+            {
+                string id = entry.Id.ToString();
+                _ledger.TryAdd(id);
+                Interlocked.Increment(ref _read);
+                await AcceptAsync(id, entry, deliveryCount: 1, batch, cancellationToken).ConfigureAwait(false);
+            }
+
+            Debug.Assert(_ledger.Count <= _ledger.Capacity, "The consumer holds more messages than its bound.");
+            return fresh.Length > 0;
+        }
+        catch (RedisServerException exception) when (exception.Message.StartsWith("NOGROUP", StringComparison.Ordinal) && _options.CreateGroup)
+        {
+            // The stream or the group was deleted, or a server without persistence restarted: make it again.
+            Log.GroupMissing(_logger, _options.GroupName, _options.StreamKey);
+            await EnsureGroupAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+    }
+
+    /// <summary>Delivers this consumer's due failures again: XCLAIM to itself, which counts a delivery.</summary>
+    private async Task RetryDueAsync(List<string> due, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken)
+    {
+        RedisValue[] ids = new RedisValue[due.Count];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = due[i];
+        }
+
+        // The minimum idle time makes the claim fail for a message another consumer took meanwhile.
+        long minIdle = (long)_options.RetryDelay.TotalMilliseconds;
+        StreamEntry[] entries = await _retry.ExecuteAsync(
+            () => _database.StreamClaimAsync(_stream, _group, _consumer, minIdle, ids),
+            "XCLAIM",
+            cancellationToken).ConfigureAwait(false);
+        var returned = new HashSet<string>(StringComparer.Ordinal);
+        foreach (StreamEntry entry in entries)
+        {
+            returned.Add(entry.Id.ToString());
+        }
+
+        foreach (string id in due)
+        {
+            if (!returned.Contains(id))
+            {
+                // Acknowledged, deleted, or owned by another consumer now.
+                _ledger.Remove(id);
+            }
+        }
+
+        int taken = await AcceptRedeliveredAsync(entries, batch, cancellationToken).ConfigureAwait(false);
+        Interlocked.Add(ref _redelivered, taken);
+    }
+
+    /// <summary>
+    /// Takes entries that were delivered before (own pending, retries, takeovers): looks up their delivery counts,
+    /// acknowledges those whose message was deleted from the stream, dead-letters those delivered too often, and adds
+    /// the rest to <paramref name="batch"/>. Returns how many it added.
+    /// </summary>
+    private async Task<int> AcceptRedeliveredAsync(StreamEntry[] entries, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken)
+    {
+        if (entries.Length == 0)
+        {
+            return 0;
+        }
+
+        string first = entries[0].Id.ToString();
+        string last = first;
+        foreach (StreamEntry entry in entries)
+        {
+            string id = entry.Id.ToString();
+            if (StreamIds.Compare(id, first) < 0)
+            {
+                first = id;
+            }
+
+            if (StreamIds.Compare(id, last) > 0)
+            {
+                last = id;
+            }
+        }
+
+        StreamPendingMessageInfo[] pending = await _retry.ExecuteAsync(
+            () => _database.StreamPendingMessagesAsync(_stream, _group, Math.Max(entries.Length, _ledger.Capacity) + 1, _consumer, first, last),
+            "XPENDING",
+            cancellationToken).ConfigureAwait(false);
+        var deliveries = new Dictionary<string, long>(pending.Length, StringComparer.Ordinal);
+        foreach (StreamPendingMessageInfo info in pending)
+        {
+            deliveries[info.MessageId.ToString()] = info.DeliveryCount;
+        }
+
+        int before = batch.Count;
+        foreach (StreamEntry entry in entries)
+        {
+            string id = entry.Id.ToString();
+            if (!deliveries.TryGetValue(id, out long deliveryCount))
+            {
+                // Not this consumer's any more: another one claimed or acknowledged it in between.
+                continue;
+            }
+
+            if (entry.IsNull || entry.Values is null || entry.Values.Length == 0)
+            {
+                // The message was deleted from the stream while pending: there is nothing to run.
+                await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, id), "XACK", cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (!_ledger.TryAdd(id))
+            {
+                // Already running here: a takeover returned one of this consumer's own long jobs.
+                continue;
+            }
+
+            if (deliveryCount > _options.MaxDeliveries)
+            {
+                string reason = $"delivered {deliveryCount} times, more than MaxDeliveries ({_options.MaxDeliveries}), without being settled: the consumers that took it stopped or crashed";
+                await DeadLetterAsync(id, entry[_options.PayloadField], deliveryCount, reason, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            await AcceptAsync(id, entry, deliveryCount, batch, cancellationToken).ConfigureAwait(false);
+        }
+
+        return batch.Count - before;
+    }
+
+    /// <summary>Deserializes an entry the ledger already holds; a payload that cannot be read is dead-lettered.</summary>
+    private async Task AcceptAsync(string id, StreamEntry entry, long deliveryCount, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken)
+    {
+        RedisValue payload = entry[_options.PayloadField];
+        string? problem;
+        if (payload.IsNull)
+        {
+            problem = $"the entry has no '{_options.PayloadField}' field";
+        }
+        else
+        {
+            try
+            {
+                batch.Add(new RedisStreamMessage<TJob>(id, deliveryCount, _serializer.Deserialize((ReadOnlyMemory<byte>)payload), payload));
+                return;
+            }
+#pragma warning disable CA1031 // Any exception from a serializer means the payload is bad input, never a reason to stop.
+            catch (Exception exception)
+#pragma warning restore CA1031
+            {
+                problem = $"the payload could not be deserialized: {exception.GetType().FullName}: {exception.Message}";
+            }
+        }
+
+        await DeadLetterAsync(id, payload, deliveryCount, problem, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task AcknowledgeAsync(string id, CancellationToken cancellationToken)
+    {
+        await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, id), "XACK", cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _acknowledged);
+        _ledger.Remove(id);
+    }
+
+    /// <summary>Copies a message to the dead-letter stream and acknowledges it, in one transaction.</summary>
+    private async Task DeadLetterAsync(string id, RedisValue payload, long deliveryCount, string reason, CancellationToken cancellationToken)
+    {
+        NameValueEntry[] fields =
+        [
+            new("id", id),
+            new("stream", _options.StreamKey),
+            new("group", _options.GroupName),
+            new("consumer", _options.ConsumerName),
+            new("deliveries", deliveryCount),
+            new("reason", reason),
+            new("payload", payload.IsNull ? RedisValue.EmptyString : payload),
+        ];
+        await _retry.ExecuteAsync(
+            async () =>
+            {
+                ITransaction transaction = _database.CreateTransaction();
+                _ = transaction.StreamAddAsync(_deadLetter, fields);
+                _ = transaction.StreamAcknowledgeAsync(_stream, _group, id);
+                return await transaction.ExecuteAsync().ConfigureAwait(false);
+            },
+            "XADD+XACK (dead letter)",
+            cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _deadLettered);
+        Log.MessageDeadLettered(_logger, id, _options.EffectiveDeadLetterStreamKey, deliveryCount, reason);
+        _ledger.Remove(id);
+    }
+
+    /// <summary>The read loop's position: where the own-pending pass and the takeover scan are, and the poll backoff.</summary>
+    private sealed class ReadState(TimeSpan pollDelay)
+    {
+        /// <summary>The id before every entry: where XREADGROUP of pending entries and XAUTOCLAIM start.</summary>
+        public static readonly RedisValue Start = "0-0";
+
+        /// <summary>The id after which to read this consumer's own pending messages; null once they are all read.</summary>
+        public RedisValue? HistoryCursor { get; set; } = Start;
+
+        public RedisValue ClaimCursor { get; set; } = Start;
+
+        public long NextClaimAt { get; set; }
+
+        public TimeSpan PollDelay { get; set; } = pollDelay;
+    }
+}

@@ -1,0 +1,39 @@
+using System.Runtime.InteropServices;
+
+namespace WorkerPool.Redis;
+
+/// <summary>
+/// A snapshot of one Redis stream source's counters, counted since the source was built.
+/// </summary>
+/// <remarks>Each value is read atomically, but not all at one instant. The snapshot itself is immutable.</remarks>
+[StructLayout(LayoutKind.Auto)]
+public readonly record struct RedisStreamStatistics
+{
+    /// <summary>Gets the number of new messages read from the stream.</summary>
+    /// <value>A count of first deliveries to this consumer.</value>
+    public long Read { get; init; }
+
+    /// <summary>Gets the number of this consumer's own pending messages delivered again: after a restart, or to retry a failure.</summary>
+    /// <value>A count of redeliveries.</value>
+    public long Redelivered { get; init; }
+
+    /// <summary>Gets the number of messages taken over from other consumers after they were idle for <see cref="RedisStreamOptions.ClaimMinIdleTime"/>.</summary>
+    /// <value>A count of claimed messages.</value>
+    public long Reclaimed { get; init; }
+
+    /// <summary>Gets the number of messages acknowledged after their job succeeded.</summary>
+    /// <value>A count of acknowledgements.</value>
+    public long Acknowledged { get; init; }
+
+    /// <summary>Gets the number of failures left pending to be delivered again.</summary>
+    /// <value>A count of scheduled retries.</value>
+    public long Retried { get; init; }
+
+    /// <summary>Gets the number of messages moved to the dead-letter stream.</summary>
+    /// <value>A count of dead-lettered messages.</value>
+    public long DeadLettered { get; init; }
+
+    /// <summary>Gets the number of messages this consumer holds now: read and not yet acknowledged, dead-lettered or given up.</summary>
+    /// <value>At most the source's bound.</value>
+    public int Outstanding { get; init; }
+}

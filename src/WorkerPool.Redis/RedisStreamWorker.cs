@@ -1,0 +1,163 @@
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace WorkerPool.Redis;
+
+/// <summary>
+/// One competing consumer of a Redis stream: reads jobs with a <see cref="RedisStreamSource{TJob}"/>, runs them on a
+/// <see cref="BoundedWorkerPool{TJob, TResult}"/>, and settles each message from its outcome. Run one per process (or
+/// several, with different consumer names); the consumer group shares the messages among them.
+/// </summary>
+/// <typeparam name="TJob">The type of the job.</typeparam>
+/// <typeparam name="TResult">The type of the job's result.</typeparam>
+/// <remarks>
+/// <para>
+/// Delivery is at least once: a message is acknowledged only after its job succeeded, so a process that dies, a
+/// connection that drops before the acknowledgement, or a takeover of a job that ran past
+/// <see cref="RedisStreamOptions.ClaimMinIdleTime"/> can run a job twice. Make <c>work</c> idempotent, or deduplicate
+/// by <see cref="RedisStreamMessage{TJob}.Id"/>.
+/// </para>
+/// <para>
+/// Ownership: <see cref="RunAsync"/> builds the pool, owns it, and disposes it before it returns, so no job of the
+/// worker runs after <see cref="RunAsync"/> has completed. Thread-safety: one <see cref="RunAsync"/> at a time;
+/// <see cref="GetStatistics"/> from any thread.
+/// </para>
+/// </remarks>
+public sealed class RedisStreamWorker<TJob, TResult>
+{
+    private readonly Func<RedisStreamMessage<TJob>, CancellationToken, ValueTask<TResult>> _work;
+    private readonly WorkerPoolOptions _poolOptions;
+    private readonly ILoggerFactory? _loggerFactory;
+    private readonly RedisStreamSource<TJob> _source;
+    private int _running;
+
+    /// <summary>Creates a worker. Nothing is read until <see cref="RunAsync"/> is called.</summary>
+    /// <param name="database">The Redis database that holds the stream, such as <c>multiplexer.GetDatabase()</c>.</param>
+    /// <param name="work">The work to do for one message; its token is cancelled when the worker stops or the job times out.</param>
+    /// <param name="options">The stream settings; <see langword="null"/> for the defaults. Validated and copied.</param>
+    /// <param name="poolOptions">
+    /// The pool's settings; <see langword="null"/> for the defaults. The worker holds at most
+    /// <see cref="WorkerPoolOptions.QueueCapacity"/> + <see cref="WorkerPoolOptions.MaxWorkers"/> messages, so a
+    /// small queue leaves more messages to the other processes. <see cref="WorkerPoolOptions.ErrorMode"/> must be
+    /// <see cref="ErrorMode.Collect"/>: a failure is settled, never a reason to stop.
+    /// </param>
+    /// <param name="serializer">Reads the jobs; <see langword="null"/> for <see cref="JsonRedisJobSerializer{TJob}"/>.</param>
+    /// <param name="loggerFactory">Where the worker and its pool log; <see langword="null"/> for no logging.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="database"/> or <paramref name="work"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names it and its value.</exception>
+    /// <exception cref="ArgumentException">A name or key is empty, or the pool's error mode is not <see cref="ErrorMode.Collect"/>.</exception>
+    public RedisStreamWorker(
+        IDatabase database,
+        Func<RedisStreamMessage<TJob>, CancellationToken, ValueTask<TResult>> work,
+        RedisStreamOptions? options = null,
+        WorkerPoolOptions? poolOptions = null,
+        IRedisJobSerializer<TJob>? serializer = null,
+        ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(work);
+        poolOptions ??= new WorkerPoolOptions();
+        if (poolOptions.ErrorMode != ErrorMode.Collect)
+        {
+            throw new ArgumentException($"{nameof(WorkerPoolOptions)}.{nameof(WorkerPoolOptions.ErrorMode)} must be {nameof(ErrorMode.Collect)} for a Redis stream worker, but was {poolOptions.ErrorMode}: a failed job is retried or dead-lettered, never a reason to stop.", nameof(poolOptions));
+        }
+
+        // The bound depends on these two; the pool checks the rest of its options when RunAsync builds it.
+        if (poolOptions.MaxWorkers < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(poolOptions), poolOptions.MaxWorkers, $"{nameof(WorkerPoolOptions)}.{nameof(WorkerPoolOptions.MaxWorkers)} must be at least 1, but was {poolOptions.MaxWorkers}.");
+        }
+
+        if (poolOptions.QueueCapacity < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(poolOptions), poolOptions.QueueCapacity, $"{nameof(WorkerPoolOptions)}.{nameof(WorkerPoolOptions.QueueCapacity)} must be at least 1, but was {poolOptions.QueueCapacity}.");
+        }
+
+        _work = work;
+        _poolOptions = poolOptions;
+        _loggerFactory = loggerFactory;
+        long maxOutstanding = (long)poolOptions.QueueCapacity + poolOptions.MaxWorkers;
+        _source = new RedisStreamSource<TJob>(database, (int)Math.Min(maxOutstanding, int.MaxValue), options, serializer, loggerFactory);
+    }
+
+    /// <summary>Gets the most messages this worker holds at once: the pool's <c>QueueCapacity + MaxWorkers</c>.</summary>
+    /// <value>The bound on this consumer's unacknowledged messages.</value>
+    public int MaxOutstanding => _source.MaxOutstanding;
+
+    /// <summary>Takes a snapshot of the worker's counters.</summary>
+    /// <returns>The counters of the worker's source.</returns>
+    public RedisStreamStatistics GetStatistics() => _source.GetStatistics();
+
+    /// <summary>
+    /// Reads, runs and settles messages until <paramref name="cancellationToken"/> is cancelled. Jobs that had not
+    /// started, and jobs that were running, are left pending to be delivered again; the outcomes already known are
+    /// settled before the call returns.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the worker.</param>
+    /// <returns>A task that ends, once no job of the worker runs any more, with the cancellation or with the failure that stopped it.</returns>
+    /// <exception cref="InvalidOperationException">The worker is already running.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A pool option is out of range (the pool checks them when this call builds it).</exception>
+    /// <exception cref="OperationCanceledException">(From the task.) <paramref name="cancellationToken"/> was cancelled: the normal way to stop.</exception>
+    /// <exception cref="RedisConnectionException">
+    /// (From the task.) Redis stayed unreachable for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>.
+    /// Nothing is lost: every message not acknowledged stays pending in Redis.
+    /// </exception>
+    /// <exception cref="RedisTimeoutException">(From the task.) As above, with timeouts.</exception>
+    public Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled(cancellationToken);
+        }
+
+        if (Interlocked.Exchange(ref _running, 1) == 1)
+        {
+            throw new InvalidOperationException("The worker is already running; call RunAsync once at a time.");
+        }
+
+        BoundedWorkerPool<RedisStreamMessage<TJob>, TResult> pool;
+        try
+        {
+            pool = new(_work, _poolOptions, _loggerFactory);
+        }
+        catch
+        {
+            Volatile.Write(ref _running, 0);
+            throw;
+        }
+
+        return RunCoreAsync(pool, cancellationToken);
+    }
+
+    private async Task RunCoreAsync(BoundedWorkerPool<RedisStreamMessage<TJob>, TResult> pool, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using (pool.ConfigureAwait(false))
+            {
+                try
+                {
+                    await foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in pool.StreamAsync(_source, cancellationToken).ConfigureAwait(false))
+                    {
+                        // Not the caller's token: an outcome already known is settled even while the worker stops.
+                        await _source.CompleteAsync(outcome, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+                catch (WorkerPoolCanceledException<RedisStreamMessage<TJob>, TResult> canceled)
+                {
+                    // The run has stopped: settle what finished before the stop; the rest is left pending.
+                    foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in canceled.Results)
+                    {
+                        await _source.CompleteAsync(outcome, CancellationToken.None).ConfigureAwait(false);
+                    }
+
+                    throw;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _running, 0);
+        }
+    }
+}
