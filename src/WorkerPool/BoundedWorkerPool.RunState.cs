@@ -198,7 +198,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// Whether the run is ending: set synchronously by <see cref="RequestStop"/>, or by cancellation of its token.
         /// No job starts once this is true, and a stream yields nothing more.
         /// </summary>
-        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || Token.IsCancellationRequested;
+        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || IsCancellationRequested;
 
         internal bool CanceledByCaller => _callerToken.IsCancellationRequested || _enumeratorToken.IsCancellationRequested;
 
