@@ -844,6 +844,10 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
             }
 
             CheckCallerContext(caller, insideJob, "after awaiting SubmitAsync");
+            if (error is OperationCanceledException && !submitted.IsCanceled)
+            {
+                _tally.AddCanceledAsFault();
+            }
 
             // A cancelled submission carries its one-job run's cancellation, which says whether the job was taken in; a
             // token cancelled before the run started gives a bare cancellation. Any other ending means the job was taken in.
@@ -1157,12 +1161,17 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
             };
 
         /// <summary>Whether a submission's ending follows from its job's behaviour, in the terms of <see cref="OutcomeFits"/>.</summary>
+        /// <remarks>
+        /// A cancellation counts by its exception, as SubmitAsync documents it, whatever the task's status: when the pool is
+        /// disposed just as a job ends, the job's outcome can be Canceled in a one-job run that completed, and SubmitAsync
+        /// then faults with that outcome's exception instead of ending Canceled. The tally counts those.
+        /// </remarks>
         private bool SubmissionFits(Submission submission, bool canceledAllowed)
         {
             (JobStatus status, int value) = submission switch
             {
                 { Value: int v } => (JobStatus.Succeeded, v),
-                { Canceled: true } => (JobStatus.Canceled, 0),
+                { Canceled: true } or { Error: OperationCanceledException } => (JobStatus.Canceled, 0),
                 { Error: ObjectDisposedException } => (JobStatus.Canceled, 0),
                 { Error: TimeoutException } => (JobStatus.TimedOut, 0),
                 _ => (JobStatus.Failed, 0),
@@ -1226,6 +1235,7 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
         private int _brokenValueTasks;
         private int _throwingLoggers;
         private int _throwingMeters;
+        private int _canceledAsFault;
 
         public int Runs => _endings.Sum();
 
@@ -1239,6 +1249,8 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
 
         public void AddBrokenValueTask() => Interlocked.Increment(ref _brokenValueTasks);
 
+        public void AddCanceledAsFault() => Interlocked.Increment(ref _canceledAsFault);
+
         public void AddHostility(bool logger, bool meter)
         {
             Interlocked.Add(ref _throwingLoggers, logger ? 1 : 0);
@@ -1248,7 +1260,7 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
         public override string ToString() =>
             "Runs ended: " + string.Join(", ", Enum.GetValues<Ending>().Select(e => $"{e} {_endings[(int)e]}")) +
             ". Actions taken mid-run: " + string.Join(", ", new[] { MidRunAction.CancelAfterOutcomes, MidRunAction.DisposeAfterOutcomes }.Select(a => $"{a} {_actions[(int)a]}")) +
-            $". Top-level submissions {_submissions}, nested calls {_nestedCalls}, broken value tasks {_brokenValueTasks}, " +
+            $". Top-level submissions {_submissions}, nested calls {_nestedCalls}, submissions cancelled as a fault rather than Canceled {_canceledAsFault}, broken value tasks {_brokenValueTasks}, " +
             $"scenarios with a throwing logger {_throwingLoggers}, with a throwing meter listener {_throwingMeters}.";
     }
 }
