@@ -90,12 +90,12 @@ internal static class FairAdmissionMeasurement
     }
 
     /// <summary>
-    /// The child side: <c>CALLERS FANOUT CONCURRENCY WORKERS MINDELAY MAXDELAY QUEUES LAUNCH</c>. Prints one result line
+    /// The child side: <c>CALLERS FANOUT CONCURRENCY WORKERS MINDELAY MAXDELAY QUEUES LAUNCH</c>, QUEUES comma-separated. Prints one result line
     /// per contender: name, queue capacity (0 for the semaphore), p50, p99, max (ms), jobs/s.
     /// </summary>
     public static int RunChild(string[] args)
     {
-        int[] numbers = [.. args.Take(7).Select(a => int.Parse(a, CultureInfo.InvariantCulture))];
+        int[] numbers = [.. args.Take(6).Select(a => int.Parse(a, CultureInfo.InvariantCulture))];
         (int callers, int fanOut, int concurrency, int workers, int minDelay, int maxDelay) =
             (numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5]);
         int[] queues = [.. args[6].Split(',').Select(a => int.Parse(a, CultureInfo.InvariantCulture))];
