@@ -73,7 +73,7 @@ internal static class FairAdmissionMeasurement
                 Spread.Of(shape.Select(r => figure(pool ? r.Pool : r.Reference))).Median.ToString("N0", CultureInfo.InvariantCulture);
             string Triple(bool pool) => $"{Latency(l => l.P50, pool)} / {Latency(l => l.P99, pool)} / {Latency(l => l.Max, pool)}";
             report.Add(
-                $"| {queue:N0} | {callers:N0} | {fanOut} | {contender} | {settings.Concurrency * fanOut:N0} vs {settings.Workers + queue:N0} " +
+                $"| {queue:N0} | {callers:N0} | {fanOut} | {contender} | {InFlight(settings.Concurrency * fanOut, settings.Workers + queue)} " +
                 $"| {Triple(pool: true)} | {Triple(pool: false)} " +
                 $"| {Spread.Of(shape.Select(r => r.Pool.P99 / r.Reference.P99)).ToString("N2")} " +
                 $"| {Spread.Of(shape.Select(r => r.Pool.Max / r.Reference.Max)).ToString("N2")} " +
@@ -224,6 +224,14 @@ internal static class FairAdmissionMeasurement
             }
         }
     }
+
+    /// <summary>
+    /// The most jobs the callers can have outstanding against what the pool holds without making a producer wait; in
+    /// bold where a producer can find the queue full, the only rows that test admission.
+    /// </summary>
+    private static string InFlight(int jobs, int held) => jobs > held
+        ? string.Create(CultureInfo.InvariantCulture, $"**{jobs:N0} vs {held:N0}**")
+        : string.Create(CultureInfo.InvariantCulture, $"{jobs:N0} vs {held:N0}");
 
     /// <summary>Nearest-rank percentile of sorted values.</summary>
     private static double Percentile(double[] sorted, double fraction) =>
