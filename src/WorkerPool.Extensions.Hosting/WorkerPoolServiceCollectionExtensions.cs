@@ -79,7 +79,7 @@ public static class WorkerPoolServiceCollectionExtensions
             (job, cancellationToken) => ScopedJob.RunAsync<TJob, TResult, THandler>(scopes, job, cancellationToken),
             options,
             provider.GetService<ILoggerFactory>());
-        provider.GetRequiredService<WorkerPoolTracker>().Add(new HostedWorkerPool<TJob, TResult>(name, pool, options));
+        provider.GetRequiredService<WorkerPoolTracker>().Add(new HostedWorkerPool<TJob, TResult>(name, pool));
         return pool;
     }
 

@@ -3,16 +3,11 @@ namespace WorkerPool.Extensions.Hosting.Internal;
 /// <summary>The view of one container-built pool, kept by <see cref="WorkerPoolTracker"/>.</summary>
 internal sealed class HostedWorkerPool<TJob, TResult>(
     string registeredName,
-    BoundedWorkerPool<TJob, TResult> pool,
-    WorkerPoolOptions options) : IHostedWorkerPool
+    BoundedWorkerPool<TJob, TResult> pool) : IHostedWorkerPool
 {
     private int _disposed;
 
     public string RegisteredName { get; } = registeredName;
-
-    public int MaxWorkers { get; } = options.MaxWorkers;
-
-    public int QueueCapacity { get; } = options.QueueCapacity;
 
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 

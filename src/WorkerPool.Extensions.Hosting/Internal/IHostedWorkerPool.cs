@@ -6,12 +6,6 @@ internal interface IHostedWorkerPool
     /// <summary>The name the pool was registered under.</summary>
     string RegisteredName { get; }
 
-    /// <summary>The pool's <see cref="WorkerPoolOptions.MaxWorkers"/>.</summary>
-    int MaxWorkers { get; }
-
-    /// <summary>The pool's <see cref="WorkerPoolOptions.QueueCapacity"/>.</summary>
-    int QueueCapacity { get; }
-
     /// <summary>Whether the pool's disposal has begun.</summary>
     bool IsDisposed { get; }
 

@@ -15,7 +15,11 @@ internal static class WorkerPoolConfigurationReader
     /// <summary>The value that stands for <see cref="Timeout.InfiniteTimeSpan"/>, compared without regard to case.</summary>
     public const string Infinite = "Infinite";
 
-    /// <summary>The keys read, one per settable option. A test checks that this covers every public settable property.</summary>
+    /// <summary>
+    /// The keys read, one per option that configuration can hold: every public settable property but the delegate
+    /// <see cref="WorkerPoolOptions.JobFormatter"/>, which is code and is set in code. A test checks that this list
+    /// stays complete.
+    /// </summary>
     public static readonly string[] Keys =
     [
         nameof(WorkerPoolOptions.MaxWorkers),

@@ -22,8 +22,8 @@ internal sealed class WorkerPoolHealthCheck(string poolName, IServiceProvider se
             [nameof(WorkerPoolStatistics.PeakWorkers)] = statistics.PeakWorkers,
             [nameof(WorkerPoolStatistics.RunningJobs)] = statistics.RunningJobs,
             [nameof(WorkerPoolStatistics.QueuedJobs)] = statistics.QueuedJobs,
-            [nameof(WorkerPoolOptions.MaxWorkers)] = pool.MaxWorkers,
-            [nameof(WorkerPoolOptions.QueueCapacity)] = pool.QueueCapacity,
+            [nameof(WorkerPoolStatistics.MaxWorkers)] = statistics.MaxWorkers,
+            [nameof(WorkerPoolStatistics.QueueCapacity)] = statistics.QueueCapacity,
             [nameof(WorkerPoolStatistics.Succeeded)] = statistics.Succeeded,
             [nameof(WorkerPoolStatistics.Failed)] = statistics.Failed,
             [nameof(WorkerPoolStatistics.TimedOut)] = statistics.TimedOut,
@@ -35,16 +35,16 @@ internal sealed class WorkerPoolHealthCheck(string poolName, IServiceProvider se
         {
             result = new HealthCheckResult(context.Registration.FailureStatus, $"Worker pool '{poolName}' is disposed.", data: data);
         }
-        else if (statistics.QueuedJobs >= pool.QueueCapacity)
+        else if (statistics.QueuedJobs >= statistics.QueueCapacity)
         {
             result = HealthCheckResult.Degraded(
-                $"Worker pool '{poolName}' has a full queue: {statistics.QueuedJobs} of {pool.QueueCapacity} jobs wait, so callers wait for room.",
+                $"Worker pool '{poolName}' has a full queue: {statistics.QueuedJobs} of {statistics.QueueCapacity} jobs wait, so callers wait for room.",
                 data: data);
         }
         else
         {
             result = HealthCheckResult.Healthy(
-                $"Worker pool '{poolName}': {statistics.RunningJobs} of {pool.MaxWorkers} workers busy, {statistics.QueuedJobs} of {pool.QueueCapacity} jobs queued.",
+                $"Worker pool '{poolName}': {statistics.RunningJobs} of {statistics.MaxWorkers} workers busy, {statistics.QueuedJobs} of {statistics.QueueCapacity} jobs queued.",
                 data);
         }
 

@@ -18,7 +18,7 @@ internal sealed class WorkerPoolOptionsValidator(string poolName) : IValidateOpt
 
         try
         {
-            WorkerPoolOptionsRules.Validate(options);
+            options.Validate();
             return ValidateOptionsResult.Success;
         }
         catch (ArgumentException e)
