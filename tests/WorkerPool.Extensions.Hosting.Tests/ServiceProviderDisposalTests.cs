@@ -7,7 +7,7 @@ public sealed class ServiceProviderDisposalTests
     // The container disposes each service it built, and its synchronous Dispose throws on one that implements only
     // IAsyncDisposable. It disposes whatever a factory returned, so no registration can keep the pool from it: the pool
     // itself has to implement IDisposable.
-    [Fact(Skip = "Needs BoundedWorkerPool to implement IDisposable; until then dispose the container with DisposeAsync, as IHost does.")]
+    [Fact]
     public void Dispose_PoolResolved_DoesNotThrow()
     {
         var services = new ServiceCollection();

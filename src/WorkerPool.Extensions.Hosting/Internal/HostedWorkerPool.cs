@@ -9,7 +9,7 @@ internal sealed class HostedWorkerPool<TJob, TResult>(
 
     public string RegisteredName { get; } = registeredName;
 
-    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0 || pool.GetStatistics().IsDisposed;
 
     public WorkerPoolStatistics GetStatistics() => pool.GetStatistics();
 

@@ -28,6 +28,8 @@ internal sealed class WorkerPoolHealthCheck(string poolName, IServiceProvider se
             [nameof(WorkerPoolStatistics.Failed)] = statistics.Failed,
             [nameof(WorkerPoolStatistics.TimedOut)] = statistics.TimedOut,
             [nameof(WorkerPoolStatistics.Canceled)] = statistics.Canceled,
+            [nameof(WorkerPoolStatistics.IsDraining)] = statistics.IsDraining,
+            [nameof(WorkerPoolStatistics.IsDisposed)] = statistics.IsDisposed,
         };
 
         HealthCheckResult result;
