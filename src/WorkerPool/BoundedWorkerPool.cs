@@ -117,6 +117,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     int PoolRegistry.IPoolDiagnostics.RunningJobs => CountRunningJobs();
 
+    int PoolRegistry.IPoolDiagnostics.WaitingForRoom => _queue.WaitingForRoom;
+
     void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
     {
         long now = Stopwatch.GetTimestamp();
@@ -577,7 +579,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         foreach (RunningJobInfo job in running)
         {
             double elapsedMs = job.Elapsed.TotalMilliseconds;
-            Log.ShutdownTimeoutExceeded(_logger, _name, job.Index, elapsedMs, shutdownTimeoutMs);
+            Log.ShutdownTimeoutExceeded(_logger, _name, job.RunId, job.Index, elapsedMs, shutdownTimeoutMs);
         }
 
         int sourcesStuck = 0;
@@ -586,7 +588,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             if (!candidate.Producer.IsCompleted)
             {
                 sourcesStuck++;
-                Log.SourceIgnoredShutdown(_logger, _name, shutdownTimeoutMs);
+                Log.SourceIgnoredShutdown(_logger, _name, candidate.Id, shutdownTimeoutMs);
             }
         }
 
