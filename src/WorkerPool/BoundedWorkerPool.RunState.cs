@@ -278,7 +278,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// Hands a taken job's outcome to the consumer. Never blocks. The worker then counts it
-        /// (<see cref="AddPublished"/>), once per batch, before it leaves the run.
+        /// (<see cref="AddPublished"/>) before it leaves the run.
         /// </summary>
         internal void Publish(in JobResult<TJob, TResult> result)
         {
