@@ -186,7 +186,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private Run StartRun(Func<Run, Task> produce, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
     {
-        bool nested = JobScope.IsInsideJobOf(this);
+        JobMark? lender = JobScope.FindLiveMark(this);
+        bool nested = lender is not null;
         var run = new Run(this, collector, callerToken, enumeratorToken);
         var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         run.Producer = producer.Unwrap();
@@ -212,13 +213,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             throw new InvalidOperationException($"The pool '{_name}' is draining: it accepts no new runs.");
         }
 
-        if (nested)
+        if (lender is not null)
         {
-            // A job of this pool waits for this run: it lends its place in the bound until the run ends, so that the
-            // run's jobs (and whatever is queued before them) can run. The lent place may be needed at once.
-            run.LentPlace = true;
-            Interlocked.Increment(ref _lent);
-            EnsureWorker();
+            // A job of this pool waits for this run: it lends its place in the bound while any run it started lasts, so
+            // that their jobs (and whatever is queued before them) can run. The lent place may be needed at once.
+            run.LentBy = lender;
+            if (lender.EnterNested())
+            {
+                Interlocked.Increment(ref _lent);
+                EnsureWorker();
+            }
         }
 
         Log.RunStarted(_logger, _name, run.Id);
@@ -310,9 +314,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         noRuns?.TrySetResult();
 
-        if (run.LentPlace)
+        if (run.LentBy is { } lender && lender.ExitNested())
         {
-            // The job that waited for this run holds its place again; a worker over the bound retires after its job.
+            // The job that waited for its nested runs holds its place again; a worker over the bound retires after its job.
             Interlocked.Decrement(ref _lent);
         }
 
