@@ -12,10 +12,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private async Task WorkerLoopAsync(WorkerSlot slot)
     {
+        // The run the worker is inside (see the claim protocol), and how many of its outcomes the worker published and
+        // has not yet counted. A worker stays inside a run while it takes that run's jobs one after the other; it counts
+        // them and leaves the run when it takes another run's job, or none: before it could ever wait for anything.
+        Run? entered = null;
+        long uncounted = 0;
         while (true)
         {
             if (IsOverBound())
             {
+                Leave(ref entered, ref uncounted);
                 ExecutionContext.Restore(JobScope.DefaultContext);
                 if (TryRetireExcessWorker(slot))
                 {
@@ -23,8 +29,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
             }
 
-            // TryTake enters the run (under the queue's lock) before it hands out its job.
-            if (!_queue.TryTake(out Run? run, out QueuedJob queued))
+            // TryTake enters the job's run (under the queue's lock) before it hands out the job, unless the worker is
+            // inside that run already.
+            bool took = _queue.TryTake(entered, out Run? run, out QueuedJob queued);
+            if (!ReferenceEquals(run, entered))
+            {
+                Leave(ref entered, ref uncounted);
+                entered = run;
+            }
+
+            if (!took)
             {
                 // Whatever the worker does now, it does for no caller.
                 ExecutionContext.Restore(JobScope.DefaultContext);
@@ -36,7 +50,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 continue;
             }
 
-            Debug.Assert(run is not null, "A taken job has a run.");
+            Debug.Assert(run is not null && ReferenceEquals(run, entered), "A taken job's run is the one the worker is inside.");
             JobResult<TJob, TResult> result;
             if (run.IsStopping)
             {
@@ -65,9 +79,22 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             run.Publish(result);
-            run.AddPublished(1);
-            run.Exit();
+            uncounted++;
         }
+    }
+
+    /// <summary>Counts the outcomes published in the run the worker is inside, and leaves it.</summary>
+    private static void Leave(ref Run? entered, ref long uncounted)
+    {
+        if (entered is null)
+        {
+            return;
+        }
+
+        entered.AddPublished(uncounted);
+        entered.Exit();
+        entered = null;
+        uncounted = 0;
     }
 
     /// <summary>Whether more workers exist than the bound allows now (after a nested run returned its lent place).</summary>

@@ -164,11 +164,13 @@ internal sealed class JobQueue<TOwner, TItem>
     }
 
     /// <summary>
-    /// Takes the job at the head of the queue and enters its owner. The caller must <see cref="IJobQueueOwner.Exit"/>
-    /// that owner once the job's outcome is published. Owners found closed on the way have their jobs set aside. The
-    /// room the job held goes to the first waiter in line. Returns <see langword="false"/> if no job is queued.
+    /// Takes the job at the head of the queue and enters its owner, unless the caller is inside that owner already
+    /// (<paramref name="entered"/>): a worker stays inside a run while it takes that run's jobs one after the other, and
+    /// leaves it (<see cref="IJobQueueOwner.Exit"/>) once it takes another owner's job, or none. Owners found closed on
+    /// the way have their jobs set aside; the caller's own, if closed, too, and the caller then leaves it. The room the
+    /// job held goes to the first waiter in line. Returns <see langword="false"/> if no job is queued.
     /// </summary>
-    internal bool TryTake(out TOwner? owner, out TItem item)
+    internal bool TryTake(TOwner? entered, out TOwner? owner, out TItem item)
     {
         TOwner? closed = null;
         List<TOwner>? moreClosed = null;
@@ -181,10 +183,18 @@ internal sealed class JobQueue<TOwner, TItem>
             while (_count > 0)
             {
                 TOwner head = _ring[_head].Owner!;
-                if (!head.TryEnter())
+                bool inside = ReferenceEquals(head, entered);
+
+                // Inside already: the worker's earlier entry still counts, and it reads the owner's closed flag after
+                // it, as TryEnter does.
+                if (inside ? head.IsClosed : !head.TryEnter())
                 {
                     SetAsideHeadRunOf(head);
-                    if (closed is null)
+                    if (inside)
+                    {
+                        // The caller leaves it itself, once it sees it took none of its jobs.
+                    }
+                    else if (closed is null)
                     {
                         closed = head;
                     }

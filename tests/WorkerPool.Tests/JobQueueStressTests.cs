@@ -276,7 +276,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
 
             await CollectAsync(all: true);
             CheckAgainstModel();
-            Expect(!_queue.TryTake(out _, out _), "the queue is empty once every owner is removed");
+            Expect(!_queue.TryTake(null, out _, out _), "the queue is empty once every owner is removed");
             Expect(_queue.Waiting == 0 && _queue.WaitingForRoom == 0, $"nothing waits at the end, but {_queue.Waiting} job(s) and {_queue.WaitingForRoom} writer(s) do");
             Expect(_producers.All(p => !p.HasPending), "every write has ended");
             int unaccounted = Enumerable.Range(0, _nextItem).Count(item => !_fates.ContainsKey(item));
@@ -402,7 +402,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
                 break;
             }
 
-            bool taken = _queue.TryTake(out Owner? owner, out int item);
+            bool taken = _queue.TryTake(null, out Owner? owner, out int item);
             Trace($"TryTake -> {(taken ? $"{item} of {owner}" : "nothing")}");
             Expect(taken == expectedOwner is not null, $"TryTake must {(expectedOwner is null ? "find nothing" : $"take {expectedItem} of {expectedOwner}")}");
             if (!taken)

@@ -32,13 +32,13 @@ public sealed class JobQueueTests
         Write(queue, a, 1);
         Write(queue, b, 2);
 
-        queue.TryTake(out Owner? owner, out int job).Should().BeTrue();
+        queue.TryTake(null, out Owner? owner, out int job).Should().BeTrue();
 
         owner.Should().BeSameAs(a);
         job.Should().Be(1);
         a.Entered.Should().Be(1);
         queue.Waiting.Should().Be(1, "a taken job is no longer queued");
-        queue.TryTake(out owner, out job).Should().BeTrue();
+        queue.TryTake(null, out owner, out job).Should().BeTrue();
         owner.Should().BeSameAs(b);
         job.Should().Be(2);
         queue.Waiting.Should().Be(0);
@@ -49,7 +49,7 @@ public sealed class JobQueueTests
     {
         var queue = new JobQueue<Owner, int>(4);
 
-        queue.TryTake(out Owner? owner, out _).Should().BeFalse();
+        queue.TryTake(null, out Owner? owner, out _).Should().BeFalse();
 
         owner.Should().BeNull();
         queue.HasQueued.Should().BeFalse();
@@ -65,7 +65,7 @@ public sealed class JobQueueTests
         Write(queue, open, 3);
         closed.Close();
 
-        queue.TryTake(out Owner? owner, out int job).Should().BeTrue();
+        queue.TryTake(null, out Owner? owner, out int job).Should().BeTrue();
 
         owner.Should().BeSameAs(open);
         job.Should().Be(3);
@@ -118,7 +118,7 @@ public sealed class JobQueueTests
         Write(queue, owner, Enumerable.Range(0, 10).ToArray());
         for (int i = 0; i < 6; i++)
         {
-            queue.TryTake(out _, out _).Should().BeTrue();
+            queue.TryTake(null, out _, out _).Should().BeTrue();
         }
 
         Write(queue, owner, Enumerable.Range(10, 40).ToArray());
@@ -138,7 +138,7 @@ public sealed class JobQueueTests
         write.IsCompleted.Should().BeFalse("the queue is full");
         queue.WaitingForRoom.Should().Be(1);
 
-        queue.TryTake(out _, out _).Should().BeTrue();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
 
         queue.Waiting.Should().Be(2, "the freed room went to the waiter's job at once");
         queue.WaitingForRoom.Should().Be(0);
@@ -155,7 +155,7 @@ public sealed class JobQueueTests
         Write(queue, first, 1);
         ValueTask<bool> waiting = queue.WriteAsync(first, 2, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
 
-        queue.TryTake(out _, out _).Should().BeTrue();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
 
         queue.TryWrite(later, 3).Should().BeFalse("the room went to the waiter that came first");
         (await waiting.Within()).Should().BeTrue();
@@ -177,7 +177,7 @@ public sealed class JobQueueTests
 
         queue.WaitingForRoom.Should().Be(5);
         var order = new List<int>();
-        while (queue.TryTake(out _, out int job))
+        while (queue.TryTake(null, out _, out int job))
         {
             order.Add(job);
         }
@@ -201,7 +201,7 @@ public sealed class JobQueueTests
         {
             ValueTask<bool> write = queue.WriteAsync(owner, job, waiter, CancellationToken.None);
             write.IsCompleted.Should().BeFalse("the queue is full");
-            queue.TryTake(out _, out int taken).Should().BeTrue();
+            queue.TryTake(null, out _, out int taken).Should().BeTrue();
             taken.Should().Be(job - 1);
             (await write.Within()).Should().BeTrue();
         }
@@ -244,7 +244,7 @@ public sealed class JobQueueTests
             (await write.Within()).Should().BeFalse();
         }
 
-        queue.TryTake(out _, out _).Should().BeTrue();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
 
         (await live.Within()).Should().BeTrue("cancelled producers must not hold up the one behind them");
         TakeAll(queue).Should().Equal(2, 6);
@@ -270,6 +270,41 @@ public sealed class JobQueueTests
         TakeAll(queue).Should().Equal(4);
     }
 
+    [Fact]
+    public void TryTake_CallerInsideTheHeadOwner_TakesItsJobWithoutEnteringAgain()
+    {
+        var queue = new JobQueue<Owner, int>(10);
+        var owner = new Owner("a");
+        Write(queue, owner, 1, 2);
+        queue.TryTake(null, out Owner? first, out _).Should().BeTrue();
+
+        queue.TryTake(first, out Owner? second, out int job).Should().BeTrue();
+
+        second.Should().BeSameAs(owner);
+        job.Should().Be(2);
+        owner.Entered.Should().Be(1, "the worker is inside the owner already");
+    }
+
+    [Fact]
+    public void TryTake_CallerInsideAnOwnerThatClosed_SetsItsJobsAsideAndLeavesTheExitToTheCaller()
+    {
+        var queue = new JobQueue<Owner, int>(10);
+        var closing = new Owner("closing");
+        var other = new Owner("other");
+        Write(queue, closing, 1, 2);
+        Write(queue, other, 3);
+        queue.TryTake(null, out Owner? inside, out _).Should().BeTrue();
+        closing.Close();
+
+        queue.TryTake(inside, out Owner? owner, out int job).Should().BeTrue();
+
+        owner.Should().BeSameAs(other);
+        job.Should().Be(3);
+        closing.Entered.Should().Be(1);
+        closing.Exited.Should().Be(0, "the caller entered it, and leaves it itself");
+        queue.RemoveAll(closing).Should().Equal(2);
+    }
+
     private static void Write(JobQueue<Owner, int> queue, Owner owner, params int[] jobs)
     {
         foreach (int job in jobs)
@@ -281,7 +316,7 @@ public sealed class JobQueueTests
     private static List<int> TakeAll(JobQueue<Owner, int> queue)
     {
         var taken = new List<int>();
-        while (queue.TryTake(out _, out int job))
+        while (queue.TryTake(null, out _, out int job))
         {
             taken.Add(job);
         }
