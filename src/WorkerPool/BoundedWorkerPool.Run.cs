@@ -134,7 +134,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         ArgumentNullException.ThrowIfNull(jobs);
         ThrowIfDisposed();
-        return new Stream(this, run => ProduceAsync(run, jobs), cancellationToken);
+        return new StreamEnumerable(this, run => ProduceAsync(run, jobs), cancellationToken);
     }
 
     /// <summary>
@@ -174,7 +174,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         ArgumentNullException.ThrowIfNull(jobs);
         ThrowIfDisposed();
-        return new Stream(this, run => ProduceAsync(run, jobs), cancellationToken);
+        return new StreamEnumerable(this, run => ProduceAsync(run, jobs), cancellationToken);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
