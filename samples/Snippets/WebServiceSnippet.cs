@@ -1,3 +1,6 @@
+#region OpenTelemetry
+using OpenTelemetry.Metrics;
+#endregion
 #region WebService
 using WorkerPool;
 #endregion
@@ -20,6 +23,13 @@ internal static class WebServiceSnippet
         app.MapGet("/size", async (string url, BoundedWorkerPool<Uri, int> pool, HttpContext http) =>
             Results.Ok(await pool.SubmitAsync(new Uri(url), http.RequestAborted)));
         app.Run();
+        #endregion
+    }
+
+    internal static void AddTelemetry(WebApplicationBuilder builder)
+    {
+        #region OpenTelemetry
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter("WorkerPool").AddOtlpExporter());
         #endregion
     }
 }
