@@ -192,7 +192,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // Stryker disable once Statement : releases the token source of a run that never started; not observable
             run.DisposeResources();
             ObjectDisposedException.ThrowIf(disposed, this);
-            throw new InvalidOperationException($"The pool '{_options.Name}' is draining: it accepts no new runs.");
+            throw new InvalidOperationException($"The pool '{_name}' is draining: it accepts no new runs.");
         }
 
         if (nested)
@@ -204,7 +204,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             EnsureWorker();
         }
 
-        Log.RunStarted(_logger, _options.Name);
+        Log.RunStarted(_logger, _name);
 
         // The producer enumerates the source in the caller's context: Start captures it.
         producer.Start(TaskScheduler.Default);
@@ -244,7 +244,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         if (run.Published + neverStarted != run.Pulled)
         {
             return Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(new InvalidOperationException(
-                $"The run on pool '{_options.Name}' pulled {run.Pulled} job(s) but holds {run.Published + neverStarted} outcome(s)."));
+                $"The run on pool '{_name}' pulled {run.Pulled} job(s) but holds {run.Published + neverStarted} outcome(s)."));
         }
 
         IReadOnlyList<JobResult<TJob, TResult>> results = collected.ToList(run.Pulled);
@@ -307,7 +307,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 : completed ? "Completed"
                 : "Canceled";
             double elapsedMs = Stopwatch.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
-            Log.RunEnded(_logger, _options.Name, outcome, run.Pulled, elapsedMs);
+            Log.RunEnded(_logger, _name, outcome, run.Pulled, elapsedMs);
         }
     }
 
@@ -328,10 +328,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         string message = run.CanceledByCaller
-            ? $"The run on pool '{_options.Name}' was cancelled; {outcomes.Count} outcome(s) are attached."
+            ? $"The run on pool '{_name}' was cancelled; {outcomes.Count} outcome(s) are attached."
             : run.AbandonedByConsumer
-            ? $"The run on pool '{_options.Name}' was cancelled because its stream's enumerator was disposed; {outcomes.Count} outcome(s) are attached."
-            : $"The run on pool '{_options.Name}' was cancelled because the pool was {_stopReason ?? "disposed"}; {outcomes.Count} outcome(s) are attached.";
+            ? $"The run on pool '{_name}' was cancelled because its stream's enumerator was disposed; {outcomes.Count} outcome(s) are attached."
+            : $"The run on pool '{_name}' was cancelled because the pool was {_stopReason ?? "disposed"}; {outcomes.Count} outcome(s) are attached.";
         return new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);
     }
 

@@ -47,6 +47,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal Run(BoundedWorkerPool<TJob, TResult> pool, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
         {
             _pool = pool;
+            Id = pool.NextRunId();
             JobContext = JobScope.CaptureFor(pool);
             _callerToken = callerToken;
             _enumeratorToken = enumeratorToken;
@@ -93,6 +94,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// marked with the pool (<see cref="JobScope"/>).
         /// </summary>
         internal ExecutionContext JobContext { get; }
+
+        /// <summary>The run's id, unique within its pool: in log scopes, and in descriptions of its jobs.</summary>
+        internal long Id { get; }
 
         /// <summary>Whether the run was started from inside a job of its own pool, and lent that job's place in the bound.</summary>
         internal bool LentPlace { get; set; }
@@ -194,7 +198,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// Whether the run is ending: set synchronously by <see cref="RequestStop"/>, or by cancellation of its token.
         /// No job starts once this is true, and a stream yields nothing more.
         /// </summary>
-        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || Token.IsCancellationRequested;
+        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || IsCancellationRequested;
 
         internal bool CanceledByCaller => _callerToken.IsCancellationRequested || _enumeratorToken.IsCancellationRequested;
 

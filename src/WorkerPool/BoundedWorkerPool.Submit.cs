@@ -87,6 +87,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return result.Value!;
         }
 
+        if (result.Status == JobStatus.Canceled)
+        {
+            // Cancelled by its caller or by the pool: a cancellation, whatever exception the job unwound with.
+            throw new SubmitCanceledException(
+                "The submitted job was cancelled.",
+                result.Error ?? new OperationCanceledException(),
+                (result.Error as OperationCanceledException)?.CancellationToken ?? default);
+        }
+
         ExceptionDispatchInfo.Throw(result.Error!);
         return default;
     }

@@ -146,7 +146,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             if (timeout is not null && timeout.IsCancellationRequested)
             {
                 var timedOut = new TimeoutException(
-                    $"Job #{queued.Index} of pool '{_options.Name}' exceeded its timeout of {_options.JobTimeout} and was cancelled.",
+                    $"Job #{queued.Index} of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled.",
                     exception);
                 return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.TimedOut, default, timedOut, duration);
             }
@@ -177,19 +177,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             case JobStatus.Canceled:
                 break;
             case JobStatus.TimedOut:
-                Log.JobTimedOut(_logger, _options.Name, result.Index, _options.JobTimeout.TotalMilliseconds);
+                Log.JobTimedOut(_logger, _name, result.Index, _options.JobTimeout.TotalMilliseconds);
                 break;
             default:
                 if (_options.ErrorMode == ErrorMode.StopOnFirstError)
                 {
                     if (run.TryFail(result.Error!))
                     {
-                        Log.RunStoppedOnFirstError(_logger, _options.Name, result.Index, result.Error!);
+                        Log.RunStoppedOnFirstError(_logger, _name, result.Index, result.Error!);
                     }
                 }
                 else
                 {
-                    Log.JobFailed(_logger, _options.Name, result.Index, result.Error!);
+                    Log.JobFailed(_logger, _name, result.Index, result.Error!);
                 }
 
                 break;
@@ -320,12 +320,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return true;
         }
 
-        // The worker's clock: when its last job ended, or when it took its batch. One timestamp per job: a job of a
-        // batch starts when the one before it ended, so its duration also holds the worker's bookkeeping between the
-        // two (tens of nanoseconds).
+        // The worker's clock: read as a job starts, and as it ends.
         private long _clock;
 
-        /// <summary>Reads the clock as a batch begins.</summary>
+        /// <summary>Reads the clock as a job begins.</summary>
         internal void StartClock() => _clock = Stopwatch.GetTimestamp();
 
         /// <summary>Reads the clock as a job ends, and returns how long the job took since <paramref name="started"/>.</summary>
@@ -336,7 +334,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return Stopwatch.GetElapsedTime(started, now);
         }
 
-        /// <summary>Marks the slot busy with a job, started now (at the end of the worker's last job in this batch).</summary>
+        /// <summary>Marks the slot busy with a job, started when the clock was last read.</summary>
         internal void Begin(Run run, QueuedJob queued)
         {
             _index = queued.Index;
@@ -380,11 +378,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return false;
             }
 
+            TJob? job = _job;
             info = new RunningJobInfo
             {
                 PoolName = poolName,
+                RunId = run.Id,
                 Index = _index,
-                Job = _job,
+                Job = job,
+                JobText = _pool.DescribeJob(job),
                 Elapsed = Stopwatch.GetElapsedTime(_started, now),
             };
             return true;

@@ -33,6 +33,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 {
     private readonly Func<TJob, CancellationToken, ValueTask<TResult>> _work;
     private readonly WorkerPoolOptions _options;
+    private readonly string _name;
     private readonly ILogger _logger;
     private readonly JobQueue<Run, QueuedJob> _queue;
     private readonly CancellationTokenSource _disposeCts = new();
@@ -85,6 +86,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         ArgumentNullException.ThrowIfNull(work);
         _work = work;
         _options = (options ?? new WorkerPoolOptions()).ValidateAndClone();
+        _name = _options.TakeName();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.BoundedWorkerPool");
         _queue = new JobQueue<Run, QueuedJob>(_options.QueueCapacity);
         _slots = new WorkerSlot[_options.MaxWorkers];
@@ -95,7 +97,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             _freeSlots.Push(i);
         }
 
-        _nameTag = new KeyValuePair<string, object?>(WorkerPoolMetrics.PoolNameTag, _options.Name);
+        _nameTag = new KeyValuePair<string, object?>(WorkerPoolMetrics.PoolNameTag, _name);
         PoolRegistry.Register(this);
     }
 
@@ -106,8 +108,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     internal int LentPlaces => Volatile.Read(ref _lent);
 
     /// <summary>Gets the pool's name, from <see cref="WorkerPoolOptions.Name"/>.</summary>
-    /// <value>The name given in the options, or <c>"WorkerPool"</c>.</value>
-    public string Name => _options.Name;
+    /// <value>The name given in the options, or a name unique in the process, <c>WorkerPool-</c><em>n</em>.</value>
+    public string Name => _name;
 
     bool PoolRegistry.IPoolDiagnostics.IsDisposed => Volatile.Read(ref _disposed);
 
@@ -120,7 +122,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         long now = Stopwatch.GetTimestamp();
         foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
-            if (slot.TryDescribeWorker(_options.Name, now, out LiveWorkerInfo info))
+            if (slot.TryDescribeWorker(_name, now, out LiveWorkerInfo info))
             {
                 into.Add(info);
             }
@@ -134,6 +136,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// <remarks>Thread-safe, lock-free, and usable after the pool is disposed.</remarks>
     public WorkerPoolStatistics GetStatistics() => new()
     {
+        MaxWorkers = _options.MaxWorkers,
+        QueueCapacity = _options.QueueCapacity,
         ActiveWorkers = Volatile.Read(ref _activeWorkers),
         PeakWorkers = Volatile.Read(ref _peakWorkers),
         QueuedJobs = _queue.Waiting,
@@ -275,7 +279,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             int runningJobs = CountRunningJobs();
             if (runs.Length > 0 || runningJobs > 0)
             {
-                Log.DisposedWithWorkInFlight(_logger, _options.Name, runs.Length, runningJobs);
+                Log.DisposedWithWorkInFlight(_logger, _name, runs.Length, runningJobs);
             }
 
             _stopReason ??= "disposed";
@@ -507,6 +511,34 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
     }
 
+    /// <summary>
+    /// A job's text for messages, from <see cref="WorkerPoolOptions.JobFormatter"/>; <see langword="null"/> without one, or
+    /// if it throws: messages then name the job by run and index only.
+    /// </summary>
+    internal string? DescribeJob(TJob? job)
+    {
+        if (_options.JobFormatter is not { } format)
+        {
+            return null;
+        }
+
+        try
+        {
+            return format(job);
+        }
+#pragma warning disable CA1031 // A faulty formatter loses its own text, nothing else.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return null;
+        }
+    }
+
+    private long _lastRunId;
+
+    /// <summary>A new run's id: unique within the pool, in the order runs start.</summary>
+    internal long NextRunId() => Interlocked.Increment(ref _lastRunId);
+
     /// <summary>Lists the jobs executing now, optionally only those of one run.</summary>
     private List<RunningJobInfo> SnapshotRunningJobs(Run? run)
     {
@@ -514,7 +546,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         long now = Stopwatch.GetTimestamp();
         foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
-            if (slot.TryDescribe(run, _options.Name, now, out RunningJobInfo info))
+            if (slot.TryDescribe(run, _name, now, out RunningJobInfo info))
             {
                 running.Add(info);
             }
@@ -535,7 +567,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         foreach (RunningJobInfo job in running)
         {
             double elapsedMs = job.Elapsed.TotalMilliseconds;
-            Log.ShutdownTimeoutExceeded(_logger, _options.Name, job.Index, elapsedMs, shutdownTimeoutMs);
+            Log.ShutdownTimeoutExceeded(_logger, _name, job.Index, elapsedMs, shutdownTimeoutMs);
         }
 
         int sourcesStuck = 0;
@@ -544,11 +576,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             if (!candidate.Producer.IsCompleted)
             {
                 sourcesStuck++;
-                Log.SourceIgnoredShutdown(_logger, _options.Name, shutdownTimeoutMs);
+                Log.SourceIgnoredShutdown(_logger, _name, shutdownTimeoutMs);
             }
         }
 
-        return new WorkerPoolShutdownTimeoutException(_options.Name, _options.ShutdownTimeout, running, sourcesStuck, innerException);
+        return new WorkerPoolShutdownTimeoutException(_name, _options.ShutdownTimeout, running, sourcesStuck, innerException);
     }
 
     [Conditional("DEBUG")]

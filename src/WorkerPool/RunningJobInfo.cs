@@ -13,19 +13,28 @@ public readonly record struct RunningJobInfo
     /// <value>The pool's <see cref="WorkerPoolOptions.Name"/>.</value>
     public required string PoolName { get; init; }
 
+    /// <summary>Gets the id of the job's run, unique within its pool.</summary>
+    /// <value>A positive number, in the order runs started.</value>
+    public long RunId { get; init; }
+
     /// <summary>Gets the job's 0-based position in the input of its run.</summary>
     /// <value>The job's index.</value>
     public required long Index { get; init; }
 
     /// <summary>Gets the job.</summary>
-    /// <value>The job as the source produced it; it may be <see langword="null"/>.</value>
+    /// <value>The job as the source produced it; it may be <see langword="null"/>. It never appears in <see cref="ToString"/>.</value>
     public object? Job { get; init; }
+
+    /// <summary>Gets the job's text for messages, from <see cref="WorkerPoolOptions.JobFormatter"/>.</summary>
+    /// <value>The formatter's text, or <see langword="null"/> when the pool has no formatter: the job is then named by run and index only.</value>
+    public string? JobText { get; init; }
 
     /// <summary>Gets how long the job's <c>work</c> call had been running when the snapshot was taken.</summary>
     /// <value>A non-negative time.</value>
     public required TimeSpan Elapsed { get; init; }
 
     /// <inheritdoc />
-    public override string ToString() =>
-        $"{PoolName} job #{Index} ({Job ?? "null"}) running for {Elapsed.TotalMilliseconds:0} ms";
+    public override string ToString() => JobText is null
+        ? $"{PoolName} run {RunId} job #{Index} running for {Elapsed.TotalMilliseconds:0} ms"
+        : $"{PoolName} run {RunId} job #{Index} ({JobText}) running for {Elapsed.TotalMilliseconds:0} ms";
 }

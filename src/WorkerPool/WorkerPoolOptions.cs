@@ -59,12 +59,37 @@ public sealed class WorkerPoolOptions
     /// <summary>
     /// Gets or sets the pool's name, used in log messages, exceptions and diagnostics.
     /// </summary>
-    /// <value>A non-empty name. The default is <c>"WorkerPool"</c>.</value>
-    public string Name { get; set; } = "WorkerPool";
+    /// <value>
+    /// A name that is not empty or white space, or <see langword="null"/> for a name unique in the process,
+    /// <c>WorkerPool-</c><em>n</em>, so that metric tags and diagnostics of two unnamed pools never collide. The default is
+    /// <see langword="null"/>.
+    /// </value>
+    public string? Name { get; set; }
 
-    /// <summary>Checks every setting and returns an independent copy.</summary>
+    /// <summary>
+    /// Gets or sets how a job is described in exception messages, in <see cref="RunningJobInfo.ToString"/> and
+    /// <see cref="LiveWorkerInfo.ToString"/>. Jobs often carry personal or secret data, so by default a job is named only by
+    /// its run and its index; set this to opt in to text of your choosing.
+    /// </summary>
+    /// <value>
+    /// A function from a job to its description, or <see langword="null"/> to describe jobs by run and index only. The
+    /// default is <see langword="null"/>. An exception it throws is replaced by the job's run and index.
+    /// </value>
+    public Func<object?, string>? JobFormatter { get; set; }
+
+    /// <summary>
+    /// Checks every setting with the same rules as the pool's constructor.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A numeric or time setting is out of range; the message names it and its value.</exception>
+    /// <exception cref="ArgumentException"><see cref="Name"/> is empty or white space.</exception>
+    /// <remarks>For configuration validation at startup (for example through <c>IValidateOptions</c>); the pool validates its options itself.</remarks>
+    public void Validate() => _ = ValidateAndClone();
+
+    private static int s_unnamedPools;
+
+    /// <summary>Checks every setting and returns an independent copy, with a unique name if none was given.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A numeric or time setting is out of range.</exception>
-    /// <exception cref="ArgumentException"><see cref="Name"/> is null or white space.</exception>
+    /// <exception cref="ArgumentException"><see cref="Name"/> is empty or white space.</exception>
     internal WorkerPoolOptions ValidateAndClone()
     {
         if (MaxWorkers < 1)
@@ -92,11 +117,14 @@ public sealed class WorkerPoolOptions
             throw new ArgumentOutOfRangeException(nameof(ErrorMode), ErrorMode, $"{nameof(WorkerPoolOptions)}.{nameof(ErrorMode)} has the undefined value {(int)ErrorMode}.");
         }
 
-        if (string.IsNullOrWhiteSpace(Name))
+        if (Name is not null && string.IsNullOrWhiteSpace(Name))
         {
-            throw new ArgumentException($"{nameof(WorkerPoolOptions)}.{nameof(Name)} must not be null, empty or white space.", nameof(Name));
+            throw new ArgumentException($"{nameof(WorkerPoolOptions)}.{nameof(Name)} must not be empty or white space, but was '{Name}'.", nameof(Name));
         }
 
         return (WorkerPoolOptions)MemberwiseClone();
     }
+
+    /// <summary>The pool's name: <see cref="Name"/>, or the next unique default. Called once per pool.</summary>
+    internal string TakeName() => Name ?? $"WorkerPool-{Interlocked.Increment(ref s_unnamedPools)}";
 }

@@ -12,20 +12,31 @@ namespace WorkerPool;
 [StructLayout(LayoutKind.Auto)]
 public readonly record struct WorkerPoolStatistics
 {
+    /// <summary>Gets the pool's bound on jobs executing at once, from its options.</summary>
+    /// <value>The pool's <see cref="WorkerPoolOptions.MaxWorkers"/>.</value>
+    public int MaxWorkers { get; init; }
+
+    /// <summary>Gets the pool's bound on jobs waiting, from its options.</summary>
+    /// <value>The pool's <see cref="WorkerPoolOptions.QueueCapacity"/>.</value>
+    public int QueueCapacity { get; init; }
+
     /// <summary>Gets the number of worker tasks that exist now, including any still inside a job that ignored cancellation.</summary>
-    /// <value>Between 0 and <see cref="WorkerPoolOptions.MaxWorkers"/>.</value>
+    /// <value>
+    /// Between 0 and <see cref="MaxWorkers"/>, plus one for each job that waits for a nested run of its own pool (such a
+    /// job lends its place in the bound).
+    /// </value>
     public int ActiveWorkers { get; init; }
 
     /// <summary>Gets the largest number of worker tasks that ever existed at once.</summary>
-    /// <value>Between 0 and <see cref="WorkerPoolOptions.MaxWorkers"/>.</value>
+    /// <value>Between 0 and <see cref="MaxWorkers"/>, plus the places lent by jobs that waited for nested runs.</value>
     public int PeakWorkers { get; init; }
 
-    /// <summary>Gets the number of jobs waiting in the pool's queue for a worker.</summary>
-    /// <value>Between 0 and <see cref="WorkerPoolOptions.QueueCapacity"/>.</value>
+    /// <summary>Gets the number of jobs waiting in the pool's queue for a worker. A running job is never counted.</summary>
+    /// <value>Between 0 and <see cref="QueueCapacity"/>.</value>
     public int QueuedJobs { get; init; }
 
     /// <summary>Gets the number of <c>work</c> calls executing now.</summary>
-    /// <value>Between 0 and <see cref="WorkerPoolOptions.MaxWorkers"/>.</value>
+    /// <value>Between 0 and <see cref="MaxWorkers"/>, plus the jobs waiting for nested runs of their own pool.</value>
     public int RunningJobs { get; init; }
 
     /// <summary>Gets the number of jobs that ended with <see cref="JobStatus.Succeeded"/>.</summary>

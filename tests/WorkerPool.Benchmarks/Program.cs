@@ -7,6 +7,12 @@ namespace WorkerPool.Benchmarks;
 /// Runs the benchmarks. <c>--quick</c> picks the quick sizes and a short job; every other argument goes to
 /// BenchmarkDotNet's switcher (for example <c>--filter *Latency*</c>). Without a filter, every benchmark runs, followed by
 /// the scale measurement; <c>--scale-only</c> runs only the latter.
+/// <para>
+/// The caller-fairness measurements are console measurements, not BenchmarkDotNet benchmarks: <c>--fairness</c> (fair
+/// admission under overload), <c>--long-job</c> and <c>--context-cost</c> run only the ones named, each launch in a fresh
+/// child process, with <c>--launches N</c>, <c>--concurrency N</c> and <c>--shape QUEUES/CALLERS/FANOUTS</c> to adjust them
+/// (see <see cref="FairnessSettings"/>).
+/// </para>
 /// </summary>
 internal static class Program
 {
@@ -22,13 +28,23 @@ internal static class Program
             return ScaleMeasurement.RunChild(childArgs);
         }
 
+        if (args is [string childFlag, .. string[] measurementArgs] && ChildMeasurement(childFlag) is { } runChild)
+        {
+            return runChild(measurementArgs);
+        }
+
+        if (args.Any(FairnessSettings.Flags.Contains))
+        {
+            return RunFairness(args);
+        }
+
         WorkloadSettings settings = args.Contains(QuickFlag) ? WorkloadSettings.Quick : WorkloadSettings.Full;
         WorkloadSettings.Current = settings;
         bool scaleOnly = args.Contains(ScaleOnlyFlag);
         string[] switcherArgs = [.. args.Where(a => a is not (QuickFlag or ScaleOnlyFlag))];
         bool filtered = switcherArgs.Any(a => a is "--filter" or "-f" || a.StartsWith("--filter=", StringComparison.Ordinal));
 
-        var report = new List<string> { MachineLoad("before") };
+        var report = new List<string> { MachineLoad.Sentence("before") };
         string resultsDirectory = Path.Combine(Directory.GetCurrentDirectory(), "BenchmarkDotNet.Artifacts", "results");
         bool ranBenchmarks = false;
         if (!scaleOnly)
@@ -48,7 +64,7 @@ internal static class Program
             report.AddRange(ScaleMeasurement.Run(settings));
         }
 
-        report.Add(MachineLoad("after"));
+        report.Add(MachineLoad.Sentence("after"));
         if (ranBenchmarks || scaleOnly)
         {
             Directory.CreateDirectory(resultsDirectory);
@@ -65,11 +81,53 @@ internal static class Program
         return 0;
     }
 
-    /// <summary>
-    /// Other processes on the machine skew every figure, and more so on few cores: record the load average next to the
-    /// results (Linux only).
-    /// </summary>
-    private static string MachineLoad(string when) => File.Exists("/proc/loadavg")
-        ? $"Load average {when} the run (1, 5, 15 min): {string.Join(", ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3))}."
-        : $"Load average {when} the run: not available on this OS.";
+    private static Func<string[], int>? ChildMeasurement(string flag) => flag switch
+    {
+        FairAdmissionMeasurement.ChildFlag => FairAdmissionMeasurement.RunChild,
+        LongJobMeasurement.ChildFlag => LongJobMeasurement.RunChild,
+        ContextCostMeasurement.ChildFlag => ContextCostMeasurement.RunChild,
+        _ => null,
+    };
+
+    /// <summary>Runs the caller-fairness measurements named on the command line and saves their report.</summary>
+    private static int RunFairness(string[] args)
+    {
+        FairnessSettings settings = FairnessSettings.Parse(args, args.Contains(QuickFlag));
+        string[] unknown = [.. FairnessSettings.Strip(args).Where(a => a != QuickFlag)];
+        if (unknown.Length > 0)
+        {
+            Console.Error.WriteLine($"Not understood with the fairness measurements: {string.Join(' ', unknown)}");
+            return 2;
+        }
+
+        var report = new List<string> { $"Command line: {string.Join(' ', args)}", MachineLoad.Sentence("before") };
+        foreach ((string flag, Func<FairnessSettings, IReadOnlyList<string>> measure) in new (string, Func<FairnessSettings, IReadOnlyList<string>>)[]
+        {
+            (FairnessSettings.FairnessFlag, FairAdmissionMeasurement.Measure),
+            (FairnessSettings.LongJobFlag, LongJobMeasurement.Measure),
+            (FairnessSettings.ContextCostFlag, ContextCostMeasurement.Measure),
+        })
+        {
+            if (args.Contains(flag))
+            {
+                report.Add("");
+                report.AddRange(measure(settings));
+                report.Add("");
+            }
+        }
+
+        report.Add(MachineLoad.Sentence("after"));
+        string resultsDirectory = Path.Combine(Directory.GetCurrentDirectory(), "BenchmarkDotNet.Artifacts", "results");
+        Directory.CreateDirectory(resultsDirectory);
+        string path = Path.Combine(resultsDirectory, $"WorkerPool.Benchmarks-fairness-{settings.Mode}.md");
+        File.WriteAllLines(path, report.Select(line => line.StartsWith('|') || line.Length == 0 ? line : "- " + line));
+        Console.WriteLine();
+        Console.WriteLine($"// Fairness ({settings.Mode} mode), also saved to {path}:");
+        foreach (string line in report)
+        {
+            Console.WriteLine(line);
+        }
+
+        return 0;
+    }
 }

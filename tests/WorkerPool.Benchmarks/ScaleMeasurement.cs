@@ -121,30 +121,8 @@ internal static class ScaleMeasurement
         return sum;
     }
 
-    private static string[] RunChildProcess(string contender, int jobs, string mode)
-    {
-        string host = Environment.ProcessPath ?? throw new InvalidOperationException("The path of this program is unknown.");
-        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
-        {
-            // Started as `dotnet WorkerPool.Benchmarks.dll` rather than through the app host.
-            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "WorkerPool.Benchmarks.dll"));
-        }
-
-        foreach (string argument in new[] { ChildFlag, contender, jobs.ToString(CultureInfo.InvariantCulture), mode })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process child = Process.Start(start) ?? throw new InvalidOperationException("Could not start the scale measurement.");
-        string output = child.StandardOutput.ReadToEnd();
-        child.WaitForExit();
-        string? result = output.Split('\n').FirstOrDefault(line => line.StartsWith(ResultPrefix, StringComparison.Ordinal));
-        if (child.ExitCode != 0 || result is null)
-        {
-            throw new InvalidOperationException($"The scale measurement of {contender} over {jobs} jobs failed (exit code {child.ExitCode}).");
-        }
-
-        return result[ResultPrefix.Length..].TrimEnd().Split('\t');
-    }
+    private static string[] RunChildProcess(string contender, int jobs, string mode) => ChildLaunch.Run(
+        [ChildFlag, contender, jobs.ToString(CultureInfo.InvariantCulture), mode],
+        ResultPrefix,
+        TimeSpan.FromMinutes(10))[0];
 }
