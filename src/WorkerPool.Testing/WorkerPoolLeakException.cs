@@ -5,7 +5,8 @@ namespace WorkerPool.Testing;
 
 /// <summary>
 /// Thrown by <see cref="WorkerPoolLeakCheck"/> when pool workers are still alive after the check's grace period.
-/// The message names each one: its pool, and the job it is running with its index, value and running time.
+/// The message names each one: its pool, and the job it is running with its run, index and running time (and the job's
+/// text, only when the pool has a <see cref="WorkerPoolOptions.JobFormatter"/>).
 /// </summary>
 public sealed class WorkerPoolLeakException : Exception
 {

@@ -84,7 +84,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     _ = waited.Exception;
                     if (!pending.IsCompleted)
                     {
-                        Log.SourceIgnoredCancellation(_logger, _name);
+                        Log.SourceIgnoredCancellation(_logger, _name, run.Id);
                         _ = DisposeWhenDoneAsync(pending, jobs);
                         jobs = null;
                         return;
@@ -160,7 +160,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         if (run.TryFail(exception))
         {
-            Log.SourceFailed(_logger, _name, exception);
+            Log.SourceFailed(_logger, _name, run.Id, exception);
         }
     }
 
@@ -172,7 +172,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         if (sourceFailed)
         {
-            Log.SourceDisposeFailed(_logger, _name, exception);
+            Log.SourceDisposeFailed(_logger, _name, run.Id, exception);
             return;
         }
 

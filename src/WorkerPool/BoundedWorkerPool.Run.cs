@@ -204,7 +204,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             EnsureWorker();
         }
 
-        Log.RunStarted(_logger, _name);
+        Log.RunStarted(_logger, _name, run.Id);
 
         // The producer enumerates the source in the caller's context: Start captures it.
         producer.Start(TaskScheduler.Default);
@@ -304,10 +304,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             string outcome = !stopped ? "ShutdownTimeout"
                 : run.Failure is not null ? "Failed"
+                : completed && run.Unsuccessful > 0 ? "CompletedWithFailures"
                 : completed ? "Completed"
                 : "Canceled";
             double elapsedMs = Stopwatch.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
-            Log.RunEnded(_logger, _name, outcome, run.Pulled, elapsedMs);
+            Log.RunEnded(_logger, _name, run.Id, outcome, run.Pulled, run.Unsuccessful, elapsedMs);
         }
     }
 

@@ -139,6 +139,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>The producer's wait for room in the pool queue, made at its first wait and reused. Producer only.</summary>
         internal JobQueue<Run, QueuedJob>.Waiter? RoomWaiter { get; set; }
 
+        private long _unsuccessful;
+
+        /// <summary>Jobs of the run that failed or timed out so far.</summary>
+        internal long Unsuccessful => Volatile.Read(ref _unsuccessful);
+
+        /// <summary>Counts a job that failed or timed out (for the run's end in the log).</summary>
+        internal void CountUnsuccessful() => Interlocked.Increment(ref _unsuccessful);
+
         /// <summary>Outcomes published by workers so far.</summary>
         internal long Published => Volatile.Read(ref _published);
 

@@ -169,6 +169,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private void Record(Run run, WorkerSlot slot, in JobResult<TJob, TResult> result)
     {
         slot.Count(result.Status);
+        if (result.Status is JobStatus.Failed or JobStatus.TimedOut)
+        {
+            run.CountUnsuccessful();
+        }
+
         WorkerPoolMetrics.RecordCompleted(1, _nameTag, result.Status);
         WorkerPoolMetrics.RecordDuration(result.Duration, _nameTag, result.Status);
         switch (result.Status)
@@ -177,19 +182,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             case JobStatus.Canceled:
                 break;
             case JobStatus.TimedOut:
-                Log.JobTimedOut(_logger, _name, result.Index, _options.JobTimeout.TotalMilliseconds);
+                Log.JobTimedOut(_logger, _name, run.Id, result.Index, _options.JobTimeout.TotalMilliseconds);
                 break;
             default:
                 if (_options.ErrorMode == ErrorMode.StopOnFirstError)
                 {
                     if (run.TryFail(result.Error!))
                     {
-                        Log.RunStoppedOnFirstError(_logger, _name, result.Index, result.Error!);
+                        Log.RunStoppedOnFirstError(_logger, _name, run.Id, result.Index, result.Error!);
                     }
                 }
                 else
                 {
-                    Log.JobFailed(_logger, _name, result.Index, result.Error!);
+                    Log.JobFailed(_logger, _name, run.Id, result.Index, result.Error!);
                 }
 
                 break;

@@ -29,7 +29,7 @@ namespace WorkerPool;
 /// <c>work</c> calls is still executing and none will start.
 /// </para>
 /// </remarks>
-public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, PoolRegistry.IPoolDiagnostics
+public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, IDisposable, PoolRegistry.IPoolDiagnostics
 {
     private readonly Func<TJob, CancellationToken, ValueTask<TResult>> _work;
     private readonly WorkerPoolOptions _options;
@@ -117,6 +117,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     int PoolRegistry.IPoolDiagnostics.RunningJobs => CountRunningJobs();
 
+    int PoolRegistry.IPoolDiagnostics.WaitingForRoom => _queue.WaitingForRoom;
+
     void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
     {
         long now = Stopwatch.GetTimestamp();
@@ -138,6 +140,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         MaxWorkers = _options.MaxWorkers,
         QueueCapacity = _options.QueueCapacity,
+        IsDraining = Volatile.Read(ref _draining),
+        IsDisposed = Volatile.Read(ref _disposed),
         ActiveWorkers = Volatile.Read(ref _activeWorkers),
         PeakWorkers = Volatile.Read(ref _peakWorkers),
         QueuedJobs = _queue.Waiting,
@@ -288,6 +292,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         return new ValueTask(DisposeCoreAsync(runs));
     }
+
+    /// <summary>
+    /// Disposes the pool as <see cref="DisposeAsync"/> does, blocking the calling thread until it completes: until the
+    /// pool holds no task, or until <see cref="WorkerPoolOptions.ShutdownTimeout"/> has passed with jobs that ignore
+    /// cancellation. Prefer <see cref="DisposeAsync"/>; this is for containers and callers that can only dispose
+    /// synchronously. Never throws.
+    /// </summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     private async Task DisposeCoreAsync(Run[] runs)
     {
@@ -567,7 +579,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         foreach (RunningJobInfo job in running)
         {
             double elapsedMs = job.Elapsed.TotalMilliseconds;
-            Log.ShutdownTimeoutExceeded(_logger, _name, job.Index, elapsedMs, shutdownTimeoutMs);
+            Log.ShutdownTimeoutExceeded(_logger, _name, job.RunId, job.Index, elapsedMs, shutdownTimeoutMs);
         }
 
         int sourcesStuck = 0;
@@ -576,7 +588,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             if (!candidate.Producer.IsCompleted)
             {
                 sourcesStuck++;
-                Log.SourceIgnoredShutdown(_logger, _name, shutdownTimeoutMs);
+                Log.SourceIgnoredShutdown(_logger, _name, candidate.Id, shutdownTimeoutMs);
             }
         }
 

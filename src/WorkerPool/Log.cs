@@ -4,8 +4,9 @@ namespace WorkerPool;
 
 /// <summary>
 /// Every log message the pool writes. EventIds are stable: dashboards and alerts may depend on them.
-/// The generated methods check <see cref="ILogger.IsEnabled(LogLevel)"/> first, so a disabled level costs
-/// no formatting and no boxing.
+/// Each public method checks <see cref="ILogger.IsEnabled(LogLevel)"/> first, so a disabled level costs no formatting,
+/// no boxing and no scope. A message about a run is written inside a scope that carries the pool's name and the run's
+/// id (<c>PoolName</c>, <c>RunId</c>), so that every line of one run can be found together.
 /// </summary>
 /// <remarks>
 /// Every public method here swallows what the logging provider throws: a faulty provider loses its own log lines, and
@@ -19,8 +20,8 @@ internal static partial class Log
     private static partial void RunStartedCore(ILogger logger, string poolName);
 
     [LoggerMessage(EventId = 2, EventName = "RunEnded", Level = LogLevel.Debug,
-        Message = "Pool {PoolName}: run ended as {Outcome} after {JobCount} job(s) in {ElapsedMs:0.###} ms")]
-    private static partial void RunEndedCore(ILogger logger, string poolName, string outcome, long jobCount, double elapsedMs);
+        Message = "Pool {PoolName}: run ended as {Outcome} after {JobCount} job(s), {UnsuccessfulCount} of them failed or timed out, in {ElapsedMs:0.###} ms")]
+    private static partial void RunEndedCore(ILogger logger, string poolName, string outcome, long jobCount, long unsuccessfulCount, double elapsedMs);
 
     [LoggerMessage(EventId = 3, EventName = "JobFailed", Level = LogLevel.Debug,
         Message = "Pool {PoolName}: job #{JobIndex} failed; the run goes on")]
@@ -50,114 +51,6 @@ internal static partial class Log
         Message = "Pool {PoolName}: the asynchronous job source had not answered when its run was cancelled; the run ended without waiting for it, and anything it yields now is not taken")]
     private static partial void SourceIgnoredCancellationCore(ILogger logger, string poolName);
 
-    /// <summary>Logs <c>RunStarted</c>; never throws.</summary>
-    public static void RunStarted(ILogger logger, string poolName)
-    {
-        try
-        {
-            RunStartedCore(logger, poolName);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>RunEnded</c>; never throws.</summary>
-    public static void RunEnded(ILogger logger, string poolName, string outcome, long jobCount, double elapsedMs)
-    {
-        try
-        {
-            RunEndedCore(logger, poolName, outcome, jobCount, elapsedMs);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>JobFailed</c>; never throws.</summary>
-    public static void JobFailed(ILogger logger, string poolName, long jobIndex, Exception exception)
-    {
-        try
-        {
-            JobFailedCore(logger, poolName, jobIndex, exception);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>RunStoppedOnFirstError</c>; never throws.</summary>
-    public static void RunStoppedOnFirstError(ILogger logger, string poolName, long jobIndex, Exception exception)
-    {
-        try
-        {
-            RunStoppedOnFirstErrorCore(logger, poolName, jobIndex, exception);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>JobTimedOut</c>; never throws.</summary>
-    public static void JobTimedOut(ILogger logger, string poolName, long jobIndex, double timeoutMs)
-    {
-        try
-        {
-            JobTimedOutCore(logger, poolName, jobIndex, timeoutMs);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>ShutdownTimeoutExceeded</c>; never throws.</summary>
-    public static void ShutdownTimeoutExceeded(ILogger logger, string poolName, long jobIndex, double elapsedMs, double shutdownTimeoutMs)
-    {
-        try
-        {
-            ShutdownTimeoutExceededCore(logger, poolName, jobIndex, elapsedMs, shutdownTimeoutMs);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>DisposedWithWorkInFlight</c>; never throws.</summary>
-    public static void DisposedWithWorkInFlight(ILogger logger, string poolName, int runCount, int runningJobs)
-    {
-        try
-        {
-            DisposedWithWorkInFlightCore(logger, poolName, runCount, runningJobs);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>SourceFailed</c>; never throws.</summary>
-    public static void SourceFailed(ILogger logger, string poolName, Exception exception)
-    {
-        try
-        {
-            SourceFailedCore(logger, poolName, exception);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
-    /// <summary>Logs <c>SourceIgnoredCancellation</c>; never throws.</summary>
-    public static void SourceIgnoredCancellation(ILogger logger, string poolName)
-    {
-        try
-        {
-            SourceIgnoredCancellationCore(logger, poolName);
-        }
-        catch (Exception)
-        {
-        }
-    }
-
     [LoggerMessage(EventId = 10, EventName = "SourceDisposeFailed", Level = LogLevel.Warning,
         Message = "Pool {PoolName}: disposing the job source threw after the source had failed; the source's own exception is the run's error")]
     private static partial void SourceDisposeFailedCore(ILogger logger, string poolName, Exception exception);
@@ -166,29 +59,43 @@ internal static partial class Log
         Message = "Pool {PoolName}: the job source ignored cancellation and had not returned after the shutdown timeout of {ShutdownTimeoutMs:0} ms; it holds its run")]
     private static partial void SourceIgnoredShutdownCore(ILogger logger, string poolName, double shutdownTimeoutMs);
 
-    /// <summary>Logs <c>SourceDisposeFailed</c>; never throws.</summary>
-    public static void SourceDisposeFailed(ILogger logger, string poolName, Exception exception)
-    {
-        try
-        {
-            SourceDisposeFailedCore(logger, poolName, exception);
-        }
-        catch (Exception)
-        {
-        }
-    }
+    private static readonly Func<ILogger, string, long, IDisposable?> RunScope =
+        LoggerMessage.DefineScope<string, long>("Pool {PoolName} run {RunId}");
 
-    /// <summary>Logs <c>SourceIgnoredShutdown</c>; never throws.</summary>
-    public static void SourceIgnoredShutdown(ILogger logger, string poolName, double shutdownTimeoutMs)
-    {
-        try
-        {
-            SourceIgnoredShutdownCore(logger, poolName, shutdownTimeoutMs);
-        }
-        catch (Exception)
-        {
-        }
-    }
+    public static void RunStarted(ILogger logger, string poolName, long runId) =>
+        Write(logger, LogLevel.Debug, poolName, runId, poolName, static (logger, poolName) => RunStartedCore(logger, poolName));
+
+    public static void RunEnded(ILogger logger, string poolName, long runId, string outcome, long jobCount, long unsuccessfulCount, double elapsedMs) =>
+        Write(logger, LogLevel.Debug, poolName, runId, (poolName, outcome, jobCount, unsuccessfulCount, elapsedMs),
+            static (logger, s) => RunEndedCore(logger, s.poolName, s.outcome, s.jobCount, s.unsuccessfulCount, s.elapsedMs));
+
+    public static void JobFailed(ILogger logger, string poolName, long runId, long jobIndex, Exception exception) =>
+        Write(logger, LogLevel.Debug, poolName, runId, (poolName, jobIndex, exception), static (logger, s) => JobFailedCore(logger, s.poolName, s.jobIndex, s.exception));
+
+    public static void RunStoppedOnFirstError(ILogger logger, string poolName, long runId, long jobIndex, Exception exception) =>
+        Write(logger, LogLevel.Warning, poolName, runId, (poolName, jobIndex, exception), static (logger, s) => RunStoppedOnFirstErrorCore(logger, s.poolName, s.jobIndex, s.exception));
+
+    public static void JobTimedOut(ILogger logger, string poolName, long runId, long jobIndex, double timeoutMs) =>
+        Write(logger, LogLevel.Warning, poolName, runId, (poolName, jobIndex, timeoutMs), static (logger, s) => JobTimedOutCore(logger, s.poolName, s.jobIndex, s.timeoutMs));
+
+    public static void ShutdownTimeoutExceeded(ILogger logger, string poolName, long runId, long jobIndex, double elapsedMs, double shutdownTimeoutMs) =>
+        Write(logger, LogLevel.Error, poolName, runId, (poolName, jobIndex, elapsedMs, shutdownTimeoutMs),
+            static (logger, s) => ShutdownTimeoutExceededCore(logger, s.poolName, s.jobIndex, s.elapsedMs, s.shutdownTimeoutMs));
+
+    public static void DisposedWithWorkInFlight(ILogger logger, string poolName, int runCount, int runningJobs) =>
+        Write(logger, LogLevel.Information, poolName, runId: 0, (poolName, runCount, runningJobs), static (logger, s) => DisposedWithWorkInFlightCore(logger, s.poolName, s.runCount, s.runningJobs));
+
+    public static void SourceFailed(ILogger logger, string poolName, long runId, Exception exception) =>
+        Write(logger, LogLevel.Warning, poolName, runId, (poolName, exception), static (logger, s) => SourceFailedCore(logger, s.poolName, s.exception));
+
+    public static void SourceIgnoredCancellation(ILogger logger, string poolName, long runId) =>
+        Write(logger, LogLevel.Warning, poolName, runId, poolName, static (logger, poolName) => SourceIgnoredCancellationCore(logger, poolName));
+
+    public static void SourceDisposeFailed(ILogger logger, string poolName, long runId, Exception exception) =>
+        Write(logger, LogLevel.Warning, poolName, runId, (poolName, exception), static (logger, s) => SourceDisposeFailedCore(logger, s.poolName, s.exception));
+
+    public static void SourceIgnoredShutdown(ILogger logger, string poolName, long runId, double shutdownTimeoutMs) =>
+        Write(logger, LogLevel.Error, poolName, runId, (poolName, shutdownTimeoutMs), static (logger, s) => SourceIgnoredShutdownCore(logger, s.poolName, s.shutdownTimeoutMs));
 
     /// <summary>Whether <paramref name="level"/> is enabled; <see langword="false"/> if the logger throws.</summary>
     public static bool IsEnabled(ILogger logger, LogLevel level)
@@ -203,5 +110,25 @@ internal static partial class Log
         }
     }
 
+    /// <summary>
+    /// Writes one message if its level is enabled, inside the run's scope (none for <paramref name="runId"/> 0). Never
+    /// throws. The state is passed through, and <paramref name="write"/> is static: a call allocates nothing of its own.
+    /// </summary>
+    private static void Write<TState>(ILogger logger, LogLevel level, string poolName, long runId, TState state, Action<ILogger, TState> write)
+    {
+        try
+        {
+            if (!logger.IsEnabled(level))
+            {
+                return;
+            }
+
+            using IDisposable? scope = runId > 0 ? RunScope(logger, poolName, runId) : null;
+            write(logger, state);
+        }
+        catch (Exception)
+        {
+        }
+    }
 }
 #pragma warning restore CA1031

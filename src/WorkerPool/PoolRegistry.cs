@@ -19,6 +19,8 @@ internal static class PoolRegistry
 
         int RunningJobs { get; }
 
+        int WaitingForRoom { get; }
+
         void CollectLiveWorkers(List<LiveWorkerInfo> into);
     }
 

@@ -3,18 +3,41 @@ using System.Diagnostics.Metrics;
 namespace WorkerPool;
 
 /// <summary>
-/// The library's one <see cref="Meter"/>, named <c>WorkerPool</c>, and its instruments. Every measurement carries the
-/// tag <c>workerpool.name</c> with the pool's <see cref="WorkerPoolOptions.Name"/>. With no listener attached, each
-/// recording costs one check of <see cref="Instrument.Enabled"/>.
+/// The library's one <see cref="Meter"/>, named <see cref="MeterName"/>, and its instruments, named after OpenTelemetry's
+/// semantic conventions. Every measurement carries the attribute <see cref="PoolNameAttribute"/> with the pool's name;
+/// job measurements also carry <see cref="JobStatusAttribute"/>.
 /// </summary>
-internal static class WorkerPoolMetrics
+/// <remarks>
+/// <para>
+/// Instruments: <c>workerpool.jobs.completed</c> (counter, <c>{job}</c>, by status), <c>workerpool.job.duration</c>
+/// (histogram, seconds, by status; on .NET 9 and later with bucket advice from 10 µs to 5 min),
+/// <c>workerpool.workers.active</c> (up-down counter, <c>{worker}</c>), and observable up-down counters
+/// <c>workerpool.jobs.queued</c>, <c>workerpool.jobs.running</c> (<c>{job}</c>) and <c>workerpool.callers.waiting</c>
+/// (<c>{caller}</c>: producers waiting in line for room in the queue). Up-down counters, because their sum across pools
+/// and processes means something.
+/// </para>
+/// <para>
+/// With no listener attached, each recording costs one check of <see cref="Instrument.Enabled"/>. A listener whose
+/// callback throws loses that measurement; the pool goes on. Thread-safe.
+/// </para>
+/// </remarks>
+public static class WorkerPoolMetrics
 {
     /// <summary>The meter's name, for <c>AddMeter</c> in OpenTelemetry and <c>--counters</c> in dotnet-counters.</summary>
     public const string MeterName = "WorkerPool";
 
-    public const string PoolNameTag = "workerpool.name";
+    /// <summary>The attribute that carries the pool's name on every measurement.</summary>
+    public const string PoolNameAttribute = "workerpool.name";
 
-    public const string StatusTag = "status";
+    /// <summary>
+    /// The attribute that carries how a job ended: <c>succeeded</c>, <c>failed</c>, <c>timed_out</c> or <c>canceled</c>
+    /// (started or not).
+    /// </summary>
+    public const string JobStatusAttribute = "workerpool.job.status";
+
+    internal const string PoolNameTag = PoolNameAttribute;
+
+    internal const string StatusTag = JobStatusAttribute;
 
     private static readonly Meter Meter = new(MeterName, typeof(WorkerPoolMetrics).Assembly.GetName().Version?.ToString());
 
@@ -24,18 +47,34 @@ internal static class WorkerPoolMetrics
     internal static readonly Counter<long> JobsCompleted = Meter.CreateCounter<long>(
         "workerpool.jobs.completed", unit: "{job}", description: "Jobs that ended, by status: succeeded, failed, timed_out or canceled (started or not).");
 
+#if NET9_0_OR_GREATER
+    internal static readonly Histogram<double> JobDuration = Meter.CreateHistogram(
+        "workerpool.job.duration",
+        unit: "s",
+        description: "How long each job's work call ran, by status.",
+        tags: null,
+        advice: new InstrumentAdvice<double>
+        {
+            // Jobs run from microseconds (in-memory work) to minutes (batch work): the default buckets stop at 10 s
+            // and start at 5 ms.
+            HistogramBucketBoundaries = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+        });
+#else
     internal static readonly Histogram<double> JobDuration = Meter.CreateHistogram<double>(
-        "workerpool.job.duration", unit: "s", description: "How long each job's work call ran.");
+        "workerpool.job.duration", unit: "s", description: "How long each job's work call ran, by status.");
+#endif
 
     internal static readonly UpDownCounter<int> WorkersActive = Meter.CreateUpDownCounter<int>(
         "workerpool.workers.active", unit: "{worker}", description: "Worker tasks that exist now.");
 
     static WorkerPoolMetrics()
     {
-        Meter.CreateObservableGauge(
-            "workerpool.queue.length", () => Observe(static source => source.QueuedJobs), unit: "{job}", description: "Jobs waiting in the pool's queue for a worker.");
-        Meter.CreateObservableGauge(
+        Meter.CreateObservableUpDownCounter(
+            "workerpool.jobs.queued", () => Observe(static source => source.QueuedJobs), unit: "{job}", description: "Jobs waiting in the pool's queue for a worker.");
+        Meter.CreateObservableUpDownCounter(
             "workerpool.jobs.running", () => Observe(static source => source.RunningJobs), unit: "{job}", description: "Work calls executing now.");
+        Meter.CreateObservableUpDownCounter(
+            "workerpool.callers.waiting", () => Observe(static source => source.WaitingForRoom), unit: "{caller}", description: "Producers and submitters waiting in line for room in the queue.");
     }
 
     internal static string StatusName(JobStatus status) => StatusNames[(int)status];

@@ -20,6 +20,14 @@ public readonly record struct WorkerPoolStatistics
     /// <value>The pool's <see cref="WorkerPoolOptions.QueueCapacity"/>.</value>
     public int QueueCapacity { get; init; }
 
+    /// <summary>Gets whether the pool is draining: <c>DrainAsync</c> was called, and it accepts no new runs.</summary>
+    /// <value><see langword="true"/> from the first <c>DrainAsync</c> call on.</value>
+    public bool IsDraining { get; init; }
+
+    /// <summary>Gets whether the pool has been disposed.</summary>
+    /// <value><see langword="true"/> from the first <c>Dispose</c> or <c>DisposeAsync</c> call on.</value>
+    public bool IsDisposed { get; init; }
+
     /// <summary>Gets the number of worker tasks that exist now, including any still inside a job that ignored cancellation.</summary>
     /// <value>
     /// Between 0 and <see cref="MaxWorkers"/>, plus one for each job that waits for a nested run of its own pool (such a

@@ -42,7 +42,7 @@ public class MetricsCallBenchmarks
             sink += status.Length;
             if (JobsCompleted.Enabled)
             {
-                JobsCompleted.Add(1, NameTag, new("status", status));
+                JobsCompleted.Add(1, NameTag, new("workerpool.job.status", status));
             }
 
             if (JobDuration.Enabled)

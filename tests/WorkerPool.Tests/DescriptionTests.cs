@@ -67,15 +67,15 @@ public sealed class DescriptionTests : PoolTest
     [Fact]
     public void RunningJobAndLiveWorker_ToString_DescribeWhatIsRunning()
     {
-        var job = new RunningJobInfo { PoolName = "orders", Index = 7, Job = "order-7", Elapsed = TimeSpan.FromMilliseconds(1200) };
-        var nullJob = job with { Job = null };
+        var job = new RunningJobInfo { PoolName = "orders", RunId = 3, Index = 7, Job = "order-7", Elapsed = TimeSpan.FromMilliseconds(1200) };
+        var described = job with { JobText = "order 7 of ACME" };
         var busy = new LiveWorkerInfo { PoolName = "orders", WorkerId = 1, Age = TimeSpan.FromMilliseconds(5000), RunningJob = job };
         var idle = busy with { RunningJob = null };
 
-        job.ToString().Should().Be("orders job #7 (order-7) running for 1200 ms");
-        nullJob.ToString().Should().Be("orders job #7 (null) running for 1200 ms");
-        busy.ToString().Should().Be("orders worker 1 (alive 5000 ms) running job #7 (order-7) for 1200 ms");
-        (busy with { RunningJob = nullJob }).ToString().Should().Be("orders worker 1 (alive 5000 ms) running job #7 (null) for 1200 ms");
+        job.ToString().Should().Be("orders run 3 job #7 running for 1200 ms", "a job's contents stay out of messages by default");
+        described.ToString().Should().Be("orders run 3 job #7 (order 7 of ACME) running for 1200 ms");
+        busy.ToString().Should().Be("orders worker 1 (alive 5000 ms) running run 3 job #7 for 1200 ms");
+        (busy with { RunningJob = described }).ToString().Should().Be("orders worker 1 (alive 5000 ms) running run 3 job #7 (order 7 of ACME) for 1200 ms");
         idle.ToString().Should().Be("orders worker 1 (alive 5000 ms) between jobs");
     }
 

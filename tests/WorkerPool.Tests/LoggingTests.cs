@@ -25,6 +25,46 @@ public sealed class LoggingTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_TwoRuns_EveryLineOfARunCarriesItsRunIdInAScope()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => job == 1 ? ValueTask.FromException<int>(new InvalidOperationException("bad")) : ValueTask.FromResult(job),
+            new WorkerPoolOptions { Name = "scoped" },
+            logs);
+
+        await pool.RunAsync([0, 1]).Within();
+        await pool.RunAsync([0, 1]).Within();
+
+        var byRun = logs.Entries
+            .Select(e => (e.EventId.Name, RunId: e.Scope.Single(kv => kv.Key == "RunId").Value, PoolName: e.Scope.Single(kv => kv.Key == "PoolName").Value))
+            .ToList();
+        byRun.Should().OnlyContain(e => Equals(e.PoolName, "scoped"));
+        byRun.Where(e => Equals(e.RunId, 1L)).Select(e => e.Name).Should().Equal("RunStarted", "JobFailed", "RunEnded");
+        byRun.Where(e => Equals(e.RunId, 2L)).Select(e => e.Name).Should().Equal("RunStarted", "JobFailed", "RunEnded");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_JobTimesOut_RunEndedSaysCompletedWithFailures()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, ct) =>
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+                return job;
+            },
+            new WorkerPoolOptions { JobTimeout = TimeSpan.FromMilliseconds(1) },
+            logs);
+
+        await pool.SubmitAsync(1).AsTask().ShouldThrowAsync<TimeoutException>();
+
+        CapturingLoggerFactory.LogEntry ended = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "RunEnded").Subject;
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("Outcome", "CompletedWithFailures"));
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("UnsuccessfulCount", 1L));
+    }
+
+    [Fact]
     public async Task DisposeAsync_WithWorkInFlight_LogsAtInformation()
     {
         var logs = new CapturingLoggerFactory();

@@ -37,7 +37,7 @@ public sealed class MetricsTests : PoolTest, IDisposable
         _ = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { Name = _poolName });
 
         _instruments.Keys.Should().Contain(
-            ["workerpool.jobs.completed", "workerpool.job.duration", "workerpool.workers.active", "workerpool.queue.length", "workerpool.jobs.running"]);
+            ["workerpool.jobs.completed", "workerpool.job.duration", "workerpool.workers.active", "workerpool.jobs.queued", "workerpool.jobs.running", "workerpool.callers.waiting"]);
         foreach (Instrument instrument in _instruments.Values)
         {
             instrument.Name.Should().MatchRegex("^[a-z]+(\\.[a-z_]+)+$");
@@ -48,6 +48,12 @@ public sealed class MetricsTests : PoolTest, IDisposable
         _instruments["workerpool.job.duration"].Unit.Should().Be("s");
         _instruments["workerpool.jobs.completed"].Should().BeOfType<Counter<long>>();
         _instruments["workerpool.workers.active"].Should().BeOfType<UpDownCounter<int>>();
+        _instruments["workerpool.jobs.queued"].Should().BeOfType<ObservableUpDownCounter<int>>();
+        _instruments["workerpool.jobs.running"].Should().BeOfType<ObservableUpDownCounter<int>>();
+        _instruments["workerpool.callers.waiting"].Should().BeOfType<ObservableUpDownCounter<int>>();
+        WorkerPoolMetrics.MeterName.Should().Be("WorkerPool");
+        ((Histogram<double>)_instruments["workerpool.job.duration"]).Advice!.HistogramBucketBoundaries.Should()
+            .StartWith(0.00001).And.EndWith(300, "jobs run from microseconds to minutes");
     }
 
     [Fact]
@@ -84,7 +90,7 @@ public sealed class MetricsTests : PoolTest, IDisposable
         outcomes.AddRange((await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>()).Results);
 
         Dictionary<string, double> completed = Mine("workerpool.jobs.completed")
-            .GroupBy(m => (string)m.Tags["status"]!)
+            .GroupBy(m => (string)m.Tags["workerpool.job.status"]!)
             .ToDictionary(g => g.Key, g => g.Sum(m => m.Value));
         var expected = outcomes.GroupBy(r => r.Status).ToDictionary(
             g => g.Key switch
@@ -158,7 +164,7 @@ public sealed class MetricsTests : PoolTest, IDisposable
         _listener.RecordObservableInstruments();
 
         Mine("workerpool.jobs.running").Last().Value.Should().Be(2);
-        Mine("workerpool.queue.length").Last().Value.Should().Be(3);
+        Mine("workerpool.jobs.queued").Last().Value.Should().Be(3);
 
         probe.ReleaseAll();
         await run.Within();

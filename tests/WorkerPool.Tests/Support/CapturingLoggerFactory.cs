@@ -23,12 +23,28 @@ internal sealed class CapturingLoggerFactory(LogLevel minimumLevel = LogLevel.Tr
     {
     }
 
-    internal sealed record LogEntry(LogLevel Level, EventId EventId, string Message, Exception? Exception, IReadOnlyList<KeyValuePair<string, object?>> State);
+    internal sealed record LogEntry(LogLevel Level, EventId EventId, string Message, Exception? Exception, IReadOnlyList<KeyValuePair<string, object?>> State)
+    {
+        /// <summary>The scope the entry was written in, as its key/value pairs (empty if none).</summary>
+        public IReadOnlyList<KeyValuePair<string, object?>> Scope { get; init; } = [];
+    }
+
+    private static readonly AsyncLocal<object?> CurrentScope = new();
+
+    private sealed class ScopeHandle(object? previous) : IDisposable
+    {
+        public void Dispose() => CurrentScope.Value = previous;
+    }
 
     private sealed class CapturingLogger(CapturingLoggerFactory owner) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
+            where TState : notnull
+        {
+            var handle = new ScopeHandle(CurrentScope.Value);
+            CurrentScope.Value = state;
+            return handle;
+        }
 
         public bool IsEnabled(LogLevel logLevel) => logLevel >= owner._minimumLevel;
 
@@ -41,7 +57,8 @@ internal sealed class CapturingLoggerFactory(LogLevel minimumLevel = LogLevel.Tr
             }
 
             var pairs = state as IReadOnlyList<KeyValuePair<string, object?>> ?? [];
-            owner._entries.Enqueue(new LogEntry(logLevel, eventId, formatter(state, exception), exception, pairs.ToArray()));
+            var scope = CurrentScope.Value as IReadOnlyList<KeyValuePair<string, object?>> ?? [];
+            owner._entries.Enqueue(new LogEntry(logLevel, eventId, formatter(state, exception), exception, pairs.ToArray()) { Scope = scope.ToArray() });
         }
     }
 }

@@ -1,0 +1,179 @@
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using WorkerPool.Extensions.Hosting.Internal;
+
+namespace WorkerPool.Extensions.Hosting.Tests;
+
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public async Task BindConfiguration_EveryOption_IsReadIncludingInfinite()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:MaxWorkers"] = "3",
+            [$"WorkerPools:{name}:QueueCapacity"] = "5",
+            [$"WorkerPools:{name}:JobTimeout"] = "Infinite",
+            [$"WorkerPools:{name}:ErrorMode"] = "StopOnFirstError",
+            [$"WorkerPools:{name}:PreserveOrder"] = "true",
+            [$"WorkerPools:{name}:ShutdownTimeout"] = "00:00:02.5",
+            [$"WorkerPools:{name}:Name"] = "custom-name",
+        });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+
+        options.MaxWorkers.Should().Be(3);
+        options.QueueCapacity.Should().Be(5);
+        options.JobTimeout.Should().Be(Timeout.InfiniteTimeSpan);
+        options.ErrorMode.Should().Be(ErrorMode.StopOnFirstError);
+        options.PreserveOrder.Should().BeTrue();
+        options.ShutdownTimeout.Should().Be(TimeSpan.FromSeconds(2.5));
+        options.Name.Should().Be("custom-name");
+        host.Pool(name).Name.Should().Be("custom-name");
+        await host.Pool(name).DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData("Infinite")]
+    [InlineData("infinite")]
+    [InlineData(" INFINITE ")]
+    [InlineData("-00:00:00.001")]
+    public void BindConfiguration_InfiniteShutdownTimeout_IsInfiniteTimeSpan(string value)
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:ShutdownTimeout"] = value,
+            [$"WorkerPools:{name}:JobTimeout"] = "00:00:30",
+        });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+
+        options.ShutdownTimeout.Should().Be(Timeout.InfiniteTimeSpan);
+        options.JobTimeout.Should().Be(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public void BindConfiguration_NoSection_KeepsDefaultsAndNamesPoolAfterRegistration()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder();
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+
+        options.Should().BeEquivalentTo(new WorkerPoolOptions { Name = name });
+    }
+
+    [Fact]
+    public void Bind_ConfigurationSection_ReadsWithTheSameRules()
+    {
+        string name = TestHosts.UniqueName("orders");
+        IConfiguration section = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["maxworkers"] = "2", ["jobtimeout"] = "Infinite" })
+            .Build();
+        HostApplicationBuilder builder = TestHosts.CreateBuilder();
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).Bind(section);
+        using IHost host = builder.Build();
+
+        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+
+        options.MaxWorkers.Should().Be(2);
+        options.JobTimeout.Should().Be(Timeout.InfiniteTimeSpan);
+    }
+
+    [Fact]
+    public void BindConfiguration_ValuesThatDoNotParse_FailNamingEachKeyPathAndValue()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:MaxWorkers"] = "many",
+            [$"WorkerPools:{name}:JobTimeout"] = "soon",
+            [$"WorkerPools:{name}:ErrorMode"] = "Ignore",
+            [$"WorkerPools:{name}:PreserveOrder"] = "yes",
+            [$"WorkerPools:{name}:QueueCapacity"] = "",
+            [$"WorkerPools:{name}:MaxWorker"] = "4",
+        });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        OptionsValidationException error = FluentActions
+            .Invoking(() => host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name))
+            .Should().Throw<OptionsValidationException>().Which;
+
+        error.OptionsName.Should().Be(name);
+        error.Failures.Should().HaveCount(6);
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:MaxWorkers", StringComparison.Ordinal) && f.Contains("'many'", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:JobTimeout", StringComparison.Ordinal) && f.Contains("'soon'", StringComparison.Ordinal) && f.Contains("Infinite", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:ErrorMode", StringComparison.Ordinal) && f.Contains("'Ignore'", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:PreserveOrder", StringComparison.Ordinal) && f.Contains("'yes'", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:QueueCapacity", StringComparison.Ordinal) && f.Contains("empty", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:MaxWorker'", StringComparison.Ordinal) && f.Contains("not a WorkerPoolOptions setting", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ValidateOnStart_MaxWorkersZero_HostStartFailsNamingMaxWorkers()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:MaxWorkers"] = "0",
+        });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name)
+            .BindConfiguration($"WorkerPools:{name}")
+            .ValidateOnStart();
+        using IHost host = builder.Build();
+
+        OptionsValidationException error = (await host.Invoking(h => h.StartAsync())
+            .Should().ThrowAsync<OptionsValidationException>()).Which;
+
+        error.OptionsName.Should().Be(name);
+        error.Message.Should().Contain("WorkerPoolOptions.MaxWorkers must be at least 1, but was 0");
+    }
+
+    [Fact]
+    public void Resolve_OptionOutOfRangeWithoutValidateOnStart_FailsAtFirstResolution()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder();
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name)
+            .Configure(o => o.JobTimeout = TimeSpan.Zero);
+        using IHost host = builder.Build();
+
+        FluentActions.Invoking(() => host.Pool(name))
+            .Should().Throw<OptionsValidationException>().WithMessage("*JobTimeout*00:00:00*");
+    }
+
+    [Fact]
+    public void Validator_OtherOptionsNames_AreSkipped()
+    {
+        var validator = new WorkerPoolOptionsValidator("orders");
+
+        validator.Validate("invoices", new WorkerPoolOptions { MaxWorkers = 0 }).Skipped.Should().BeTrue();
+        validator.Validate("orders", new WorkerPoolOptions { MaxWorkers = 0 }).Failed.Should().BeTrue();
+        validator.Validate("orders", new WorkerPoolOptions()).Succeeded.Should().BeTrue();
+    }
+
+    [Fact]
+    public void ConfigurationReader_Keys_CoverEveryPublicSettableOptionThatIsNotCode()
+    {
+        // A delegate (JobFormatter) is code, set in code; everything else must be settable from configuration.
+        string[] settable = typeof(WorkerPoolOptions)
+            .GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.SetMethod is { IsPublic: true } && !typeof(Delegate).IsAssignableFrom(p.PropertyType))
+            .Select(p => p.Name)
+            .ToArray();
+
+        WorkerPoolConfigurationReader.Keys.Should().BeEquivalentTo(settable, "every option that is not code can be set from configuration");
+    }
+}
