@@ -20,6 +20,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">The pool is draining (<see cref="DrainAsync"/>), and the call does not come from inside one of its jobs.</exception>
     /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
     /// (From the task.) The run was cancelled by <paramref name="cancellationToken"/> or by disposal of the pool. The exception
     /// carries the outcome of every job pulled from the source, in input order. A token that is already cancelled gives a
@@ -32,7 +33,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <exception cref="WorkerPoolShutdownTimeoutException">
     /// (From the task.) <see cref="WorkerPoolOptions.ShutdownTimeout"/> is finite and jobs ignored cancellation for longer than it.
     /// </exception>
-    /// <remarks>Thread-safe: any number of runs may share the pool at once, within its one bound.</remarks>
+    /// <remarks>
+    /// Thread-safe: any number of runs may share the pool at once, within its one bound. Every job runs in the
+    /// ExecutionContext captured by this call (its <c>AsyncLocal</c> values, <c>Activity.Current</c>, logging scopes),
+    /// and the source is enumerated in it; a caller that suppressed flow gets the default context.
+    /// </remarks>
     public Task<IReadOnlyList<JobResult<TJob, TResult>>> RunAsync(IEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(jobs);
@@ -63,6 +68,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">The pool is draining (<see cref="DrainAsync"/>), and the call does not come from inside one of its jobs.</exception>
     /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
     /// (From the task.) The run was cancelled; the exception carries the outcome of every job pulled from the source.
     /// A token that is already cancelled gives a cancelled task instead, and nothing is started.
@@ -74,7 +80,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <exception cref="WorkerPoolShutdownTimeoutException">
     /// (From the task.) <see cref="WorkerPoolOptions.ShutdownTimeout"/> is finite and jobs ignored cancellation for longer than it.
     /// </exception>
-    /// <remarks>Thread-safe: any number of runs may share the pool at once, within its one bound.</remarks>
+    /// <remarks>
+    /// Thread-safe: any number of runs may share the pool at once, within its one bound. Every job runs in the
+    /// ExecutionContext captured by this call, and the source is enumerated in it.
+    /// </remarks>
     public Task<IReadOnlyList<JobResult<TJob, TResult>>> RunAsync(IAsyncEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(jobs);
@@ -101,6 +110,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
     /// <exception cref="ObjectDisposedException">The pool has been disposed (also from the first <c>MoveNextAsync</c>).</exception>
+    /// <exception cref="InvalidOperationException">(From the first <c>MoveNextAsync</c>.) The pool is draining, and the enumeration does not come from inside one of its jobs.</exception>
     /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
     /// (From <c>MoveNextAsync</c>.) The run was cancelled; the exception carries the outcomes not yet yielded, in input order.
     /// A token already cancelled when enumeration starts throws <see cref="OperationCanceledException"/>, and nothing is started.
@@ -116,7 +126,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <remarks>
     /// At most <see cref="WorkerPoolOptions.QueueCapacity"/> + <see cref="WorkerPoolOptions.MaxWorkers"/> jobs of one
     /// stream are pulled and not yet yielded, so a slow consumer holds back its own source and never a worker: other runs
-    /// on the pool go on at full speed. Thread-safe: any number of runs may share the pool at once.
+    /// on the pool go on at full speed. Thread-safe: any number of runs may share the pool at once. The run starts, and
+    /// captures its ExecutionContext, at the first <c>MoveNextAsync</c>, not at this call: every job runs in the context
+    /// of the code that starts the enumeration, and the source is enumerated in it.
     /// </remarks>
     public IAsyncEnumerable<JobResult<TJob, TResult>> StreamAsync(IEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
     {
@@ -140,6 +152,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>
     /// <exception cref="ObjectDisposedException">The pool has been disposed (also from the first <c>MoveNextAsync</c>).</exception>
+    /// <exception cref="InvalidOperationException">(From the first <c>MoveNextAsync</c>.) The pool is draining, and the enumeration does not come from inside one of its jobs.</exception>
     /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
     /// (From <c>MoveNextAsync</c>.) The run was cancelled; the exception carries the outcomes not yet yielded, in input order.
     /// A token already cancelled when enumeration starts throws <see cref="OperationCanceledException"/>, and nothing is started.
@@ -152,7 +165,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// (From <c>MoveNextAsync</c> or <c>DisposeAsync</c>.) Jobs ignored cancellation for longer than a finite
     /// <see cref="WorkerPoolOptions.ShutdownTimeout"/>.
     /// </exception>
-    /// <remarks>Thread-safe: any number of runs may share the pool at once, within its one bound.</remarks>
+    /// <remarks>
+    /// Thread-safe: any number of runs may share the pool at once, within its one bound. The run starts, and captures
+    /// its ExecutionContext, at the first <c>MoveNextAsync</c>: every job runs in the context of the code that starts the
+    /// enumeration, and the source is enumerated in it.
+    /// </remarks>
     public IAsyncEnumerable<JobResult<TJob, TResult>> StreamAsync(IAsyncEnumerable<TJob> jobs, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(jobs);
@@ -169,7 +186,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private Run StartRun(Func<Run, Task> produce, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
     {
-        bool nested = JobScope.IsInsideJobOf(this);
+        JobMark? lender = JobScope.FindLiveMark(this);
+        bool nested = lender is not null;
         var run = new Run(this, collector, callerToken, enumeratorToken);
         var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         run.Producer = producer.Unwrap();
@@ -195,13 +213,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             throw new InvalidOperationException($"The pool '{_name}' is draining: it accepts no new runs.");
         }
 
-        if (nested)
+        if (lender is not null)
         {
-            // A job of this pool waits for this run: it lends its place in the bound until the run ends, so that the
-            // run's jobs (and whatever is queued before them) can run. The lent place may be needed at once.
-            run.LentPlace = true;
-            Interlocked.Increment(ref _lent);
-            EnsureWorker();
+            // A job of this pool waits for this run: it lends its place in the bound while any run it started lasts, so
+            // that their jobs (and whatever is queued before them) can run. The lent place may be needed at once.
+            run.LentBy = lender;
+            if (lender.EnterNested())
+            {
+                Interlocked.Increment(ref _lent);
+                EnsureWorker();
+            }
         }
 
         Log.RunStarted(_logger, _name, run.Id);
@@ -293,9 +314,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         noRuns?.TrySetResult();
 
-        if (run.LentPlace)
+        if (run.LentBy is { } lender && lender.ExitNested())
         {
-            // The job that waited for this run holds its place again; a worker over the bound retires after its job.
+            // The job that waited for its nested runs holds its place again; a worker over the bound retires after its job.
             Interlocked.Decrement(ref _lent);
         }
 

@@ -14,7 +14,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>
-    /// The state of one RunAsync or StreamAsync call. See the design notes in BoundedWorkerPool.cs for the claim
+    /// The state of one RunAsync or StreamAsync call. See docs/design.md for the claim
     /// protocol between workers (<see cref="TryEnter"/>/<see cref="Exit"/>) and the run's finish (<see cref="CloseAndDrainAsync"/>).
     /// </summary>
     private sealed class Run : IJobQueueOwner
@@ -48,7 +48,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             _pool = pool;
             Id = pool.NextRunId();
-            JobContext = JobScope.CaptureFor(pool);
+            _callerContext = ExecutionContext.Capture();
+            _outerMark = JobScope.Current;
             _callerToken = callerToken;
             _enumeratorToken = enumeratorToken;
             Collector = collector;
@@ -89,17 +90,50 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             StartTimestamp = Stopwatch.GetTimestamp();
         }
 
+        // The caller's context, captured when the run started (null if the caller suppressed flow), and the mark of the
+        // job it was started from, if any.
+        private readonly ExecutionContext? _callerContext;
+        private readonly JobMark? _outerMark;
+
+        // The context the run's jobs execute in, one per worker slot that has run one: the caller's, marked with the
+        // run and the slot. Grown under _contextSync; each slot reads and fills only its own element.
+        private ExecutionContext?[] _jobContexts = [];
+        private readonly object _contextSync = new();
+
         /// <summary>
-        /// The ExecutionContext every job of the run executes in: its caller's, captured when the run started, and
-        /// marked with the pool (<see cref="JobScope"/>).
+        /// The ExecutionContext a job of the run executes in on <paramref name="slot"/>: its caller's, captured when the run
+        /// started, marked with the run and the slot (<see cref="JobScope"/>). Built the first time the slot runs a job of
+        /// the run. Called by the slot's worker only.
         /// </summary>
-        internal ExecutionContext JobContext { get; }
+        internal ExecutionContext JobContextFor(WorkerSlot slot)
+        {
+            ExecutionContext?[] contexts = Volatile.Read(ref _jobContexts);
+            if (slot.Id < contexts.Length && contexts[slot.Id] is { } context)
+            {
+                return context;
+            }
+
+            context = JobScope.ContextFor(_callerContext, new JobMark(_pool, slot, this, _outerMark));
+            lock (_contextSync)
+            {
+                contexts = _jobContexts;
+                if (slot.Id >= contexts.Length)
+                {
+                    Array.Resize(ref contexts, Math.Max(slot.Id + 1, _pool._options.MaxWorkers));
+                }
+
+                contexts[slot.Id] = context;
+                Volatile.Write(ref _jobContexts, contexts);
+            }
+
+            return context;
+        }
 
         /// <summary>The run's id, unique within its pool: in log scopes, and in descriptions of its jobs.</summary>
         internal long Id { get; }
 
-        /// <summary>Whether the run was started from inside a job of its own pool, and lent that job's place in the bound.</summary>
-        internal bool LentPlace { get; set; }
+        /// <summary>The job of this pool that started this run and lent its place to it, if the run is nested.</summary>
+        internal JobMark? LentBy { get; set; }
 
         /// <summary>Linked to the caller's token(s) and the pool's disposal; cancelled by the run on failure.</summary>
         internal CancellationTokenSource Cts { get; }
@@ -278,7 +312,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// Hands a taken job's outcome to the consumer. Never blocks. The worker then counts it
-        /// (<see cref="AddPublished"/>), once per batch, before it leaves the run.
+        /// (<see cref="AddPublished"/>) before it leaves the run.
         /// </summary>
         internal void Publish(in JobResult<TJob, TResult> result)
         {

@@ -40,6 +40,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private bool _moving;
         private bool _disposing;
         private TaskCompletionSource? _moveEnded;
+        private Task? _disposal;
 
         public JobResult<TJob, TResult> Current { get; private set; }
 
@@ -146,8 +147,22 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             // Allocated before the run starts: if this throws, nothing has started.
             _reorder = pool._options.PreserveOrder ? new ReorderBuffer() : null;
-            _run = pool.StartRun(produce, collector: null, callerToken, enumeratorToken);
-            return _run;
+            Run run = pool.StartRun(produce, collector: null, callerToken, enumeratorToken);
+            bool disposing;
+            lock (_gate)
+            {
+                // Either DisposeAsync sees the run and stops it, or this sees DisposeAsync and stops it here.
+                _run = run;
+                disposing = _disposing;
+            }
+
+            if (disposing)
+            {
+                run.AbandonedByConsumer = true;
+                run.RequestStop();
+            }
+
+            return run;
         }
 
         private bool Yield(Run run, JobResult<TJob, TResult> result)
@@ -189,14 +204,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// Stops the run if it has not ended (break, an exception in the consumer's loop, or disposal before the end),
         /// and returns once its work has stopped. Outcomes nobody will read are dropped.
         /// </summary>
-        public async ValueTask DisposeAsync()
+        public ValueTask DisposeAsync()
         {
             Task? pendingMove = null;
+            Run? run;
+            TaskCompletionSource disposal;
             lock (_gate)
             {
-                if (_disposing)
+                if (_disposal is not null)
                 {
-                    return;
+                    // A repeated or concurrent call returns when the first one does: once the run's work has stopped.
+                    return new ValueTask(_disposal);
                 }
 
                 _disposing = true;
@@ -205,12 +223,37 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     _moveEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                     pendingMove = _moveEnded.Task;
                 }
+
+                run = _run;
+                disposal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _disposal = disposal.Task;
             }
 
-            Run? run = _run;
+            return new ValueTask(DisposeAndSignalAsync(disposal, pendingMove, run));
+        }
+
+        private async Task DisposeAndSignalAsync(TaskCompletionSource disposal, Task? pendingMove, Run? run)
+        {
+            try
+            {
+                await DisposeCoreAsync(pendingMove, run).ConfigureAwait(false);
+                disposal.SetResult();
+            }
+            catch (Exception exception)
+            {
+                // The first caller gets the exception from this task; later callers from the shared one.
+                disposal.SetException(exception);
+                _ = disposal.Task.Exception;
+                throw;
+            }
+        }
+
+        private async Task DisposeCoreAsync(Task? pendingMove, Run? run)
+        {
             if (pendingMove is not null)
             {
                 // A MoveNextAsync is pending: stop the run, which wakes it, and let it end with the run's cancellation.
+                // (If it has not started the run yet, it sees the disposal itself when it does.)
                 if (run is not null)
                 {
                     run.AbandonedByConsumer = true;
@@ -218,6 +261,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
 
                 await pendingMove.ConfigureAwait(false);
+            }
+
+            lock (_gate)
+            {
                 run = _run;
             }
 

@@ -17,6 +17,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// The job's value. The task completes only after the job's <c>work</c> call has ended, however it ends.
     /// </returns>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">The pool is draining, and the call does not come from inside one of its jobs.</exception>
     /// <exception cref="OperationCanceledException">
     /// (From the task.) <paramref name="cancellationToken"/> was cancelled, or the pool was disposed, before the job
     /// finished. A token already cancelled gives a cancelled task, and nothing is started.
@@ -26,7 +27,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <exception cref="WorkerPoolShutdownTimeoutException">
     /// (From the task.) The job ignored cancellation for longer than a finite <see cref="WorkerPoolOptions.ShutdownTimeout"/>.
     /// </exception>
-    /// <remarks>Thread-safe: any number of submissions and runs may share the pool at once.</remarks>
+    /// <remarks>
+    /// Thread-safe: any number of submissions and runs may share the pool at once, and they are admitted to its queue
+    /// first come, first served. The job runs in the ExecutionContext captured by this call.
+    /// </remarks>
     public ValueTask<TResult> SubmitAsync(TJob job, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();

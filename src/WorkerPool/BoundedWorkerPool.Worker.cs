@@ -14,14 +14,20 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         while (true)
         {
-            if (IsOverBound() && TryRetireExcessWorker(slot))
+            if (IsOverBound())
             {
-                return;
+                ExecutionContext.Restore(JobScope.DefaultContext);
+                if (TryRetireExcessWorker(slot))
+                {
+                    return;
+                }
             }
 
             // TryTake enters the run (under the queue's lock) before it hands out its job.
             if (!_queue.TryTake(out Run? run, out QueuedJob queued))
             {
+                // Whatever the worker does now, it does for no caller.
+                ExecutionContext.Restore(JobScope.DefaultContext);
                 if (TryRetireWorker(slot))
                 {
                     return;
@@ -34,15 +40,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             JobResult<TJob, TResult> result;
             if (run.IsStopping)
             {
-                // Cancelled before it started: it never runs.
+                // Cancelled before it started: it never runs. Counted in no caller's context.
+                ExecutionContext.Restore(JobScope.DefaultContext);
                 result = queued.NeverStarted();
                 CountNeverStarted(1);
             }
             else
             {
                 // The job runs in its caller's context; the worker's own awaits then carry it too, until the next job
-                // restores its own caller's.
-                ExecutionContext.Restore(run.JobContext);
+                // restores its own caller's, or the worker leaves it for the default one.
+                ExecutionContext.Restore(run.JobContextFor(slot));
                 slot.StartClock();
 #pragma warning disable CA2012 // Consumed exactly once, by EndJob; the awaiter only waits for it.
                 ValueTask<TResult> pending = StartJob(run, queued, slot);
@@ -221,25 +228,35 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         public void UnsafeOnCompleted(Action continuation)
         {
+            // A source may take the continuation and still throw, or call it twice: the worker resumes once at most.
+            var once = new ResumeOnce(continuation);
             try
             {
                 // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool, with no context
-                pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(continuation);
+                pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(once.Resume);
             }
             catch (Exception exception)
             {
                 // The job's value task refused the continuation: the worker must not wait forever, nor die.
                 slot.SetAwaitFault(exception);
-                ThreadPool.UnsafeQueueUserWorkItem(static resume => resume(), continuation, preferLocal: false);
+                ThreadPool.UnsafeQueueUserWorkItem(static once => once.Resume(), once, preferLocal: false);
             }
         }
+    }
+
+    /// <summary>Runs a worker's continuation once, however many times it is called.</summary>
+    private sealed class ResumeOnce(Action continuation)
+    {
+        private Action? _continuation = continuation;
+
+        internal void Resume() => Interlocked.Exchange(ref _continuation, null)?.Invoke();
     }
 
     /// <summary>
     /// Per-worker state that outlives any one worker task: what it is running now (read by the shutdown-timeout
     /// report without a lock), and a reusable timeout source.
     /// </summary>
-    private sealed class WorkerSlot : IThreadPoolWorkItem
+    private sealed class WorkerSlot : IThreadPoolWorkItem, IJobSlot
     {
         private Run? _run;
         private long _index;
@@ -356,6 +373,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Volatile.Write(ref _run, null);
             _job = default;
         }
+
+        /// <summary>Whether a job of <paramref name="run"/> is executing in this slot now.</summary>
+        public bool IsRunning(object run) => ReferenceEquals(Volatile.Read(ref _run), run);
 
         /// <summary>Whether a job is executing in this slot now.</summary>
         internal bool IsRunningJob => Volatile.Read(ref _run) is not null;

@@ -24,7 +24,7 @@ namespace WorkerPool;
 /// the same bound on workers and queued jobs. All public members are thread-safe.
 /// </para>
 /// <para>
-/// Every wait inside the pool observes cancellation: the producer's send, each worker's receive, every
+/// Every wait inside the pool observes cancellation: the producer's send (its place in the admission line), every
 /// <c>work</c> call and every result hand-off. When a run's task completes, however it completes, none of its
 /// <c>work</c> calls is still executing and none will start.
 /// </para>
@@ -49,7 +49,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private int _activeWorkers;
     private int _peakWorkers;
 
-    // Places in the bound lent by jobs that wait for a nested run of this pool (Nesting.cs). Changed with Interlocked.
+    // Places in the bound lent by jobs that wait for a nested run of this pool (JobScope.cs). Changed with Interlocked.
     private int _lent;
     private bool _disposed;
     private bool _draining;
@@ -328,7 +328,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     /// <summary>
     /// Completes once every internal loop of the given runs has ended and then no worker is left. Once the runs'
-    /// producers have ended no job can be queued (only a live worker gives jobs back), so no worker can start after this completes.
+    /// producers have ended no job can be queued, so no worker can start after this completes.
     /// </summary>
     private async Task ShutdownAsync(Run[] runs)
     {
@@ -376,7 +376,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Called after a job was queued (by a producer, or by a worker giving jobs back): starts a worker if the pool has room
+    /// Called after a job was queued (by a producer, or admitted from the line on its behalf), and when a job lends its place: starts a worker if the pool has room
     /// for one and a job is queued.
     /// </summary>
     private void EnsureWorker()

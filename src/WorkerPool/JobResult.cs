@@ -62,9 +62,7 @@ public readonly struct JobResult<TJob, TResult> : IEquatable<JobResult<TJob, TRe
     /// <summary>Gets how long the job's <c>work</c> call ran.</summary>
     /// <value>
     /// The time from when its worker began the job to the end of its <c>work</c> call; <see cref="TimeSpan.Zero"/> if it
-    /// never started. A worker runs short jobs in batches and reads the clock once per job: a job that follows another
-    /// in its batch begins when the one before it ended, so its duration also holds the pool's bookkeeping between
-    /// the two, tens of nanoseconds.
+    /// never started.
     /// </value>
     public TimeSpan Duration { get; }
 

@@ -4,35 +4,46 @@ namespace WorkerPool;
 
 /// <summary>
 /// The ExecutionContext a run's jobs execute in: the caller's, captured when the run starts (the default context if the
-/// caller suppressed flow), marked with the pool the jobs belong to. The mark lets a call on a pool tell that it comes
-/// from inside one of that pool's own jobs (<see cref="IsInsideJobOf"/>), so that the job can lend its place in the
-/// bound to the nested run instead of holding it while it waits (see docs/design.md, "Nested runs").
+/// caller suppressed flow), marked with a <see cref="JobMark"/> that says which pool, run and worker slot the job runs
+/// on. The mark lets a call on a pool tell that it comes from inside one of that pool's own jobs still running
+/// (<see cref="FindLiveMark"/>), so that the job can lend its place in the bound to the nested run instead of holding
+/// it while it waits. See docs/design.md, "Nested runs".
 /// </summary>
 internal static class JobScope
 {
-    private static readonly AsyncLocal<object?> CurrentPool = new();
+    private static readonly AsyncLocal<JobMark?> CurrentMark = new();
 
     /// <summary>The default context, with no AsyncLocal set: captured once, on a thread that started with nothing flowed to it.</summary>
-    private static readonly ExecutionContext DefaultContext = CaptureDefault();
+    internal static ExecutionContext DefaultContext { get; } = CaptureDefault();
 
-    /// <summary>Whether the calling code runs inside a job of <paramref name="pool"/>.</summary>
-    internal static bool IsInsideJobOf(object pool) => ReferenceEquals(CurrentPool.Value, pool);
+    /// <summary>The mark of the job the calling code runs in, if any (live or not); a new run keeps it as its outer mark.</summary>
+    internal static JobMark? Current => CurrentMark.Value;
 
     /// <summary>
-    /// Captures the calling code's context, for the jobs of a run on <paramref name="pool"/> that starts now, and marks it
-    /// with that pool. A caller that suppressed flow gets the default context, marked.
+    /// The mark of a job of <paramref name="pool"/> that the calling code runs in and that is still running, looking
+    /// through the jobs of other pools it is nested in; <see langword="null"/> if there is none.
     /// </summary>
-    internal static ExecutionContext CaptureFor(object pool)
+    internal static JobMark? FindLiveMark(object pool)
     {
-        ExecutionContext? captured = ExecutionContext.Capture();
-        if (captured is not null && ReferenceEquals(CurrentPool.Value, pool))
+        for (JobMark? mark = CurrentMark.Value; mark is not null; mark = mark.Outer)
         {
-            // A run started inside one of the pool's own jobs: its context is marked already.
-            return captured;
+            if (ReferenceEquals(mark.Pool, pool) && mark.IsLive)
+            {
+                return mark;
+            }
         }
 
-        var state = new MarkState(pool);
-        ExecutionContext.Run(captured ?? DefaultContext, static state => ((MarkState)state!).Mark(), state);
+        return null;
+    }
+
+    /// <summary>
+    /// Builds the context the jobs of one run execute in on one worker slot: <paramref name="callerContext"/> (the default
+    /// context if <see langword="null"/>) with <paramref name="mark"/> set.
+    /// </summary>
+    internal static ExecutionContext ContextFor(ExecutionContext? callerContext, JobMark mark)
+    {
+        var state = new MarkState(mark);
+        ExecutionContext.Run(callerContext ?? DefaultContext, static state => ((MarkState)state!).Capture(), state);
         Debug.Assert(state.Marked is not null, "The marked context was captured.");
         return state.Marked!;
     }
@@ -48,15 +59,51 @@ internal static class JobScope
         return captured!;
     }
 
-    private sealed class MarkState(object pool)
+    private sealed class MarkState(JobMark mark)
     {
         internal ExecutionContext? Marked { get; private set; }
 
-        /// <summary>Runs inside the captured context: sets the mark, and captures the result.</summary>
-        internal void Mark()
+        /// <summary>Runs inside the caller's context: sets the mark, and captures the result.</summary>
+        internal void Capture()
         {
-            CurrentPool.Value = pool;
+            CurrentMark.Value = mark;
             Marked = ExecutionContext.Capture();
         }
+    }
+}
+
+/// <summary>A worker slot, as a <see cref="JobMark"/> sees it.</summary>
+internal interface IJobSlot
+{
+    /// <summary>Whether the slot is executing a job of <paramref name="run"/> now.</summary>
+    bool IsRunning(object run);
+}
+
+/// <summary>
+/// The mark carried by the context of the jobs of one run on one worker slot. It is live while that slot executes a job
+/// of that run; one slot executes one job at a time, so a live mark stands for exactly one job. It counts that job's
+/// nested runs in flight: the job lends its place in the bound while the count is above zero, once, however many nested
+/// runs it waits for.
+/// </summary>
+internal sealed class JobMark(object pool, IJobSlot slot, object run, JobMark? outer)
+{
+    private int _nested;
+
+    internal object Pool { get; } = pool;
+
+    /// <summary>The mark of the job, of any pool, that started the run this mark's job belongs to.</summary>
+    internal JobMark? Outer { get; } = outer;
+
+    internal bool IsLive => slot.IsRunning(run);
+
+    /// <summary>A nested run started: returns <see langword="true"/> if it is the job's first, so its place is to be lent.</summary>
+    internal bool EnterNested() => Interlocked.Increment(ref _nested) == 1;
+
+    /// <summary>A nested run ended: returns <see langword="true"/> if it was the job's last, so its place comes back.</summary>
+    internal bool ExitNested()
+    {
+        int nested = Interlocked.Decrement(ref _nested);
+        Debug.Assert(nested >= 0, "More nested runs ended than started.");
+        return nested == 0;
     }
 }

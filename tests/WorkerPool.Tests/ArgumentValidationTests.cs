@@ -148,4 +148,28 @@ public sealed class ArgumentValidationTests : PoolTest
         await Task.Yield();
         yield return 1;
     }
+
+    [Fact]
+    public async Task Create_TaskReturningMethodGroup_BuildsAPoolThatRunsIt()
+    {
+        await using BoundedWorkerPool<int, string> pool = BoundedWorkerPool.Create<int, string>(FormatAsync, new WorkerPoolOptions { MaxWorkers = 2 });
+
+        (await pool.RunAsync([1, 2, 3]).Within()).Select(r => r.Value).Should().Equal("1", "2", "3");
+        (await pool.SubmitAsync(4).Within()).Should().Be("4");
+    }
+
+    [Fact]
+    public void Create_NullWork_ThrowsArgumentNullException()
+    {
+        Action create = () => BoundedWorkerPool.Create<int, string>(null!);
+
+        create.Should().Throw<ArgumentNullException>().WithParameterName("work");
+    }
+
+    private static async Task<string> FormatAsync(int job, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        cancellationToken.ThrowIfCancellationRequested();
+        return job.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
 }

@@ -647,9 +647,9 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
         private void CheckJobContext(StressJob job, Caller? expected, string where)
         {
             Caller? seen = Ambient.Value;
-            if (!ReferenceEquals(seen, expected) || !ReferenceEquals(Activity.Current, job.Caller?.Activity) || !JobScope.IsInsideJobOf(Pool))
+            if (!ReferenceEquals(seen, expected) || !ReferenceEquals(Activity.Current, job.Caller?.Activity) || !(JobScope.FindLiveMark(Pool) is not null))
             {
-                Mismatch($"{job} {where} saw {Describe(seen)}, activity {Activity.Current?.OperationName ?? "none"}, inside its pool's job: {JobScope.IsInsideJobOf(Pool)}; expected {Describe(expected)}");
+                Mismatch($"{job} {where} saw {Describe(seen)}, activity {Activity.Current?.OperationName ?? "none"}, inside its pool's job: {(JobScope.FindLiveMark(Pool) is not null)}; expected {Describe(expected)}");
             }
         }
 
@@ -657,9 +657,9 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
         private void CheckCallerContext(Caller caller, bool insideJob, string where)
         {
             Caller? seen = Ambient.Value;
-            if (!ReferenceEquals(seen, caller) || !ReferenceEquals(Activity.Current, caller.Activity) || JobScope.IsInsideJobOf(Pool) != insideJob)
+            if (!ReferenceEquals(seen, caller) || !ReferenceEquals(Activity.Current, caller.Activity) || (JobScope.FindLiveMark(Pool) is not null) != insideJob)
             {
-                Mismatch($"{caller} {where} saw {Describe(seen)}, activity {Activity.Current?.OperationName ?? "none"}, inside its pool's job: {JobScope.IsInsideJobOf(Pool)}");
+                Mismatch($"{caller} {where} saw {Describe(seen)}, activity {Activity.Current?.OperationName ?? "none"}, inside its pool's job: {(JobScope.FindLiveMark(Pool) is not null)}");
             }
         }
 

@@ -1,0 +1,91 @@
+using WorkerPool.Tests.Support;
+using static WorkerPool.Tests.Support.TestExtensions;
+
+namespace WorkerPool.Tests.SharedPool;
+
+/// <summary>
+/// How the bound is counted while a job waits for a nested run of its own pool: the job lends its place until the
+/// nested run ends, and the pool is back within MaxWorkers once it has.
+/// </summary>
+public sealed class NestedRunTests : PoolTest
+{
+    [Fact]
+    public async Task SubmitAsync_JobAwaitsANestedSubmission_LendsItsPlaceUntilTheNestedRunEnds()
+    {
+        TaskCompletionSource innerStarted = NewGate();
+        TaskCompletionSource innerRelease = NewGate();
+        BoundedWorkerPool<int, int>? self = null;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, ct) =>
+            {
+                if (job == 0)
+                {
+                    return await self!.SubmitAsync(1, ct) + 1;
+                }
+
+                innerStarted.SetResult();
+                await innerRelease.Task.WaitAsync(ct);
+                return 41;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+        self = pool;
+
+        Task<int> outer = pool.SubmitAsync(0).AsTask();
+        await innerStarted.Task.Within();
+
+        pool.LentPlaces.Should().Be(1, "the outer job waits for its nested run");
+        pool.GetStatistics().ActiveWorkers.Should().Be(2, "one place lent: one more worker than MaxWorkers");
+        innerRelease.SetResult();
+        (await outer.Within()).Should().Be(42);
+        pool.LentPlaces.Should().Be(0, "the place comes back when the nested run ends");
+        await pool.WhenNoWorkersAsync().Within();
+        pool.GetStatistics().PeakWorkers.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task RunAsync_NestedRunEndsWhileJobsAreQueued_WorkersFallBackWithinTheBound()
+    {
+        TaskCompletionSource nestedDone = NewGate();
+        TaskCompletionSource release = NewGate();
+        int running = 0;
+        int peakAfterReturn = 0;
+        BoundedWorkerPool<int, int>? self = null;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, ct) =>
+            {
+                if (job == 0)
+                {
+                    await self!.SubmitAsync(100, ct);
+                    nestedDone.SetResult();
+                    await release.Task.WaitAsync(ct);
+                    return 0;
+                }
+
+                if (nestedDone.Task.IsCompleted)
+                {
+                    int now = Interlocked.Increment(ref running);
+                    int peak;
+                    while (now > (peak = Volatile.Read(ref peakAfterReturn)) && Interlocked.CompareExchange(ref peakAfterReturn, now, peak) != peak)
+                    {
+                    }
+
+                    await Task.Yield();
+                    Interlocked.Decrement(ref running);
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 2 });
+        self = pool;
+
+        Task<IReadOnlyList<JobResult<int, int>>> outer = pool.RunAsync([0]);
+        await nestedDone.Task.Within();
+        IReadOnlyList<JobResult<int, int>> others = await pool.RunAsync(Enumerable.Range(1, 50)).Within();
+        release.SetResult();
+        await outer.Within();
+
+        others.Should().OnlyContain(r => r.Status == JobStatus.Succeeded);
+        peakAfterReturn.Should().BeLessThanOrEqualTo(1, "with the outer job holding its place again, one place of two is left");
+        pool.LentPlaces.Should().Be(0);
+    }
+}
