@@ -35,6 +35,7 @@ public static class LeakDemoReport
             ["heap after load (full GC) vs start", Retained(before), Retained(after)],
             ["recovery after load stops", Recovery(before), Recovery(after)],
             ["requests served", Served(before.Load), Served(after.Load)],
+            ["responses 200 / 502 (served)", Statuses(before.Load), Statuses(after.Load)],
             ["latency p50 / p99 (served)", $"{Ms(before.Load.LatencyP50)} / {Ms(before.Load.LatencyP99)}", $"{Ms(after.Load.LatencyP50)} / {Ms(after.Load.LatencyP99)}"],
         ];
         AppendTable(text, header, rows);
@@ -55,8 +56,12 @@ public static class LeakDemoReport
 
         text.AppendLine(culture, $"/leaky's blocked tasks were then released by closing their channels (the manual restart): {result.Release.Blocked:N0} tasks ended in {Ms(result.Release.Elapsed)}, {result.Release.LiveAfter} left.");
         WorkerPoolStatistics pool = result.PoolStatistics;
-        text.AppendLine(culture, $"Pool 'fan-out': peak {pool.PeakWorkers} workers; sub-jobs {pool.Succeeded:N0} succeeded, {pool.Failed:N0} failed, {pool.Canceled:N0} cancelled;");
-        text.AppendLine(culture, $"{result.PooledRequestsAborted:N0} runs stopped because the client went away; now {pool.ActiveWorkers} workers, {pool.RunningJobs} jobs running.");
+        text.AppendLine(culture, $"Served = answered before the client's {Ms(options.ClientTimeout)} timeout, whatever the status. Every request fans out to one failing");
+        text.AppendLine(culture, $"sub-job, so every answer is a 502, sent once that failure is known (and, for /pooled, once the request's other sub-jobs stopped).");
+        text.AppendLine(culture, $"Pool 'fan-out', measured load only (warm-up left out): peak {pool.PeakWorkers} workers; sub-jobs {pool.Succeeded:N0} succeeded, {pool.Failed:N0} failed,");
+        text.AppendLine(culture, $"{pool.Canceled:N0} cancelled; {result.PooledRequestsAborted:N0} runs stopped because the client went away; now {pool.ActiveWorkers} workers, {pool.RunningJobs} jobs running.");
+        text.AppendLine(culture, $"A client abort stops a run only while the run is still going. The other {Math.Max(0, after.Load.Aborted - result.PooledRequestsAborted):N0} /pooled requests aborted by their client had");
+        text.AppendLine(culture, $"no run left to stop: it had already ended on its failing sub-job when the server saw the connection close.");
         text.AppendLine(culture, $"Kestrel on {result.ServerAddress}, stopped. Total time {result.Elapsed.TotalSeconds:0.0} s.");
         return text.ToString();
     }
@@ -85,6 +90,9 @@ public static class LeakDemoReport
             ? string.Create(CultureInfo.InvariantCulture, $"{text}, {load.TransportErrors:N0} errors)")
             : text + ")";
     }
+
+    private static string Statuses(LoadReport load) =>
+        string.Create(CultureInfo.InvariantCulture, $"{load.Succeeded:N0} / {load.Served - load.Succeeded:N0}");
 
     private static void AppendTable(StringBuilder text, string[] header, string[][] rows)
     {

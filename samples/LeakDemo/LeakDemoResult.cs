@@ -8,9 +8,12 @@ namespace LeakDemo;
 /// <param name="Leaky">The measurements of <c>/leaky</c>, the "before".</param>
 /// <param name="Pooled">The measurements of <c>/pooled</c>, the "after".</param>
 /// <param name="Release">What it took to end the tasks <c>/leaky</c> left blocked.</param>
-/// <param name="PoolStatistics">The pool's statistics once everything had stopped.</param>
+/// <param name="PoolStatistics">
+/// The pool's statistics once everything had stopped; its job counts (succeeded, failed, timed out, cancelled) are those
+/// of the measured <c>/pooled</c> load only, the warm-up requests left out.
+/// </param>
 /// <param name="PooledRequestsAborted">
-/// <c>/pooled</c> requests whose run the pool stopped because the client went away (warm-up included).
+/// Measured <c>/pooled</c> requests whose run the pool stopped because the client went away (warm-up left out).
 /// </param>
 /// <param name="Elapsed">The run's wall time.</param>
 public sealed record LeakDemoResult(

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using WorkerPool;
 using static System.FormattableString;
 
 namespace LeakDemo;
@@ -78,6 +79,8 @@ public static class LeakDemoRunner
             // Warm up the HTTP stack, the connections and the pool on /pooled only: /leaky would leak already.
             int warmUp = Math.Min(options.Requests, 2 * options.Concurrency);
             await LoadGenerator.RunAsync(client, new Uri(address, "/pooled"), warmUp, options.Concurrency, options.Seed - warmUp, TimeSpan.FromSeconds(10), cancellationToken);
+            WorkerPoolStatistics afterWarmUp = pooled.GetStatistics();
+            int abortedInWarmUp = pooled.AbortedRequests;
 
             EndpointReport leakyReport = await MeasureAsync(
                 "/leaky", client, address, leaky.LiveSubJobs, leaky.InFlightRequests, activeWorkers: () => pooled.GetStatistics().ActiveWorkers, options, progress, cancellationToken);
@@ -87,8 +90,17 @@ public static class LeakDemoRunner
             EndpointReport pooledReport = await MeasureAsync(
                 "/pooled", client, address, pooled.LiveSubJobs, pooled.InFlightRequests, activeWorkers: () => pooled.GetStatistics().ActiveWorkers, options, progress, cancellationToken);
 
+            // The warm-up requests are left out of the sub-job and abort counts: only the measured load is reported.
+            WorkerPoolStatistics end = pooled.GetStatistics();
+            WorkerPoolStatistics measured = end with
+            {
+                Succeeded = end.Succeeded - afterWarmUp.Succeeded,
+                Failed = end.Failed - afterWarmUp.Failed,
+                TimedOut = end.TimedOut - afterWarmUp.TimedOut,
+                Canceled = end.Canceled - afterWarmUp.Canceled,
+            };
             return new LeakDemoResult(
-                options, address, leakyReport, pooledReport, release, pooled.GetStatistics(), pooled.AbortedRequests, Stopwatch.GetElapsedTime(started));
+                options, address, leakyReport, pooledReport, release, measured, pooled.AbortedRequests - abortedInWarmUp, Stopwatch.GetElapsedTime(started));
         }
         finally
         {

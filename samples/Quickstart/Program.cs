@@ -1,4 +1,5 @@
-// The incident's program, ported: 10 jobs, 3 workers, 500 ms per job, and a 3 s deadline for the whole run.
+// The incident's program, ported: 10 jobs, 3 workers, 800 ms per job, and a 3 s deadline for the whole run. Three
+// rounds of three jobs end at 2.4 s; the deadline cuts the fourth round, so the last job is cancelled while it runs.
 // Every job observes the token the pool hands it, so the deadline really stops the work, and when RunAsync returns
 // no worker is left behind.
 using System.Collections.Concurrent;
@@ -7,7 +8,7 @@ using WorkerPool;
 
 const int JobCount = 10;
 const int Workers = 3;
-TimeSpan jobTime = TimeSpan.FromMilliseconds(500);
+TimeSpan jobTime = TimeSpan.FromMilliseconds(800);
 TimeSpan deadline = TimeSpan.FromSeconds(3);
 
 // At most `Workers` jobs run at once, so a job can borrow one of `Workers` lane numbers to say which worker it is on.
@@ -41,7 +42,13 @@ try
 catch (WorkerPoolCanceledException<int, int> canceled)
 {
     int done = canceled.Results.Count(r => r.IsSuccess);
-    Console.WriteLine($"[{clock.ElapsedMilliseconds,5} ms] deadline reached: {done} of {canceled.Results.Count} jobs finished, the rest were cancelled");
+    Console.WriteLine($"[{clock.ElapsedMilliseconds,5} ms] deadline reached: {done} of {canceled.Results.Count} jobs taken from the source finished, the rest were cancelled");
+    Console.WriteLine("          the outcomes kept, one per job taken:");
+    foreach (JobResult<int, int> r in canceled.Results)
+    {
+        string value = r.IsSuccess ? $" = {r.Value}" : string.Empty;
+        Console.WriteLine($"          job {r.Job,2}: {r.Status}{value} after {r.Duration.TotalMilliseconds:0} ms");
+    }
 }
 
 await pool.DisposeAsync();

@@ -52,8 +52,11 @@ public sealed class MetricsTests : PoolTest, IDisposable
         _instruments["workerpool.jobs.running"].Should().BeOfType<ObservableUpDownCounter<int>>();
         _instruments["workerpool.callers.waiting"].Should().BeOfType<ObservableUpDownCounter<int>>();
         WorkerPoolMetrics.MeterName.Should().Be("WorkerPool");
+#if NET9_0_OR_GREATER
+        // Instrument advice exists from .NET 9 on; the net8.0 build of the library gives none.
         ((Histogram<double>)_instruments["workerpool.job.duration"]).Advice!.HistogramBucketBoundaries.Should()
             .StartWith(0.00001).And.EndWith(300, "jobs run from microseconds to minutes");
+#endif
     }
 
     [Fact]
