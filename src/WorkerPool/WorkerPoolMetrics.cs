@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 namespace WorkerPool;
 
 /// <summary>
-/// The library's one <see cref="Meter"/>, named <see cref="MeterName"/>, and its instruments, named after OpenTelemetry's
+/// The library's one <see cref="System.Diagnostics.Metrics.Meter"/>, named <see cref="MeterName"/>, and its instruments, named after OpenTelemetry's
 /// semantic conventions. Every measurement carries the attribute <see cref="PoolNameAttribute"/> with the pool's name;
 /// job measurements also carry <see cref="JobStatusAttribute"/>.
 /// </summary>

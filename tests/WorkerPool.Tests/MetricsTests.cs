@@ -22,6 +22,8 @@ public sealed class MetricsTests : PoolTest, IDisposable
                 listener.EnableMeasurementEvents(instrument);
             }
         };
+        // On .NET 8, Dispose leaves a listener subscribed to its instruments unless MeasurementsCompleted is set.
+        _listener.MeasurementsCompleted = static (_, _) => { };
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Capture(instrument, value, tags));
         _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Capture(instrument, value, tags));
         _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Capture(instrument, value, tags));

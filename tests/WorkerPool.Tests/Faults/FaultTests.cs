@@ -436,6 +436,8 @@ public sealed class FaultTests : PoolTest
                 }
             },
         };
+        // On .NET 8, Dispose leaves a listener subscribed to its instruments unless MeasurementsCompleted is set.
+        listener.MeasurementsCompleted = static (_, _) => { };
         listener.SetMeasurementEventCallback<long>(static (_, _, _, _) => throw new InvalidOperationException("the metrics listener failed"));
         listener.SetMeasurementEventCallback<int>(static (_, _, _, _) => throw new InvalidOperationException("the metrics listener failed"));
         listener.SetMeasurementEventCallback<double>(static (_, _, _, _) => throw new InvalidOperationException("the metrics listener failed"));

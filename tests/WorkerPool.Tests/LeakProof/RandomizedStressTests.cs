@@ -529,6 +529,8 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
                     }
                 },
             };
+            // On .NET 8, Dispose leaves a listener subscribed to its instruments unless MeasurementsCompleted is set.
+            listener.MeasurementsCompleted = static (_, _) => { };
             listener.SetMeasurementEventCallback<long>((_, _, _, _) => throw NewFault("a long measurement callback"));
             listener.SetMeasurementEventCallback<int>((_, _, _, _) => throw NewFault("an int measurement callback"));
             listener.SetMeasurementEventCallback<double>((_, _, _, _) => throw NewFault("a double measurement callback"));
