@@ -86,6 +86,10 @@ public sealed class UncooperativeWorkTests : PoolTest
         timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
 
         probe.Release(5);
+
+        // The second disposal waits at most ShutdownTimeout (50 ms) too; on a loaded machine the released job's worker
+        // may need longer to end, so wait for the pool's own signal before looking.
+        await pool.WhenNoWorkersAsync().Within();
         await pool.DisposeAsync().Within();
         pool.GetStatistics().ActiveWorkers.Should().Be(0);
         probe.Executing.Should().Be(0);
