@@ -75,6 +75,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             result = (await run.ConfigureAwait(false))[0];
         }
+        catch (OperationCanceledException canceled) when (canceled is not WorkerPoolCanceledException<TJob, TResult> && run.IsCanceled)
+        {
+            // The token was cancelled between this call's check and RunAsync's: nothing was started.
+            throw new SubmitCanceledException(canceled.Message, canceled, canceled.CancellationToken);
+        }
         catch (WorkerPoolCanceledException<TJob, TResult> canceled)
         {
             // The job may have finished despite the cancellation: then its outcome wins.
