@@ -272,13 +272,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         return RunError(run, completed, results) switch
         {
             null => Task.FromResult(results),
-            OperationCanceledException canceled when run.Failure is null => CanceledAsync(canceled),
+            OperationCanceledException canceled when run.Failure is null => CanceledAsync<IReadOnlyList<JobResult<TJob, TResult>>>(canceled),
             Exception error => Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(error),
         };
     }
 
     /// <summary>A task that ends Canceled with <paramref name="canceled"/> itself, which its awaiters then catch.</summary>
-    private static async Task<IReadOnlyList<JobResult<TJob, TResult>>> CanceledAsync(OperationCanceledException canceled)
+    private static async Task<T> CanceledAsync<T>(OperationCanceledException canceled)
     {
         await Task.CompletedTask.ConfigureAwait(false);
         throw canceled;

@@ -54,18 +54,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         catch (OperationCanceledException canceled) when (canceled is SubmitCanceledException)
         {
-            return SubmitCanceledAsync(canceled);
+            return CanceledAsync<TResult>(canceled);
         }
         catch (Exception exception)
         {
             return Task.FromException<TResult>(exception);
         }
-    }
-
-    private static async Task<TResult> SubmitCanceledAsync(OperationCanceledException canceled)
-    {
-        await Task.CompletedTask.ConfigureAwait(false);
-        throw canceled;
     }
 
     private static async Task<TResult> SubmittedAsync(Task<IReadOnlyList<JobResult<TJob, TResult>>> run)

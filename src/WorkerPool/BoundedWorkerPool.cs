@@ -117,7 +117,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     int PoolRegistry.IPoolDiagnostics.RunningJobs => CountRunningJobs();
 
-    int PoolRegistry.IPoolDiagnostics.WaitingForRoom => _queue.WaitingForRoom;
+    int PoolRegistry.IPoolDiagnostics.WaitingForRoom => WaitingForRoom;
 
     void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
     {

@@ -190,17 +190,19 @@ internal sealed class JobQueue<TOwner, TItem>
                 if (inside ? head.IsClosed : !head.TryEnter())
                 {
                     SetAsideHeadRunOf(head);
-                    if (inside)
+
+                    // A refused entry is left after the lock; an owner the caller is inside, the caller leaves itself,
+                    // once it sees it took none of its jobs.
+                    if (!inside)
                     {
-                        // The caller leaves it itself, once it sees it took none of its jobs.
-                    }
-                    else if (closed is null)
-                    {
-                        closed = head;
-                    }
-                    else
-                    {
-                        (moreClosed ??= []).Add(head);
+                        if (closed is null)
+                        {
+                            closed = head;
+                        }
+                        else
+                        {
+                            (moreClosed ??= []).Add(head);
+                        }
                     }
 
                     continue;
