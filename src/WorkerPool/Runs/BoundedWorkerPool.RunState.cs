@@ -44,7 +44,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private Task? _consumer;
         private Task? _cancellation;
 
-        internal Run(BoundedWorkerPool<TJob, TResult> pool, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
+        internal Run(BoundedWorkerPool<TJob, TResult> pool, ResultCollector<TJob, TResult>? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
         {
             _pool = pool;
             Id = pool.NextRunId();
@@ -156,7 +156,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private readonly TaskCompletionSource? _allWritten;
 
         /// <summary>RunAsync only: where workers write outcomes, in input order.</summary>
-        internal ResultCollector? Collector { get; }
+        internal ResultCollector<TJob, TResult>? Collector { get; }
 
         /// <summary>StreamAsync only: credits that bound jobs pulled but not yet yielded to the consumer.</summary>
         internal CreditWindow? Window { get; }

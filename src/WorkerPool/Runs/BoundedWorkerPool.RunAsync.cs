@@ -48,7 +48,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         // Allocated before the run starts: if this throws, nothing has started.
-        var collected = new ResultCollector(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0);
+        var collected = new ResultCollector<TJob, TResult>(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0);
         Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
         return run.SetConsumer(CollectAsync(run, collected)).Unwrap();
     }
@@ -93,7 +93,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return Task.FromCanceled<IReadOnlyList<JobResult<TJob, TResult>>>(cancellationToken);
         }
 
-        var collected = new ResultCollector(expected: 0);
+        var collected = new ResultCollector<TJob, TResult>(expected: 0);
         Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
         return run.SetConsumer(CollectAsync(run, collected)).Unwrap();
     }
@@ -184,7 +184,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// exists before the run is registered, so DisposeAsync always has it to wait for. A RunAsync call passes its
     /// <paramref name="collector"/>; a StreamAsync call passes none and gets a windowed run.
     /// </summary>
-    private Run StartRun(Func<Run, Task> produce, ResultCollector? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
+    private Run StartRun(Func<Run, Task> produce, ResultCollector<TJob, TResult>? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
     {
         JobMark? lender = JobScope.FindLiveMark(this);
         bool nested = lender is not null;
@@ -238,7 +238,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// returns (unwrapped): it never throws itself, so that a run that fails with an
     /// <see cref="OperationCanceledException"/> of a job's own ends Faulted, not Canceled.
     /// </summary>
-    private async Task<Task<IReadOnlyList<JobResult<TJob, TResult>>>> CollectAsync(Run run, ResultCollector collected)
+    private async Task<Task<IReadOnlyList<JobResult<TJob, TResult>>>> CollectAsync(Run run, ResultCollector<TJob, TResult> collected)
     {
         // Completes (never faults) once the source is exhausted and every pulled job's outcome is written.
         Task allWritten = run.AllWritten;
@@ -355,198 +355,5 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             ? $"The run on pool '{_name}' was cancelled because its stream's enumerator was disposed; {outcomes.Count} outcome(s) are attached."
             : $"The run on pool '{_name}' was cancelled because the pool was {_stopReason ?? "disposed"}; {outcomes.Count} outcome(s) are attached.";
         return new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);
-    }
-
-    /// <summary>
-    /// RunAsync's outcomes in input order. Workers write them straight into their slots, from any thread and without a
-    /// lock: the producer makes the slot of job <c>i</c> exist (<see cref="EnsureSlot"/>) before job <c>i</c> can be
-    /// claimed, each slot is written once, and slots never move. Storage is one array of the source's reported count
-    /// (at most <see cref="MaxPreallocation"/>), else chunks of <see cref="ChunkLength"/>; more chunks are added as the
-    /// source yields more jobs. The list is read only once every job of the run has stopped (a run with jobs stuck
-    /// past ShutdownTimeout throws instead of returning it), so no slot is written while it is read.
-    /// </summary>
-    private sealed class ResultCollector
-    {
-        /// <summary>The most slots allocated up front from a source's reported count: a source may report far more than it yields.</summary>
-        private const int MaxPreallocation = 1 << 20;
-
-        /// <summary>Chunk length when the count is unknown: 2,048 outcomes of a small job type stay off the large object heap.</summary>
-        private const int ChunkLength = 2048;
-
-        private readonly int _chunkLength;
-
-        // Grown by the producer only; read by workers after they claimed a job whose slot it holds.
-        private JobResult<TJob, TResult>[][] _chunks;
-        private long _made;
-
-        internal ResultCollector(int expected)
-        {
-            _chunkLength = expected > 0 ? Math.Min(expected, MaxPreallocation) : ChunkLength;
-            _chunks = expected > 0 ? [new JobResult<TJob, TResult>[_chunkLength]] : [];
-            _made = _chunks.Length;
-        }
-
-        /// <summary>Producer only: makes the slot for <paramref name="index"/> exist. Call before the job can be claimed.</summary>
-        internal void EnsureSlot(long index)
-        {
-            long chunk = index / _chunkLength;
-            if (chunk < _made)
-            {
-                return;
-            }
-
-            Debug.Assert(chunk == _made, "Slots are made in input order, one chunk at a time.");
-            JobResult<TJob, TResult>[][] chunks = _chunks;
-            if (chunk == chunks.Length)
-            {
-                Array.Resize(ref chunks, Math.Max(4, chunks.Length * 2));
-            }
-
-            // No worker reads this element before the job is enqueued, and the enqueue publishes it.
-            chunks[chunk] = new JobResult<TJob, TResult>[_chunkLength];
-            _made++;
-            Volatile.Write(ref _chunks, chunks);
-        }
-
-        /// <summary>Writes one job's outcome. Any thread; each slot once.</summary>
-        internal void Add(JobResult<TJob, TResult> result)
-        {
-            JobResult<TJob, TResult>[] chunk = Volatile.Read(ref _chunks)[result.Index / _chunkLength];
-            chunk[result.Index % _chunkLength] = result;
-        }
-
-        /// <summary>Returns the outcomes in input order. Call once every job of the run has stopped: then there is one per pulled job.</summary>
-        internal IReadOnlyList<JobResult<TJob, TResult>> ToList(long pulled)
-        {
-            JobResult<TJob, TResult>[][] chunks = Volatile.Read(ref _chunks);
-            AssertOneOutcomePerJob(chunks, pulled);
-            if (pulled <= _chunkLength)
-            {
-                JobResult<TJob, TResult>[] first = pulled == 0 ? [] : chunks[0];
-                if (pulled == first.Length)
-                {
-                    return first;
-                }
-
-                return new ArraySegment<JobResult<TJob, TResult>>(first, 0, (int)pulled);
-            }
-
-            return new ChunkedList(chunks, _chunkLength, (int)pulled);
-        }
-
-        [Conditional("DEBUG")]
-        private void AssertOneOutcomePerJob(JobResult<TJob, TResult>[][] chunks, long pulled)
-        {
-            // An empty slot holds a default outcome, whose index is 0: every other slot must hold its own job's outcome.
-            for (long i = 1; i < pulled; i++)
-            {
-                Debug.Assert(chunks[i / _chunkLength][i % _chunkLength].Index == i, "A pulled job has no outcome.");
-            }
-        }
-
-        /// <summary>A read-only view of the first <c>count</c> outcomes across chunks, without copying them.</summary>
-        private sealed class ChunkedList(JobResult<TJob, TResult>[][] chunks, int chunkLength, int count) : IReadOnlyList<JobResult<TJob, TResult>>
-        {
-            public int Count => count;
-
-            public JobResult<TJob, TResult> this[int index]
-            {
-                get
-                {
-                    ArgumentOutOfRangeException.ThrowIfNegative(index);
-                    ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, count);
-                    return chunks[index / chunkLength][index % chunkLength];
-                }
-            }
-
-            public IEnumerator<JobResult<TJob, TResult>> GetEnumerator()
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    yield return chunks[i / chunkLength][i % chunkLength];
-                }
-            }
-
-            System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
-        }
-    }
-
-    /// <summary>
-    /// Puts StreamAsync outcomes back into input order. Outcomes waiting here are at most the window's credits (jobs
-    /// pulled and not yet yielded), so the ring never needs more slots than that; it starts small and doubles when an
-    /// outcome lands beyond it.
-    /// </summary>
-    private sealed class ReorderBuffer
-    {
-        private JobResult<TJob, TResult>[] _ring = new JobResult<TJob, TResult>[16];
-        private bool[] _present = new bool[16];
-        private long _next;
-
-        internal void Add(JobResult<TJob, TResult> result)
-        {
-            Debug.Assert(result.Index >= _next, "An outcome arrived for a job already yielded.");
-            if (result.Index - _next >= _ring.Length)
-            {
-                Grow(result.Index - _next + 1);
-            }
-
-            int slot = (int)(result.Index % _ring.Length);
-            Debug.Assert(!_present[slot], "Two outcomes share a reorder slot.");
-            _ring[slot] = result;
-            _present[slot] = true;
-        }
-
-        private void Grow(long needed)
-        {
-            long size = _ring.Length;
-            while (size < needed)
-            {
-                size *= 2;
-            }
-
-            var ring = new JobResult<TJob, TResult>[checked((int)size)];
-            var present = new bool[ring.Length];
-            for (int i = 0; i < _ring.Length; i++)
-            {
-                if (_present[i])
-                {
-                    int slot = (int)(_ring[i].Index % ring.Length);
-                    ring[slot] = _ring[i];
-                    present[slot] = true;
-                }
-            }
-
-            _ring = ring;
-            _present = present;
-        }
-
-        internal bool TryTakeNext(out JobResult<TJob, TResult> result)
-        {
-            int slot = (int)(_next % _ring.Length);
-            if (!_present[slot])
-            {
-                result = default;
-                return false;
-            }
-
-            result = _ring[slot];
-            _ring[slot] = default;
-            _present[slot] = false;
-            _next++;
-            return true;
-        }
-
-        internal void DrainTo(List<JobResult<TJob, TResult>> target)
-        {
-            for (int i = 0; i < _ring.Length; i++)
-            {
-                if (_present[i])
-                {
-                    target.Add(_ring[i]);
-                    _ring[i] = default;
-                    _present[i] = false;
-                }
-            }
-        }
     }
 }

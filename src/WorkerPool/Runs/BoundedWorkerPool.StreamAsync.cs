@@ -32,7 +32,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         private readonly object _gate = new();
         private Run? _run;
-        private ReorderBuffer? _reorder;
+        private ReorderBuffer<TJob, TResult>? _reorder;
         private int _heldCredits;
         private bool _finished;
 
@@ -146,7 +146,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             enumeratorToken.ThrowIfCancellationRequested();
 
             // Allocated before the run starts: if this throws, nothing has started.
-            _reorder = pool._options.PreserveOrder ? new ReorderBuffer() : null;
+            _reorder = pool._options.PreserveOrder ? new ReorderBuffer<TJob, TResult>() : null;
             Run run = pool.StartRun(produce, collector: null, callerToken, enumeratorToken);
             bool disposing;
             lock (_gate)
