@@ -376,17 +376,25 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Called after a job was queued (by a producer, or admitted from the line on its behalf), and when a job lends its place: starts a worker if the pool has room
-    /// for one and a job is queued.
+    /// Called after jobs were queued (by a producer, or admitted from the line on its behalf), and when a job lends its
+    /// place: starts workers, up to one per job queued, while the pool has room for one and a job is queued.
     /// </summary>
-    private void EnsureWorker()
+    private void EnsureWorkers(int queued = 1)
+    {
+        for (int i = 0; i < queued && TryStartWorker(); i++)
+        {
+        }
+    }
+
+    /// <summary>Starts a worker if the pool has room for one and a job is queued; returns whether it did.</summary>
+    private bool TryStartWorker()
     {
         // The job was queued under the queue's lock, and a retiring worker lowers the worker count before it checks the
         // queue under that same lock (TryRetireWorker): either it sees the job, or this sees the lowered count.
         // Stryker disable once Equality,Statement : a fast path; the check under the lock below decides
         if (Volatile.Read(ref _activeWorkers) >= _options.MaxWorkers + Volatile.Read(ref _lent))
         {
-            return;
+            return false;
         }
 
         WorkerSlot? slot = null;
@@ -415,10 +423,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             AssertInvariants();
         }
 
-        if (slot is not null)
+        if (slot is null)
         {
-            StartWorker(slot);
+            return false;
         }
+
+        StartWorker(slot);
+        return true;
     }
 
     /// <summary>

@@ -16,8 +16,8 @@ namespace WorkerPool.Tests;
 /// After every step the queue must agree with the model: which jobs each TryTake and RemoveAll hands out, in which
 /// order, which waits have ended and how, the owners entered and exited, and the counts. So waiting writers enter the
 /// queue in the order they began to wait, skipping those cancelled or sent away with a closed owner; the queue never
-/// holds more than its capacity; nobody waits in line while there is room (<c>WaitingForRoom &gt; 0</c> implies
-/// <c>Waiting == capacity</c>); and, once every owner is closed and removed, every job has ended in exactly one place:
+/// holds more than its capacity; the line is admitted, up to the capacity, once the jobs waiting fall to the low-water
+/// mark (capacity minus half of it, at least one), so nobody waits in line below that mark; and, once every owner is closed and removed, every job has ended in exactly one place:
 /// taken, removed, or refused back to its writer.
 /// </para>
 /// <para>
@@ -469,8 +469,16 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
         }
 
         /// <summary>The model's hand-over: room goes to the writers in line, first come first, skipping closed owners' writers.</summary>
+        /// <summary>The queue's low-water mark: at or below it, the line is admitted.</summary>
+        private int LowWater => _capacity - Math.Max(1, _capacity / 2);
+
         private void Admit()
         {
+            if (Waiting > LowWater)
+            {
+                return;
+            }
+
             while (_line.First is { } node && Waiting < _capacity)
             {
                 Producer producer = node.Value;
@@ -547,7 +555,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
             Expect(_queue.WaitingForRoom == _line.Count, $"the queue must count {_line.Count} writer(s) in line, but counts {_queue.WaitingForRoom}");
             Expect(_queue.HasQueued == _ring.Count > 0, $"the queue must {(_ring.Count > 0 ? string.Empty : "not ")}report a queued job");
             Expect(_queue.Waiting <= _capacity, $"the queue holds {_queue.Waiting} job(s), over its capacity of {_capacity}");
-            Expect(_queue.WaitingForRoom == 0 || _queue.Waiting == _capacity, $"{_queue.WaitingForRoom} writer(s) wait while the queue holds only {_queue.Waiting} of {_capacity}");
+            Expect(_queue.WaitingForRoom == 0 || _queue.Waiting > LowWater, $"{_queue.WaitingForRoom} writer(s) wait while the queue holds only {_queue.Waiting} of {_capacity}");
             foreach (Owner owner in _owners)
             {
                 Expect(owner.Entered == owner.ExpectedEntered, $"{owner} must have been entered {owner.ExpectedEntered} time(s), but was entered {owner.Entered} time(s)");

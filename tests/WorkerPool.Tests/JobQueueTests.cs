@@ -147,6 +147,62 @@ public sealed class JobQueueTests
     }
 
     [Fact]
+    public async Task WriteAsync_QueueOfEightFull_AdmittedOnlyOnceHalfTheQueueIsTaken()
+    {
+        var queue = new JobQueue<Owner, int>(8);
+        var owner = new Owner("a");
+        Write(queue, owner, 0, 1, 2, 3, 4, 5, 6, 7);
+        ValueTask<bool> write = queue.WriteAsync(owner, 8, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+
+        for (int i = 0; i < 3; i++)
+        {
+            queue.TryTake(null, out _, out _).Should().BeTrue();
+            queue.WaitingForRoom.Should().Be(1, "the line waits until the queue falls to its low-water mark of 4");
+            queue.FreeRoom.Should().Be(0, "nobody writes past a waiter");
+        }
+
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+
+        queue.WaitingForRoom.Should().Be(0);
+        (await write.Within()).Should().BeTrue();
+        queue.Waiting.Should().Be(5);
+        queue.FreeRoom.Should().Be(3, "the admitted producer finds room for more jobs without waiting again");
+    }
+
+    [Fact]
+    public void TryWriteMany_MoreThanRoom_WritesWhatFitsInOrderAndReportsHowMany()
+    {
+        var queue = new JobQueue<Owner, int>(4);
+        var owner = new Owner("a");
+        Write(queue, owner, 0);
+
+        queue.TryWriteMany(owner, [1, 2, 3, 4, 5]).Should().Be(3);
+
+        queue.Waiting.Should().Be(4);
+        queue.FreeRoom.Should().Be(0);
+        queue.TryWriteMany(owner, [6]).Should().Be(0);
+        TakeAll(queue).Should().Equal(0, 1, 2, 3);
+    }
+
+    [Fact]
+    public async Task TryWriteMany_ProducerWaitsInLineOrOwnerClosed_WritesNothing()
+    {
+        var queue = new JobQueue<Owner, int>(2);
+        var owner = new Owner("a");
+        var closed = new Owner("closed");
+        closed.Close();
+        Write(queue, owner, 0, 1);
+        ValueTask<bool> waiting = queue.WriteAsync(owner, 2, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+        (await waiting.Within()).Should().BeTrue();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+
+        queue.TryWriteMany(closed, [9]).Should().Be(0, "a closed owner's jobs are refused");
+        queue.TryWriteMany(owner, [3, 4]).Should().Be(1, "one place is left");
+        TakeAll(queue).Should().Equal(2, 3);
+    }
+
+    [Fact]
     public async Task TryWrite_ProducerWaitsInLine_ALaterWriterDoesNotGoFirst()
     {
         var queue = new JobQueue<Owner, int>(1);

@@ -17,6 +17,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // them and leaves the run when it takes another run's job, or none: before it could ever wait for anything.
         Run? entered = null;
         long uncounted = 0;
+
+        // Whether the clock read as the last job ended can serve as the next job's start: the worker goes from one job
+        // to the next without waiting, so the gap is its own bookkeeping. Read again after anything that may take
+        // longer: a failure (logged), or a listener attached to the per-job metrics.
+        bool clockFresh = false;
         while (true)
         {
             if (IsOverBound())
@@ -64,7 +69,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 // The job runs in its caller's context; the worker's own awaits then carry it too, until the next job
                 // restores its own caller's, or the worker leaves it for the default one.
                 ExecutionContext.Restore(run.JobContextFor(slot));
-                slot.StartClock();
+                if (!clockFresh)
+                {
+                    slot.StartClock();
+                }
+
 #pragma warning disable CA2012 // Consumed exactly once, by EndJob; the awaiter only waits for it.
                 ValueTask<TResult> pending = StartJob(run, queued, slot);
 #pragma warning restore CA2012
@@ -76,6 +85,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
                 result = EndJob(run, queued, slot, pending);
                 Record(run, slot, result);
+                clockFresh = result.Status == JobStatus.Succeeded && !WorkerPoolMetrics.PerJobListened;
             }
 
             run.Publish(result);

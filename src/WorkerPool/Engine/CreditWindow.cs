@@ -5,7 +5,7 @@ namespace WorkerPool;
 
 /// <summary>
 /// The credits of one StreamAsync run: how many more jobs its producer may pull before the consumer has yielded the
-/// ones pulled already. One producer takes credits (<see cref="TakeAsync"/>), one consumer gives them back
+/// ones pulled already. One producer takes credits (<see cref="TakeAsync"/>), several at a time, one consumer gives them back
 /// (<see cref="Release"/>), and the run's cancellation closes the window (<see cref="Close"/>).
 /// </summary>
 /// <remarks>
@@ -13,7 +13,7 @@ namespace WorkerPool;
 /// <see cref="ManualResetValueTaskSourceCore{TResult}"/>, and cancellation reaches it through <see cref="Close"/>, called
 /// from the run's one registration on its token, instead of through a registration per wait.
 /// </remarks>
-internal sealed class CreditWindow : IValueTaskSource<bool>
+internal sealed class CreditWindow : IValueTaskSource<int>
 {
     private readonly object _sync = new();
     private readonly int _size;
@@ -21,10 +21,11 @@ internal sealed class CreditWindow : IValueTaskSource<bool>
     // Guarded by _sync.
     private int _credits;
     private bool _waiting;
+    private int _waiterWants;
     private bool _closed;
 
     // Completed outside the lock; continuations run on the thread pool, never inline in the consumer or the canceller.
-    private ManualResetValueTaskSourceCore<bool> _waiter = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<int> _waiter = new() { RunContinuationsAsynchronously = true };
 
     internal CreditWindow(int size)
     {
@@ -34,51 +35,54 @@ internal sealed class CreditWindow : IValueTaskSource<bool>
     }
 
     /// <summary>
-    /// Producer only, one call at a time: takes one credit, waiting for the consumer if none is left. Returns
-    /// <see langword="false"/> once the window is closed.
+    /// Producer only, one call at a time: takes up to <paramref name="most"/> credits, at least one, waiting for the
+    /// consumer if none is left. Returns how many it took, or 0 once the window is closed.
     /// </summary>
-    internal ValueTask<bool> TakeAsync()
+    internal ValueTask<int> TakeAsync(int most)
     {
+        Debug.Assert(most > 0, "A take asks for at least one credit.");
         lock (_sync)
         {
             AssertInvariants();
             if (_closed)
             {
-                return new ValueTask<bool>(false);
+                return new ValueTask<int>(0);
             }
 
             if (_credits > 0)
             {
-                _credits--;
-                return new ValueTask<bool>(true);
+                int taken = Math.Min(_credits, most);
+                _credits -= taken;
+                return new ValueTask<int>(taken);
             }
 
             _waiting = true;
+            _waiterWants = most;
             _waiter.Reset();
-            return new ValueTask<bool>(this, _waiter.Version);
+            return new ValueTask<int>(this, _waiter.Version);
         }
     }
 
-    /// <summary>Consumer only: gives back <paramref name="count"/> credits, waking the producer if it waits for one.</summary>
+    /// <summary>Consumer only: gives back <paramref name="count"/> credits, handing them to the producer if it waits.</summary>
     internal void Release(int count)
     {
-        bool wake;
+        int handed = 0;
         lock (_sync)
         {
             _credits += count;
-            wake = _waiting;
-            if (wake)
+            if (_waiting && _credits > 0)
             {
                 _waiting = false;
-                _credits--;
+                handed = Math.Min(_credits, _waiterWants);
+                _credits -= handed;
             }
 
             AssertInvariants();
         }
 
-        if (wake)
+        if (handed > 0)
         {
-            _waiter.SetResult(true);
+            _waiter.SetResult(handed);
         }
     }
 
@@ -96,15 +100,15 @@ internal sealed class CreditWindow : IValueTaskSource<bool>
 
         if (wake)
         {
-            _waiter.SetResult(false);
+            _waiter.SetResult(0);
         }
     }
 
-    bool IValueTaskSource<bool>.GetResult(short token) => _waiter.GetResult(token);
+    int IValueTaskSource<int>.GetResult(short token) => _waiter.GetResult(token);
 
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _waiter.GetStatus(token);
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _waiter.GetStatus(token);
 
-    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _waiter.OnCompleted(continuation, state, token, flags);
 
     [Conditional("DEBUG")]

@@ -47,6 +47,10 @@ internal sealed class JobQueue<TOwner, TItem>
     private readonly object _sync = new();
     private readonly int _capacity;
 
+    // The line is admitted once the jobs waiting fall to this mark, not at each job taken: a producer that waited then
+    // finds room for half a queue of jobs, and writes them without waiting again.
+    private readonly int _lowWater;
+
     // Guarded by _sync: a ring of _count entries from _head, and the jobs of closed owners, set aside. _count is also
     // read without the lock, as a hint (HasQueued).
     private Entry[] _ring;
@@ -66,6 +70,7 @@ internal sealed class JobQueue<TOwner, TItem>
     {
         Debug.Assert(capacity > 0, "The queue holds at least one job.");
         _capacity = capacity;
+        _lowWater = capacity - Math.Max(1, capacity / 2);
         _ring = new Entry[Math.Min(capacity, 16)];
     }
 
@@ -92,22 +97,46 @@ internal sealed class JobQueue<TOwner, TItem>
     }
 
     /// <summary>
+    /// Room for how many more jobs the queue has now, or 0 while producers wait in line. A hint: it may change at once.
+    /// </summary>
+    internal int FreeRoom => Volatile.Read(ref _lineLength) > 0 ? 0 : Math.Max(0, _capacity - Volatile.Read(ref _waiting));
+
+    /// <summary>
     /// Writes <paramref name="item"/> of <paramref name="owner"/> if the queue has room, nobody waits in line before it,
     /// and the owner is open. Any thread.
     /// </summary>
-    internal bool TryWrite(TOwner owner, TItem item)
+    internal bool TryWrite(TOwner owner, TItem item) => TryWriteMany(owner, new ReadOnlySpan<TItem>(in item)) == 1;
+
+    /// <summary>
+    /// Writes the first of <paramref name="items"/> of <paramref name="owner"/>, in order, as many as the queue has room
+    /// for, unless producers wait in line or the owner is closed. Returns how many it wrote. Any thread.
+    /// </summary>
+    internal int TryWriteMany(TOwner owner, ReadOnlySpan<TItem> items)
     {
         lock (_sync)
         {
             AssertInvariants();
-            if (_first is not null || _waiting >= _capacity || owner.IsClosed)
+            if (_first is not null || owner.IsClosed)
             {
-                return false;
+                return 0;
             }
 
-            WriteCore(owner, item);
+            int written = Math.Min(items.Length, _capacity - _waiting);
+            if (written <= 0)
+            {
+                return 0;
+            }
+
+            EnsureRoom(written);
+            for (int i = 0; i < written; i++)
+            {
+                _ring[(_head + _count + i) % _ring.Length] = new Entry(owner, items[i]);
+            }
+
+            Volatile.Write(ref _count, _count + written);
+            Volatile.Write(ref _waiting, _waiting + written);
             AssertInvariants();
-            return true;
+            return written;
         }
     }
 
@@ -334,6 +363,11 @@ internal sealed class JobQueue<TOwner, TItem>
     {
         Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
         Waiter? chain = null;
+        if (_first is null || _waiting > _lowWater)
+        {
+            return null;
+        }
+
         while (_first is { } waiter && _waiting < _capacity)
         {
             Unlink(waiter);
@@ -444,7 +478,7 @@ internal sealed class JobQueue<TOwner, TItem>
         Debug.Assert(_count >= 0 && _count <= _ring.Length, "The ring holds more jobs than it has room for.");
         Debug.Assert(_count + _setAside.Count == _waiting, "The waiting count differs from the jobs queued and set aside.");
         Debug.Assert(_waiting <= _capacity, "More jobs wait than the queue's capacity.");
-        Debug.Assert(_first is null || _waiting >= _capacity, "A producer waits in line while the queue has room.");
+        Debug.Assert(_first is null || _waiting > _lowWater, "A producer waits in line while the queue is at or below its low-water mark.");
         Debug.Assert((_first is null) == (_last is null) && (_first is null) == (_lineLength == 0), "The line's ends and length disagree.");
     }
 

@@ -4,30 +4,73 @@ namespace WorkerPool;
 
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
+    /// <summary>The most jobs a producer pulls from a synchronous source before it writes them to the queue, under one lock.</summary>
+    private const int MaxBatch = 32;
+
     /// <summary>
-    /// The producer of a run over a synchronous source. Pulls one job at a time, and only once there is room for it.
-    /// Ends when the source is exhausted, throws, or the run is cancelled. Never throws.
+    /// The producer of a run over a synchronous source. Pulls jobs only once there is room for them: as many at a time as
+    /// the queue has room for (and the run has credits for), at most <see cref="MaxBatch"/>, and writes them under one
+    /// lock; one at a time while the queue is full, waiting in line with it. Ends when the source is exhausted, throws, or
+    /// the run is cancelled. Never throws.
     /// </summary>
     private async Task ProduceAsync(Run run, IEnumerable<TJob> source)
     {
         CancellationToken token = run.Token;
         IEnumerator<TJob>? jobs = null;
+        QueuedJob[]? batch = null;
+        int count = 0;
         bool failed = false;
         try
         {
             jobs = source.GetEnumerator();
-            // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
-            while (await TakeCreditAsync(run).ConfigureAwait(false))
+            int credits = 0;
+            while (true)
             {
-                if (!jobs.MoveNext())
+                if (credits == 0)
                 {
-                    run.SourceExhausted();
+                    // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
+                    credits = await TakeCreditsAsync(run, MaxBatch).ConfigureAwait(false);
+                    if (credits == 0)
+                    {
+                        return;
+                    }
+                }
+                else if (token.IsCancellationRequested)
+                {
                     return;
                 }
 
-                // Stryker disable once Boolean,Statement : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context; after a cancelled enqueue the next TakeCreditAsync returns false, so the return only saves a step
-                if (!await EnqueueAsync(run, jobs.Current).ConfigureAwait(false))
+                // One job when the queue is full: the producer then waits in line with it.
+                int wanted = Math.Min(credits, Math.Max(1, _queue.FreeRoom));
+                if (batch is null || batch.Length < wanted)
                 {
+                    batch = new QueuedJob[batch is null ? wanted : MaxBatch];
+                }
+
+                bool exhausted = false;
+                while (count < wanted)
+                {
+                    if (!jobs.MoveNext())
+                    {
+                        exhausted = true;
+                        break;
+                    }
+
+                    batch[count++] = Pull(run, jobs.Current);
+                }
+
+                credits -= count;
+                int written = count;
+                count = 0;
+                // Stryker disable once Boolean,Statement : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context; after a cancelled enqueue the next take of credits returns 0, so the return only saves a step
+                if (written > 0 && !await EnqueueAsync(run, batch, written).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                if (exhausted)
+                {
+                    run.SourceExhausted();
                     return;
                 }
             }
@@ -35,6 +78,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         catch (Exception exception)
         {
             failed = true;
+
+            // Jobs pulled before the source threw are never queued: the run stops.
+            if (count > 0)
+            {
+                run.KeepUnqueued(batch.AsSpan(0, count));
+            }
+
             OnSourceException(run, exception, token);
         }
         finally
@@ -63,12 +113,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         CancellationToken token = run.Token;
         IAsyncEnumerator<TJob>? jobs = null;
+        QueuedJob[] one = new QueuedJob[1];
         bool failed = false;
         try
         {
             jobs = source.GetAsyncEnumerator(token);
             // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
-            while (await TakeCreditAsync(run).ConfigureAwait(false))
+            while (await TakeCreditsAsync(run, 1).ConfigureAwait(false) > 0)
             {
                 ValueTask<bool> next = jobs.MoveNextAsync();
                 bool more;
@@ -101,7 +152,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
 
                 // Stryker disable once Boolean,Statement : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context; after a cancelled enqueue the next TakeCreditAsync returns false, so the return only saves a step
-                if (!await EnqueueAsync(run, jobs.Current).ConfigureAwait(false))
+                one[0] = Pull(run, jobs.Current);
+                if (!await EnqueueAsync(run, one, 1).ConfigureAwait(false))
                 {
                     return;
                 }
@@ -180,54 +232,64 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>
-    /// Waits, for StreamAsync runs, until one more job may be pulled without outrunning the consumer.
-    /// Returns <see langword="false"/> once the run is cancelled.
+    /// Takes up to <paramref name="most"/> credits, at least one: how many more jobs the producer may pull without
+    /// outrunning a StreamAsync consumer (any number for RunAsync), waiting for the consumer if needed. Returns 0 once the
+    /// run is cancelled.
     /// </summary>
-    private static ValueTask<bool> TakeCreditAsync(Run run)
+    private static ValueTask<int> TakeCreditsAsync(Run run, int most)
     {
         if (run.Token.IsCancellationRequested)
         {
-            return new ValueTask<bool>(false);
+            return new ValueTask<int>(0);
         }
 
         // A window's wait ends when the consumer gives credits back, or when the run's cancellation closes it.
-        return run.Window is { } window ? window.TakeAsync() : new ValueTask<bool>(true);
+        return run.Window is { } window ? window.TakeAsync(most) : new ValueTask<int>(most);
     }
 
-    /// <summary>
-    /// Queues a pulled job in the pool queue, waiting (cancellably) while the queue is full, and makes sure a worker
-    /// will take it. Returns <see langword="false"/> if the run was cancelled meanwhile; the run then keeps the job, and
-    /// its finish records it as never started.
-    /// </summary>
-    private ValueTask<bool> EnqueueAsync(Run run, TJob job)
+    /// <summary>Producer only: gives a job pulled from the source its index, and makes its outcome's slot exist.</summary>
+    private static QueuedJob Pull(Run run, TJob job)
     {
         long index = run.Pulled;
         run.Collector?.EnsureSlot(index);
         run.Pulled = index + 1;
-        var queued = new QueuedJob(job, index);
-        if (!_queue.TryWrite(run, queued))
+        return new QueuedJob(job, index);
+    }
+
+    /// <summary>
+    /// Queues the first <paramref name="count"/> pulled jobs of <paramref name="batch"/> in the pool queue, in order: as
+    /// many as there is room for under one lock, the rest one at a time, waiting (cancellably) in line while the queue is
+    /// full. Makes sure workers will take them. Returns <see langword="false"/> if the run was cancelled meanwhile; the run
+    /// then keeps the jobs not queued, and its finish records them as never started.
+    /// </summary>
+    private ValueTask<bool> EnqueueAsync(Run run, QueuedJob[] batch, int count)
+    {
+        int written = _queue.TryWriteMany(run, batch.AsSpan(0, count));
+        if (written > 0)
         {
-            return EnqueueWhenRoomAsync(run, queued);
+            EnsureWorkers(written);
         }
 
-        EnsureWorker();
-        return new ValueTask<bool>(true);
+        return written == count ? new ValueTask<bool>(true) : EnqueueWhenRoomAsync(run, batch, written, count);
     }
 
     // Pooled: a producer waits for room once per half a queue of jobs, and a box per wait would be an allocation.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> EnqueueWhenRoomAsync(Run run, QueuedJob queued)
+    private async ValueTask<bool> EnqueueWhenRoomAsync(Run run, QueuedJob[] batch, int next, int count)
     {
         run.RoomWaiter ??= new JobQueue<Run, QueuedJob>.Waiter();
-
-        // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
-        if (!await _queue.WriteAsync(run, queued, run.RoomWaiter, run.Token).ConfigureAwait(false))
+        for (; next < count; next++)
         {
-            run.KeepUnqueued(queued);
-            return false;
+            // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
+            if (!await _queue.WriteAsync(run, batch[next], run.RoomWaiter, run.Token).ConfigureAwait(false))
+            {
+                run.KeepUnqueued(batch.AsSpan(next, count - next));
+                return false;
+            }
+
+            EnsureWorkers();
         }
 
-        EnsureWorker();
         return true;
     }
 }

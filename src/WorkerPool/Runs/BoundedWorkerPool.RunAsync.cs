@@ -221,7 +221,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             if (lender.EnterNested())
             {
                 Interlocked.Increment(ref _lent);
-                EnsureWorker();
+                EnsureWorkers();
             }
         }
 

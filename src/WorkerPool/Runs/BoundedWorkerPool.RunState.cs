@@ -38,7 +38,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private List<QueuedJob>? _removed;
 
         // A job the producer pulled but could not queue, because the run was cancelled or closed meanwhile. Taken once.
-        private StrongBox<QueuedJob>? _unqueued;
+        private QueuedJob[]? _unqueued;
         private Exception? _failure;
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _consumer;
@@ -305,10 +305,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// Producer only: keeps a pulled job that could not be queued because the run was cancelled meanwhile. The run's
-        /// finish records it as never started.
+        /// Producer only, once: keeps pulled jobs that will never be queued, because the run was cancelled or the source
+        /// threw meanwhile. The run's finish records them as never started.
         /// </summary>
-        internal void KeepUnqueued(QueuedJob queued) => Volatile.Write(ref _unqueued, new StrongBox<QueuedJob>(queued));
+        internal void KeepUnqueued(ReadOnlySpan<QueuedJob> jobs)
+        {
+            Debug.Assert(Volatile.Read(ref _unqueued) is null, "A producer keeps unqueued jobs once.");
+            Volatile.Write(ref _unqueued, jobs.ToArray());
+        }
 
         /// <summary>
         /// Hands a taken job's outcome to the consumer. Never blocks. The worker then counts it
@@ -498,8 +502,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             if (Interlocked.Exchange(ref _unqueued, null) is { } unqueued)
             {
-                neverStarted++;
-                sink?.Invoke(unqueued.Value.NeverStarted());
+                foreach (QueuedJob queued in unqueued)
+                {
+                    neverStarted++;
+                    sink?.Invoke(queued.NeverStarted());
+                }
             }
 
             return neverStarted;
