@@ -29,7 +29,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 if (credits == 0)
                 {
                     // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
-                    credits = await TakeCreditsAsync(run, MaxBatch).ConfigureAwait(false);
+                    credits = await run.TakeCreditsAsync(MaxBatch).ConfigureAwait(false);
                     if (credits == 0)
                     {
                         return;
@@ -119,7 +119,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             jobs = source.GetAsyncEnumerator(token);
             // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
-            while (await TakeCreditsAsync(run, 1).ConfigureAwait(false) > 0)
+            while (await run.TakeCreditsAsync(1).ConfigureAwait(false) > 0)
             {
                 ValueTask<bool> next = jobs.MoveNextAsync();
                 bool more;
@@ -231,27 +231,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         OnSourceException(run, exception, token);
     }
 
-    /// <summary>
-    /// Takes up to <paramref name="most"/> credits, at least one: how many more jobs the producer may pull without
-    /// outrunning a StreamAsync consumer (any number for RunAsync), waiting for the consumer if needed. Returns 0 once the
-    /// run is cancelled.
-    /// </summary>
-    private static ValueTask<int> TakeCreditsAsync(Run run, int most)
-    {
-        if (run.Token.IsCancellationRequested)
-        {
-            return new ValueTask<int>(0);
-        }
-
-        // A window's wait ends when the consumer gives credits back, or when the run's cancellation closes it.
-        return run.Window is { } window ? window.TakeAsync(most) : new ValueTask<int>(most);
-    }
-
     /// <summary>Producer only: gives a job pulled from the source its index, and makes its outcome's slot exist.</summary>
     private static QueuedJob Pull(Run run, TJob job)
     {
         long index = run.Pulled;
-        run.Collector?.EnsureSlot(index);
+        run.OnPulled(index);
         run.Pulled = index + 1;
         return new QueuedJob(job, index);
     }

@@ -48,9 +48,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         // Allocated before the run starts: if this throws, nothing has started.
-        var collected = new ResultCollector<TJob, TResult>(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0);
-        Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
-        return run.SetConsumer(CollectAsync(run, collected)).Unwrap();
+        var run = new CollectingRun(this, new ResultCollector<TJob, TResult>(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0), cancellationToken);
+        StartRun(run, run => ProduceAsync(run, jobs));
+        return run.SetConsumer(CollectAsync(run)).Unwrap();
     }
 
     /// <summary>
@@ -93,9 +93,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return Task.FromCanceled<IReadOnlyList<JobResult<TJob, TResult>>>(cancellationToken);
         }
 
-        var collected = new ResultCollector<TJob, TResult>(expected: 0);
-        Run run = StartRun(run => ProduceAsync(run, jobs), collected, cancellationToken, enumeratorToken: default);
-        return run.SetConsumer(CollectAsync(run, collected)).Unwrap();
+        var run = new CollectingRun(this, new ResultCollector<TJob, TResult>(expected: 0), cancellationToken);
+        StartRun(run, run => ProduceAsync(run, jobs));
+        return run.SetConsumer(CollectAsync(run)).Unwrap();
     }
 
     /// <summary>
@@ -180,15 +180,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
 
     /// <summary>
-    /// Registers a new run with the pool and starts its producer, or throws if the pool is disposed. The producer task
-    /// exists before the run is registered, so DisposeAsync always has it to wait for. A RunAsync call passes its
-    /// <paramref name="collector"/>; a StreamAsync call passes none and gets a windowed run.
+    /// Registers a new run with the pool and starts its producer, or throws if the pool is disposed or draining. The
+    /// producer task exists before the run is registered, so DisposeAsync always has it to wait for.
     /// </summary>
-    private Run StartRun(Func<Run, Task> produce, ResultCollector<TJob, TResult>? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
+    private void StartRun(Run run, Func<Run, Task> produce)
     {
         JobMark? lender = JobScope.FindLiveMark(this);
         bool nested = lender is not null;
-        var run = new Run(this, collector, callerToken, enumeratorToken);
         var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         run.Producer = producer.Unwrap();
         bool disposed;
@@ -229,17 +227,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         // The producer enumerates the source in the caller's context: Start captures it.
         producer.Start(TaskScheduler.Default);
-        return run;
     }
 
     /// <summary>
-    /// The consumer of a RunAsync call. Workers write outcomes straight into <paramref name="collected"/>; this only waits
+    /// The consumer of a RunAsync call. Workers write outcomes straight into the run's collector; this only waits
     /// until the last one is written or the run is cancelled, then finishes the run. Its result is the task RunAsync
     /// returns (unwrapped): it never throws itself, so that a run that fails with an
     /// <see cref="OperationCanceledException"/> of a job's own ends Faulted, not Canceled.
     /// </summary>
-    private async Task<Task<IReadOnlyList<JobResult<TJob, TResult>>>> CollectAsync(Run run, ResultCollector<TJob, TResult> collected)
+    private async Task<Task<IReadOnlyList<JobResult<TJob, TResult>>>> CollectAsync(CollectingRun run)
     {
+        ResultCollector<TJob, TResult> collected = run.Collector;
         // Completes (never faults) once the source is exhausted and every pulled job's outcome is written.
         Task allWritten = run.AllWritten;
         if (!allWritten.IsCompleted)
@@ -351,7 +349,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         string message = run.CanceledByCaller
             ? $"The run on pool '{_name}' was cancelled; {outcomes.Count} outcome(s) are attached."
-            : run.AbandonedByConsumer
+            : run is StreamingRun { AbandonedByConsumer: true }
             ? $"The run on pool '{_name}' was cancelled because its stream's enumerator was disposed; {outcomes.Count} outcome(s) are attached."
             : $"The run on pool '{_name}' was cancelled because the pool was {_stopReason ?? "disposed"}; {outcomes.Count} outcome(s) are attached.";
         return new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);

@@ -31,7 +31,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         CancellationToken enumeratorToken) : IAsyncEnumerator<JobResult<TJob, TResult>>
     {
         private readonly object _gate = new();
-        private Run? _run;
+        private StreamingRun? _run;
         private ReorderBuffer<TJob, TResult>? _reorder;
         private int _heldCredits;
         private bool _finished;
@@ -71,8 +71,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             try
             {
-                Run run = _run ?? Start();
-                ChannelReader<JobResult<TJob, TResult>> reader = run.Results!.Reader;
+                StreamingRun run = _run ?? Start();
+                ChannelReader<JobResult<TJob, TResult>> reader = run.Results.Reader;
                 bool completed = false;
                 while (true)
                 {
@@ -91,7 +91,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     {
                         // The wake marker is not an outcome, whenever it is read: it only makes this loop look at
                         // IsStopping again. It is never yielded, and never enters the reorder buffer.
-                        if (Run.IsWakeMarker(result))
+                        if (StreamingRun.IsWakeMarker(result))
                         {
                             continue;
                         }
@@ -111,11 +111,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     // Stryker disable once Equality : returning held credits a little later changes throughput only
                     if (_heldCredits > 0)
                     {
-                        run.Window!.Release(_heldCredits);
+                        run.Window.Release(_heldCredits);
                         _heldCredits = 0;
                     }
 
-                    // No token here: the run's cancellation wakes this wait with a marker (Run.OnCanceled), so a wait
+                    // No token here: the run's cancellation wakes this wait with a marker (StreamingRun.OnCanceled), so a wait
                     // allocates nothing and a cancelled run throws nothing here.
                     if (!await reader.WaitToReadAsync().ConfigureAwait(false))
                     {
@@ -140,14 +140,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
         }
 
-        private Run Start()
+        private StreamingRun Start()
         {
             callerToken.ThrowIfCancellationRequested();
             enumeratorToken.ThrowIfCancellationRequested();
 
             // Allocated before the run starts: if this throws, nothing has started.
             _reorder = pool._options.PreserveOrder ? new ReorderBuffer<TJob, TResult>() : null;
-            Run run = pool.StartRun(produce, collector: null, callerToken, enumeratorToken);
+            var run = new StreamingRun(pool, callerToken, enumeratorToken);
+            pool.StartRun(run, produce);
             bool disposing;
             lock (_gate)
             {
@@ -165,12 +166,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return run;
         }
 
-        private bool Yield(Run run, JobResult<TJob, TResult> result)
+        private bool Yield(StreamingRun run, JobResult<TJob, TResult> result)
         {
             // Counts the credit of the outcome about to be yielded, and gives a full batch of them back to the producer.
             if (++_heldCredits == run.CreditBatch)
             {
-                run.Window!.Release(run.CreditBatch);
+                run.Window.Release(run.CreditBatch);
                 _heldCredits = 0;
             }
 
@@ -179,7 +180,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>The run has ended or stopped with the consumer still reading: finish it and report how it ended.</summary>
-        private async Task FinishAsync(Run run, bool completed)
+        private async Task FinishAsync(StreamingRun run, bool completed)
         {
             _finished = true;
             bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
@@ -207,7 +208,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         public ValueTask DisposeAsync()
         {
             Task? pendingMove = null;
-            Run? run;
+            StreamingRun? run;
             TaskCompletionSource disposal;
             lock (_gate)
             {
@@ -232,7 +233,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return new ValueTask(DisposeAndSignalAsync(disposal, pendingMove, run));
         }
 
-        private async Task DisposeAndSignalAsync(TaskCompletionSource disposal, Task? pendingMove, Run? run)
+        private async Task DisposeAndSignalAsync(TaskCompletionSource disposal, Task? pendingMove, StreamingRun? run)
         {
             try
             {
@@ -248,7 +249,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
         }
 
-        private async Task DisposeCoreAsync(Task? pendingMove, Run? run)
+        private async Task DisposeCoreAsync(Task? pendingMove, StreamingRun? run)
         {
             if (pendingMove is not null)
             {

@@ -1,23 +1,18 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 
 namespace WorkerPool;
 
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
-    /// <summary>A job pulled from the source and waiting to be claimed, with its position in the input.</summary>
-    private readonly record struct QueuedJob(TJob Job, long Index)
-    {
-        /// <summary>The outcome of this job when it ends without ever starting: cancelled, with no error.</summary>
-        public JobResult<TJob, TResult> NeverStarted() => new(Index, Job, JobStatus.Canceled, default, null, TimeSpan.Zero);
-    }
-
     /// <summary>
-    /// The state of one RunAsync or StreamAsync call. See docs/design.md for the claim
-    /// protocol between workers (<see cref="TryEnter"/>/<see cref="Exit"/>) and the run's finish (<see cref="CloseAndDrainAsync"/>).
+    /// What every run of the pool has, whatever hands its outcomes to its caller: its token and ExecutionContext, the
+    /// claim protocol between workers (<see cref="TryEnter"/>/<see cref="Exit"/>) and its finish
+    /// (<see cref="CloseAndDrainAsync"/>), the count of outcomes published against jobs pulled, and its end. See
+    /// docs/design.md. <see cref="CollectingRun"/> (RunAsync) and <see cref="StreamingRun"/> (StreamAsync) add where
+    /// outcomes go.
     /// </summary>
-    private sealed class Run : IJobQueueOwner
+    private abstract class Run : IJobQueueOwner
     {
         private readonly BoundedWorkerPool<TJob, TResult> _pool;
         private readonly CancellationToken _callerToken;
@@ -41,10 +36,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private QueuedJob[]? _unqueued;
         private Exception? _failure;
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private Task? _consumer;
         private Task? _cancellation;
 
-        internal Run(BoundedWorkerPool<TJob, TResult> pool, ResultCollector<TJob, TResult>? collector, CancellationToken callerToken, CancellationToken enumeratorToken)
+        protected Run(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken, CancellationToken enumeratorToken)
         {
             _pool = pool;
             Id = pool.NextRunId();
@@ -52,7 +46,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _outerMark = JobScope.Current;
             _callerToken = callerToken;
             _enumeratorToken = enumeratorToken;
-            Collector = collector;
             CancellationToken disposal = pool._disposeCts.Token;
             Cts = (callerToken.CanBeCanceled, enumeratorToken.CanBeCanceled) switch
             {
@@ -62,33 +55,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, disposal),
             };
             Token = Cts.Token;
-            if (collector is not null)
-            {
-                _allWritten = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-            else
-            {
-                // Stryker disable once Initializer,Boolean : channel tuning hints; any valid setting gives the same results
-                Results = Channel.CreateUnbounded<JobResult<TJob, TResult>>(new UnboundedChannelOptions
-                {
-                    SingleReader = true,
-                    SingleWriter = false,
-                    AllowSynchronousContinuations = false,
-                });
-
-                // QueueCapacity + MaxWorkers may not fit in an int; beyond int.MaxValue the window is unbounded anyway.
-                int windowSize = (int)Math.Min((long)pool._options.QueueCapacity + pool._options.MaxWorkers, int.MaxValue);
-                Window = new CreditWindow(windowSize);
-                // Stryker disable once Arithmetic : any batch from 1 to the window keeps the bound; the size is throughput only
-                CreditBatch = Math.Clamp(windowSize / 4, 1, MaxCreditBatch);
-
-                // The producer's and the consumer's waits take no token: this one registration ends both. It lives
-                // as long as Cts, whose disposal removes it.
-                Token.UnsafeRegister(static state => ((Run)state!).OnCanceled(), this);
-            }
-
             StartTimestamp = Stopwatch.GetTimestamp();
         }
+
+        /// <summary>The pool the run belongs to.</summary>
+        protected BoundedWorkerPool<TJob, TResult> Pool => _pool;
 
         // The caller's context, captured when the run started (null if the caller suppressed flow), and the mark of the
         // job it was started from, if any.
@@ -141,35 +112,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>The token every await of the run observes.</summary>
         internal CancellationToken Token { get; }
 
-        /// <summary>
-        /// StreamAsync only: outcomes of taken jobs, in completion order. Unbounded: a worker never waits to hand off.
-        /// It completes once the source is exhausted and every pulled job's outcome is written.
-        /// </summary>
-        internal Channel<JobResult<TJob, TResult>>? Results { get; }
-
-        /// <summary>
-        /// RunAsync only: completes (never faults) once the source is exhausted and every pulled job's outcome is written
-        /// to the <see cref="Collector"/>.
-        /// </summary>
-        internal Task AllWritten => _allWritten!.Task;
-
-        private readonly TaskCompletionSource? _allWritten;
-
-        /// <summary>RunAsync only: where workers write outcomes, in input order.</summary>
-        internal ResultCollector<TJob, TResult>? Collector { get; }
-
-        /// <summary>StreamAsync only: credits that bound jobs pulled but not yet yielded to the consumer.</summary>
-        internal CreditWindow? Window { get; }
-
-        /// <summary>
-        /// StreamAsync only: how many credits the consumer gives back at once. Fewer, larger releases wake the producer
-        /// less often; a quarter of the window keeps the producer ahead, and the consumer gives back everything it holds
-        /// before it waits for an outcome, so held credits never stall the run.
-        /// </summary>
-        internal int CreditBatch { get; }
-
-        private const int MaxCreditBatch = 32;
-
         /// <summary>The producer's wait for room in the pool queue, made at its first wait and reused. Producer only.</summary>
         internal JobQueue<Run, QueuedJob>.Waiter? RoomWaiter { get; set; }
 
@@ -184,46 +126,23 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>Outcomes published by workers so far.</summary>
         internal long Published => Volatile.Read(ref _published);
 
-        /// <summary>Whether the stream's consumer disposed its enumerator before the run ended.</summary>
-        internal bool AbandonedByConsumer { get; set; }
-
         /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
         internal long Pulled { get; set; }
 
         /// <summary>The producer task; the run's finish and the pool's disposal await it. It never faults.</summary>
         internal Task Producer { get; set; } = Task.CompletedTask;
 
-        /// <summary>Records RunAsync's collector task, an internal loop that disposal waits for, and returns it.</summary>
-        internal Task<T> SetConsumer<T>(Task<T> consumer)
-        {
-            Volatile.Write(ref _consumer, consumer);
-            return consumer;
-        }
-
         /// <summary>Called once the run has left the pool.</summary>
         internal void MarkEnded() => _ended.TrySetResult();
 
         /// <summary>
-        /// Completes once the run's internal loops have ended: its producer, and for RunAsync its collector. A StreamAsync
-        /// consumer is the caller's code and is not waited for.
+        /// Completes once the run's internal loops have ended: its producer, and whatever else the kind of run adds. A
+        /// StreamAsync consumer is the caller's code and is not waited for.
         /// </summary>
-        internal async Task WhenLoopsEndedAsync()
-        {
-            await Producer.ConfigureAwait(false);
-            if (Collector is null)
-            {
-                return;
-            }
+        internal virtual Task WhenLoopsEndedAsync() => Producer;
 
-            await _ended.Task.ConfigureAwait(false);
-
-            // Set before the collector's first await returned to RunAsync; once the run has ended, it is set or the
-            // collector completed synchronously and RunAsync is about to return its finished task.
-            if (Volatile.Read(ref _consumer) is { } consumer)
-            {
-                await consumer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-        }
+        /// <summary>Completes once the run has left the pool.</summary>
+        protected Task Ended => _ended.Task;
 
         internal long StartTimestamp { get; }
 
@@ -315,35 +234,22 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// Hands a taken job's outcome to the consumer. Never blocks. The worker then counts it
+        /// Hands a taken job's outcome to the run's caller. Never blocks, never throws. The worker then counts it
         /// (<see cref="AddPublished"/>) before it leaves the run.
         /// </summary>
-        internal void Publish(in JobResult<TJob, TResult> result)
-        {
-            if (Collector is { } collector)
-            {
-                collector.Add(result);
-            }
-            else
-            {
-                // TryWrite fails only once the run's finish completed the channel: the run has ended, nobody reads.
-                Results!.Writer.TryWrite(result);
-            }
-        }
+        internal abstract void Publish(in JobResult<TJob, TResult> result);
 
         /// <summary>
-        /// StreamAsync, once the run is cancelled: closes the window, which ends the producer's wait for a credit, and
-        /// wakes a consumer waiting for an outcome by writing a marker that is not an outcome (index -1). The consumer
-        /// never takes it for an outcome, since it stops reading once the run is stopping, and <see cref="DrainOutcomes"/>
-        /// skips it.
+        /// Up to <paramref name="most"/> more jobs the producer may pull, at least one, waiting if the kind of run bounds
+        /// them; 0 once the run is cancelled.
         /// </summary>
-        private void OnCanceled()
-        {
-            Window!.Close();
-            Results!.Writer.TryWrite(new JobResult<TJob, TResult>(-1, default!, JobStatus.Canceled, default, null, TimeSpan.Zero));
-        }
+        internal virtual ValueTask<int> TakeCreditsAsync(int most) =>
+            new(Token.IsCancellationRequested ? 0 : most);
 
-        internal static bool IsWakeMarker(in JobResult<TJob, TResult> result) => result.Index < 0;
+        /// <summary>Producer only: called for each job pulled, before it can be claimed, with its index.</summary>
+        internal virtual void OnPulled(long index)
+        {
+        }
 
         /// <summary>Called by the producer once the source is exhausted, after its last job was queued.</summary>
         internal void SourceExhausted()
@@ -359,8 +265,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// Counts <paramref name="count"/> more published outcomes. Completes <see cref="Results"/> when they were the
-        /// last jobs of an exhausted source.
+        /// Counts <paramref name="count"/> more published outcomes, and tells the run when they were the last jobs of an
+        /// exhausted source.
         /// </summary>
         internal void AddPublished(long count)
         {
@@ -370,17 +276,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
         }
 
-        private void MarkAllWritten()
-        {
-            if (Results is { } results)
-            {
-                results.Writer.TryComplete();
-            }
-            else
-            {
-                _allWritten!.TrySetResult();
-            }
-        }
+        /// <summary>Called once, when every pulled job's outcome is published and the source is exhausted.</summary>
+        protected abstract void MarkAllWritten();
 
         /// <summary>
         /// Records the root cause of the run's end and cancels the run. Only the first call has effect.
@@ -464,22 +361,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// published ones, then every job that never started as <see cref="JobStatus.Canceled"/>. Returns the number of
         /// never-started jobs.
         /// </summary>
-        internal long DrainOutcomes(Action<JobResult<TJob, TResult>>? sink)
-        {
-            if (Results is { } results)
-            {
-                results.Writer.TryComplete();
-                while (results.Reader.TryRead(out JobResult<TJob, TResult> result))
-                {
-                    if (!IsWakeMarker(result))
-                    {
-                        sink?.Invoke(result);
-                    }
-                }
-            }
-
-            return TakeBackNeverStarted(sink);
-        }
+        internal virtual long DrainOutcomes(Action<JobResult<TJob, TResult>>? sink) => TakeBackNeverStarted(sink);
 
         /// <summary>
         /// Takes the run's jobs that never started out of the pool queue, and the one its producer could not queue, and

@@ -1,0 +1,51 @@
+namespace WorkerPool;
+
+public sealed partial class BoundedWorkerPool<TJob, TResult>
+{
+    /// <summary>
+    /// The run of a RunAsync call: workers write outcomes straight into its <see cref="Collector"/>, in input order, and
+    /// its consumer (<see cref="CollectAsync"/>) waits until the last one is written or the run stops.
+    /// </summary>
+    private sealed class CollectingRun(BoundedWorkerPool<TJob, TResult> pool, ResultCollector<TJob, TResult> collector, CancellationToken callerToken)
+        : Run(pool, callerToken, enumeratorToken: default)
+    {
+        private readonly TaskCompletionSource _allWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Task? _consumer;
+
+        /// <summary>Where workers write outcomes, in input order.</summary>
+        internal ResultCollector<TJob, TResult> Collector { get; } = collector;
+
+        /// <summary>
+        /// Completes (never faults) once the source is exhausted and every pulled job's outcome is written to the
+        /// <see cref="Collector"/>.
+        /// </summary>
+        internal Task AllWritten => _allWritten.Task;
+
+        /// <summary>Records the collector task, an internal loop that disposal waits for, and returns it.</summary>
+        internal Task<T> SetConsumer<T>(Task<T> consumer)
+        {
+            Volatile.Write(ref _consumer, consumer);
+            return consumer;
+        }
+
+        internal override void OnPulled(long index) => Collector.EnsureSlot(index);
+
+        internal override void Publish(in JobResult<TJob, TResult> result) => Collector.Add(result);
+
+        protected override void MarkAllWritten() => _allWritten.TrySetResult();
+
+        /// <summary>Completes once the producer and the collector task have ended.</summary>
+        internal override async Task WhenLoopsEndedAsync()
+        {
+            await Producer.ConfigureAwait(false);
+            await Ended.ConfigureAwait(false);
+
+            // Set before the collector's first await returned to RunAsync; once the run has ended, it is set or the
+            // collector completed synchronously and RunAsync is about to return its finished task.
+            if (Volatile.Read(ref _consumer) is { } consumer)
+            {
+                await consumer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+}
