@@ -44,6 +44,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     // Guarded by _sync. _activeWorkers is also read without the lock by producers (see "Worker start").
     private readonly object _sync = new();
+
+    // Guards the growth of runs' per-slot context arrays (Run.JobContextFor): taken at most once per run and worker slot.
+    private readonly object _contextSync = new();
     private readonly Stack<int> _freeSlots;
     private readonly HashSet<Run> _runs = [];
     private int _activeWorkers;

@@ -124,4 +124,49 @@ public sealed class SubmitAsyncTests : PoolTest
 
         ((Action)(() => _ = pool.SubmitAsync(1).AsTask())).Should().Throw<ObjectDisposedException>();
     }
+
+    [Fact]
+    public async Task DisposeAsync_SubmissionsRunningQueuedAndInLine_EachEndsBeforeDisposeReturns()
+    {
+        var probe = new WorkProbe<int>();
+        var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 1 });
+        ValueTask<int> running = pool.SubmitAsync(0);
+        await probe.Started(0).Within();
+        ValueTask<int> queued = pool.SubmitAsync(1);
+        ValueTask<int> inLine = pool.SubmitAsync(2);
+        await TestExtensions.UntilAsync(() => pool.WaitingForRoom == 1).Within();
+
+        await pool.DisposeAsync().AsTask().Within();
+
+        running.IsCanceled.Should().BeTrue("the running job saw its token cancelled by the disposal");
+        queued.IsCanceled.Should().BeTrue("the queued job never started");
+        inLine.IsCanceled.Should().BeTrue("the job waiting in line never entered the queue");
+        await running.AsTask().ShouldThrowAsync<OperationCanceledException>();
+        await queued.AsTask().ShouldThrowAsync<OperationCanceledException>();
+        await inLine.AsTask().ShouldThrowAsync<OperationCanceledException>();
+        probe.StartedJobs.Should().Equal(0);
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ManyCallersOnASmallPool_EachGetsItsOwnValueInItsOwnContext()
+    {
+        var seen = new AsyncLocal<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, _) =>
+            {
+                await Task.Yield();
+                return job * 1000 + seen.Value;
+            },
+            new WorkerPoolOptions { MaxWorkers = 2, QueueCapacity = 2 });
+
+        int[] values = await Task.WhenAll(Enumerable.Range(1, 200).Select(caller => Task.Run(async () =>
+        {
+            seen.Value = caller;
+            return await pool.SubmitAsync(caller);
+        }))).Within();
+
+        values.Should().Equal(Enumerable.Range(1, 200).Select(caller => caller * 1000 + caller));
+        pool.GetStatistics().Succeeded.Should().Be(200);
+    }
 }

@@ -10,6 +10,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         : Run(pool, callerToken, enumeratorToken: default)
     {
         private readonly TaskCompletionSource _allWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _consumer;
 
         /// <summary>Where workers write outcomes, in input order.</summary>
@@ -34,11 +35,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         protected override void MarkAllWritten() => _allWritten.TrySetResult();
 
+        internal override void MarkEnded() => _ended.TrySetResult();
+
         /// <summary>Completes once the producer and the collector task have ended.</summary>
         internal override async Task WhenLoopsEndedAsync()
         {
             await Producer.ConfigureAwait(false);
-            await Ended.ConfigureAwait(false);
+            await _ended.Task.ConfigureAwait(false);
 
             // Set before the collector's first await returned to RunAsync; once the run has ended, it is set or the
             // collector completed synchronously and RunAsync is about to return its finished task.

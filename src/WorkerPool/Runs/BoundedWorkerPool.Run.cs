@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using System.Runtime.CompilerServices;
 
 namespace WorkerPool;
@@ -35,7 +36,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // A job the producer pulled but could not queue, because the run was cancelled or closed meanwhile. Taken once.
         private QueuedJob[]? _unqueued;
         private Exception? _failure;
-        private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _cancellation;
 
         protected Run(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken, CancellationToken enumeratorToken)
@@ -55,7 +55,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, disposal),
             };
             Token = Cts.Token;
-            StartTimestamp = Stopwatch.GetTimestamp();
+            StartTimestamp = Log.IsEnabled(pool._logger, LogLevel.Debug) ? Stopwatch.GetTimestamp() : 0;
         }
 
         /// <summary>The pool the run belongs to.</summary>
@@ -66,10 +66,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private readonly ExecutionContext? _callerContext;
         private readonly JobMark? _outerMark;
 
-        // The context the run's jobs execute in, one per worker slot that has run one: the caller's, marked with the
-        // run and the slot. Grown under _contextSync; each slot reads and fills only its own element.
+        // The context the run's jobs execute in on each worker slot that has run one: the caller's, marked with the run
+        // and the slot. The first slot's is kept in _firstSlot/_firstContext, which is all a one-job run needs; others
+        // are kept in _jobContexts, grown under the pool's _contextSync. Each slot reads and fills only its own.
+        private WorkerSlot? _firstSlot;
+        private ExecutionContext? _firstContext;
         private ExecutionContext?[] _jobContexts = [];
-        private readonly object _contextSync = new();
 
         /// <summary>
         /// The ExecutionContext a job of the run executes in on <paramref name="slot"/>: its caller's, captured when the run
@@ -78,6 +80,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal ExecutionContext JobContextFor(WorkerSlot slot)
         {
+            // Only this slot's worker wrote the first context for this slot, earlier (a slot passes from one worker to the
+            // next under the pool lock).
+            if (ReferenceEquals(Volatile.Read(ref _firstSlot), slot))
+            {
+                return _firstContext!;
+            }
+
             ExecutionContext?[] contexts = Volatile.Read(ref _jobContexts);
             if (slot.Id < contexts.Length && contexts[slot.Id] is { } context)
             {
@@ -85,7 +94,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             context = JobScope.ContextFor(_callerContext, new JobMark(_pool, slot, this, _outerMark));
-            lock (_contextSync)
+            // The first slot to get here claims the field; only it ever reads _firstContext.
+            if (Volatile.Read(ref _firstSlot) is null && Interlocked.CompareExchange(ref _firstSlot, slot, null) is null)
+            {
+                _firstContext = context;
+                return context;
+            }
+
+            lock (_pool._contextSync)
             {
                 contexts = _jobContexts;
                 if (slot.Id >= contexts.Length)
@@ -133,7 +149,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal Task Producer { get; set; } = Task.CompletedTask;
 
         /// <summary>Called once the run has left the pool.</summary>
-        internal void MarkEnded() => _ended.TrySetResult();
+        internal virtual void MarkEnded()
+        {
+        }
 
         /// <summary>
         /// Completes once the run's internal loops have ended: its producer, and whatever else the kind of run adds. A
@@ -141,9 +159,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal virtual Task WhenLoopsEndedAsync() => Producer;
 
-        /// <summary>Completes once the run has left the pool.</summary>
-        protected Task Ended => _ended.Task;
-
+        /// <summary>When the run started, for its end in the log; 0 if the log does not record it.</summary>
         internal long StartTimestamp { get; }
 
         /// <summary>The root cause that stopped the run: a job's failure in StopOnFirstError, or the source's exception.</summary>

@@ -185,10 +185,22 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private void StartRun(Run run, Func<Run, Task> produce)
     {
-        JobMark? lender = JobScope.FindLiveMark(this);
-        bool nested = lender is not null;
         var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         run.Producer = producer.Unwrap();
+        Register(run);
+
+        // The producer enumerates the source in the caller's context: Start captures it.
+        producer.Start(TaskScheduler.Default);
+    }
+
+    /// <summary>
+    /// Adds a new run to the pool's runs, or throws if the pool is disposed, or draining and the run is not nested in one
+    /// of its jobs. A nested run's job lends its place in the bound while the run lasts.
+    /// </summary>
+    private void Register(Run run)
+    {
+        JobMark? lender = JobScope.FindLiveMark(this);
+        bool nested = lender is not null;
         bool disposed;
         bool refused;
         lock (_sync)
@@ -224,9 +236,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         Log.RunStarted(_logger, _name, run.Id);
-
-        // The producer enumerates the source in the caller's context: Start captures it.
-        producer.Start(TaskScheduler.Default);
     }
 
     /// <summary>
@@ -326,7 +335,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 : completed && run.Unsuccessful > 0 ? "CompletedWithFailures"
                 : completed ? "Completed"
                 : "Canceled";
-            double elapsedMs = Stopwatch.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
+            double elapsedMs = run.StartTimestamp == 0 ? 0 : Stopwatch.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
             Log.RunEnded(_logger, _name, run.Id, outcome, run.Pulled, run.Unsuccessful, elapsedMs);
         }
     }

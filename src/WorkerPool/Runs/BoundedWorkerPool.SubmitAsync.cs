@@ -1,5 +1,3 @@
-using System.Runtime.ExceptionServices;
-
 namespace WorkerPool;
 
 public sealed partial class BoundedWorkerPool<TJob, TResult>
@@ -39,68 +37,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return ValueTask.FromCanceled<TResult>(cancellationToken);
         }
 
-        return new ValueTask<TResult>(SubmitCoreAsync(RunAsync([job], cancellationToken)).Unwrap());
-    }
-
-    /// <summary>
-    /// Waits for the one-job run and returns the task SubmitAsync's value task wraps (unwrapped): it never throws itself,
-    /// so that a job that fails with an <see cref="OperationCanceledException"/> of its own ends Faulted, not Canceled.
-    /// </summary>
-    private static async Task<Task<TResult>> SubmitCoreAsync(Task<IReadOnlyList<JobResult<TJob, TResult>>> run)
-    {
-        try
-        {
-            return Task.FromResult(await SubmittedAsync(run).ConfigureAwait(false));
-        }
-        catch (OperationCanceledException canceled) when (canceled is SubmitCanceledException)
-        {
-            return CanceledAsync<TResult>(canceled);
-        }
-        catch (Exception exception)
-        {
-            return Task.FromException<TResult>(exception);
-        }
-    }
-
-    private static async Task<TResult> SubmittedAsync(Task<IReadOnlyList<JobResult<TJob, TResult>>> run)
-    {
-        JobResult<TJob, TResult> result;
-        try
-        {
-            result = (await run.ConfigureAwait(false))[0];
-        }
-        catch (OperationCanceledException canceled) when (canceled is not WorkerPoolCanceledException<TJob, TResult> && run.IsCanceled)
-        {
-            // The token was cancelled between this call's check and RunAsync's: nothing was started.
-            throw new SubmitCanceledException(canceled.Message, canceled, canceled.CancellationToken);
-        }
-        catch (WorkerPoolCanceledException<TJob, TResult> canceled)
-        {
-            // The job may have finished despite the cancellation: then its outcome wins.
-            if (canceled.Results.Count == 0 || canceled.Results[0].Status == JobStatus.Canceled)
-            {
-                throw new SubmitCanceledException(canceled.Message, canceled, canceled.CancellationToken);
-            }
-
-            result = canceled.Results[0];
-        }
-
-        if (result.Status == JobStatus.Succeeded)
-        {
-            return result.Value!;
-        }
-
-        if (result.Status == JobStatus.Canceled)
-        {
-            // Cancelled by its caller or by the pool: a cancellation, whatever exception the job unwound with.
-            throw new SubmitCanceledException(
-                "The submitted job was cancelled.",
-                result.Error ?? new OperationCanceledException(),
-                (result.Error as OperationCanceledException)?.CancellationToken ?? default);
-        }
-
-        ExceptionDispatchInfo.Throw(result.Error!);
-        return default;
+        var submission = new Submission(this, cancellationToken);
+        Register(submission);
+        Submit(submission, job);
+        return submission.ValueTask;
     }
 
     /// <summary>The cancellation of a submission, told apart from a job's own <see cref="OperationCanceledException"/>.</summary>

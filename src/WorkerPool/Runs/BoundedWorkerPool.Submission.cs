@@ -1,0 +1,307 @@
+using System.Diagnostics;
+using System.Threading.Tasks.Sources;
+
+namespace WorkerPool;
+
+public sealed partial class BoundedWorkerPool<TJob, TResult>
+{
+    /// <summary>
+    /// The run of a SubmitAsync call: one job, written to the queue by the caller itself (no producer task), whose outcome
+    /// completes the value task SubmitAsync returns (this object is its source). See docs/design.md, "Runs".
+    /// </summary>
+    /// <remarks>
+    /// Two ways end it, and exactly one of them owns the end (<see cref="TryOwnEnd"/>):
+    /// <list type="bullet">
+    /// <item>the fast way: the job's outcome is published and the run is not stopping. The last of two parties, the
+    /// caller once it has written the job and registered for cancellation, and the worker once it has counted the outcome,
+    /// ends the run and completes the value task, without a finish;</item>
+    /// <item>the run's cancellation (its caller's token, the pool's disposal, or the job's failure in StopOnFirstError):
+    /// the run's one registration starts the same finish as RunAsync's (<see cref="FinishSubmissionAsync"/>), which
+    /// takes the job out of the queue if it is still there, waits for its worker otherwise, and reports as SubmitAsync
+    /// always has.</item>
+    /// </list>
+    /// </remarks>
+    private sealed class Submission : Run, IValueTaskSource<TResult>
+    {
+        // Continuations run on the thread pool, never inline in the worker that completes the submission.
+        private ManualResetValueTaskSourceCore<TResult> _core = new() { RunContinuationsAsynchronously = true };
+
+        // Set when the value task completes with a cancellation: only then is it Canceled, whatever the exception.
+        private bool _canceled;
+
+        // The job's outcome, once a worker published it; read after the outcome is counted.
+        private JobResult<TJob, TResult> _outcome;
+        private int _published;
+
+        // The parties of the fast way still to come (the caller's setup, the counted outcome), whether the outcome was
+        // counted, who owns the end, and whether the value task is complete.
+        private int _fastParties = 2;
+        private int _allWritten;
+        private int _endOwned;
+        private int _completed;
+
+        // For the pool's disposal: null while nobody waits for the end, a wait once somebody does, Ended once it came.
+        private static readonly TaskCompletionSource EndedMark = new();
+        private TaskCompletionSource? _ended;
+
+        internal Submission(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken)
+            : base(pool, callerToken, enumeratorToken: default)
+        {
+        }
+
+        internal ValueTask<TResult> ValueTask => new(this, _core.Version);
+
+        /// <summary>Whether a worker published the job's outcome.</summary>
+        internal bool HasOutcome => Volatile.Read(ref _published) != 0;
+
+        /// <summary>The job's outcome; read only once <see cref="HasOutcome"/>.</summary>
+        internal JobResult<TJob, TResult> Outcome => _outcome;
+
+        internal override void Publish(in JobResult<TJob, TResult> result)
+        {
+            _outcome = result;
+            Volatile.Write(ref _published, 1);
+        }
+
+        /// <summary>
+        /// The caller, once the job is written (or waits in line) and <see cref="Run.Producer"/> is set: registers for the
+        /// run's cancellation, then says the source is exhausted and that its part of the fast way is done.
+        /// </summary>
+        internal void Submitted(bool written)
+        {
+            // Lives as long as the run's token source, which the run's end disposes.
+            Token.UnsafeRegister(
+                static state => ThreadPool.UnsafeQueueUserWorkItem(
+                    static submission => submission.Pool.OnSubmissionCanceled(submission), (Submission)state!, preferLocal: false),
+                this);
+            if (written)
+            {
+                SourceExhausted();
+            }
+
+            ArriveFast();
+        }
+
+        protected override void MarkAllWritten()
+        {
+            // Both the producer's last word and a worker's count may see every outcome written: one of them arrives.
+            if (Interlocked.Exchange(ref _allWritten, 1) == 0)
+            {
+                ArriveFast();
+            }
+        }
+
+        private void ArriveFast()
+        {
+            if (Interlocked.Decrement(ref _fastParties) == 0 && !IsStopping && TryOwnEnd())
+            {
+                Pool.EndSubmissionFast(this);
+            }
+        }
+
+        /// <summary>Whether the caller has the end of the run: true for the first of the two ways to ask.</summary>
+        internal bool TryOwnEnd() => Interlocked.Exchange(ref _endOwned, 1) == 0;
+
+        /// <summary>Completes SubmitAsync with the job's outcome, as SubmitAsync reports it.</summary>
+        internal void CompleteWith(in JobResult<TJob, TResult> outcome)
+        {
+            switch (outcome.Status)
+            {
+                case JobStatus.Succeeded:
+                    if (TryComplete())
+                    {
+                        _core.SetResult(outcome.Value!);
+                        SignalEnded();
+                    }
+
+                    break;
+                case JobStatus.Canceled:
+                    // Cancelled by its caller or by the pool: a cancellation, whatever exception the job unwound with.
+                    CompleteCanceled(new SubmitCanceledException(
+                        "The submitted job was cancelled.",
+                        outcome.Error ?? new OperationCanceledException(),
+                        (outcome.Error as OperationCanceledException)?.CancellationToken ?? default));
+                    break;
+                default:
+                    CompleteFaulted(outcome.Error!);
+                    break;
+            }
+        }
+
+        /// <summary>Completes SubmitAsync Canceled with <paramref name="canceled"/>.</summary>
+        internal void CompleteCanceled(OperationCanceledException canceled)
+        {
+            if (TryComplete())
+            {
+                _canceled = true;
+                _core.SetException(canceled);
+                SignalEnded();
+            }
+        }
+
+        /// <summary>Completes SubmitAsync Faulted with <paramref name="error"/>, even if it is a cancellation of the job's own.</summary>
+        internal void CompleteFaulted(Exception error)
+        {
+            if (TryComplete())
+            {
+                _core.SetException(error);
+                SignalEnded();
+            }
+        }
+
+        private bool TryComplete() => Interlocked.Exchange(ref _completed, 1) == 0;
+
+        // The end is signalled once the value task is complete, not when the run leaves the pool.
+        internal override void MarkEnded()
+        {
+        }
+
+        private void SignalEnded()
+        {
+            if (Interlocked.Exchange(ref _ended, EndedMark) is { } waiting && waiting != EndedMark)
+            {
+                waiting.TrySetResult();
+            }
+        }
+
+        /// <summary>For the pool's disposal: completes once the wait in line, if any, and the submission have ended.</summary>
+        internal override Task WhenLoopsEndedAsync()
+        {
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            TaskCompletionSource? seen = Interlocked.CompareExchange(ref _ended, ended, null);
+            if (seen == EndedMark)
+            {
+                return Producer;
+            }
+
+            // A second waiter waits for the first one's signal.
+            return Task.WhenAll(Producer, (seen ?? ended).Task);
+        }
+
+        TResult IValueTaskSource<TResult>.GetResult(short token) => _core.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<TResult>.GetStatus(short token)
+        {
+            // The core calls every OperationCanceledException a cancellation: a job's own is a failure.
+            ValueTaskSourceStatus status = _core.GetStatus(token);
+            return status == ValueTaskSourceStatus.Canceled && !_canceled ? ValueTaskSourceStatus.Faulted : status;
+        }
+
+        void IValueTaskSource<TResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
+
+    /// <summary>
+    /// Writes a submission's one job to the queue from the caller's thread, or, if the queue is full or others wait before
+    /// it, starts the wait in line as the submission's producer.
+    /// </summary>
+    private void Submit(Submission submission, TJob job)
+    {
+        QueuedJob queued = Pull(submission, job);
+        bool written = _queue.TryWrite(submission, queued);
+        if (written)
+        {
+            EnsureWorkers();
+        }
+        else
+        {
+            submission.Producer = EnqueueSubmissionAsync(submission, queued);
+        }
+
+        submission.Submitted(written);
+    }
+
+    /// <summary>The producer of a submission that found no room: waits in line with its job. Never throws.</summary>
+    private async Task EnqueueSubmissionAsync(Submission submission, QueuedJob queued)
+    {
+        submission.RoomWaiter = new JobQueue<Run, QueuedJob>.Waiter();
+
+        // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the wait ends on the thread pool, with no context
+        if (!await _queue.WriteAsync(submission, queued, submission.RoomWaiter, submission.Token).ConfigureAwait(false))
+        {
+            submission.KeepUnqueued([queued]);
+            return;
+        }
+
+        EnsureWorkers();
+        submission.SourceExhausted();
+    }
+
+    /// <summary>The fast way: the job's outcome is published and the run is not stopping. Ends the run, then completes it.</summary>
+    private void EndSubmissionFast(Submission submission)
+    {
+        Debug.Assert(submission.HasOutcome, "A submission ends the fast way only with its job's outcome.");
+        EndRun(submission, stopped: true, neverStarted: 0, completed: true);
+        submission.CompleteWith(submission.Outcome);
+    }
+
+    /// <summary>From the run's cancellation, on the thread pool: finishes the submission unless the fast way ended it.</summary>
+    private void OnSubmissionCanceled(Submission submission)
+    {
+        if (submission.TryOwnEnd())
+        {
+            _ = FinishSubmissionAsync(submission);
+        }
+    }
+
+    /// <summary>
+    /// The finish of a cancelled submission, as RunAsync's: stops the run, takes its job out of the queue or waits for
+    /// its worker (at most ShutdownTimeout), and completes SubmitAsync with the job's outcome if it ended anyway, or with
+    /// the cancellation, the run's failure, or the shutdown timeout. Never throws.
+    /// </summary>
+    private async Task FinishSubmissionAsync(Submission submission)
+    {
+        try
+        {
+            bool stopped = await submission.FinishAsync(completed: false).ConfigureAwait(false);
+            var outcomes = new List<JobResult<TJob, TResult>>(1);
+            if (submission.HasOutcome)
+            {
+                outcomes.Add(submission.Outcome);
+            }
+
+            long neverStarted = submission.DrainOutcomes(outcomes.Add);
+            EndRun(submission, stopped, neverStarted, completed: false);
+            if (!stopped)
+            {
+                submission.CompleteFaulted(ShutdownTimeoutExceeded(submission, submission.Failure));
+                return;
+            }
+
+            if (outcomes.Count != submission.Pulled)
+            {
+                submission.CompleteFaulted(new InvalidOperationException(
+                    $"The submission on pool '{_name}' pulled {submission.Pulled} job(s) but holds {outcomes.Count} outcome(s)."));
+                return;
+            }
+
+            switch (RunError(submission, completed: false, outcomes))
+            {
+                // The job may have finished despite the cancellation: then its outcome wins.
+                case WorkerPoolCanceledException<TJob, TResult> canceled when submission.Failure is null:
+                    if (outcomes.Count == 0 || outcomes[0].Status == JobStatus.Canceled)
+                    {
+                        submission.CompleteCanceled(new SubmitCanceledException(canceled.Message, canceled, canceled.CancellationToken));
+                    }
+                    else
+                    {
+                        submission.CompleteWith(outcomes[0]);
+                    }
+
+                    break;
+                case { } error:
+                    submission.CompleteFaulted(error);
+                    break;
+                default:
+                    submission.CompleteWith(outcomes[0]);
+                    break;
+            }
+        }
+#pragma warning disable CA1031 // The submission's caller must hear of whatever went wrong here, and nobody else would.
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            submission.CompleteFaulted(exception);
+        }
+    }
+}
