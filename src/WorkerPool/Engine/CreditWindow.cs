@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Threading.Tasks.Sources;
 
 namespace WorkerPool;
 
@@ -10,10 +9,10 @@ namespace WorkerPool;
 /// </summary>
 /// <remarks>
 /// Unlike a <see cref="SemaphoreSlim"/>, a wait here allocates nothing: the single waiter reuses one
-/// <see cref="ManualResetValueTaskSourceCore{TResult}"/>, and cancellation reaches it through <see cref="Close"/>, called
+/// <see cref="ReusableWaiter{T}"/>, and cancellation reaches it through <see cref="Close"/>, called
 /// from the run's one registration on its token, instead of through a registration per wait.
 /// </remarks>
-internal sealed class CreditWindow : IValueTaskSource<int>
+internal sealed class CreditWindow
 {
     private readonly object _sync = new();
     private readonly int _size;
@@ -25,7 +24,7 @@ internal sealed class CreditWindow : IValueTaskSource<int>
     private bool _closed;
 
     // Completed outside the lock; continuations run on the thread pool, never inline in the consumer or the canceller.
-    private ManualResetValueTaskSourceCore<int> _waiter = new() { RunContinuationsAsynchronously = true };
+    private readonly ReusableWaiter<int> _waiter = new();
 
     internal CreditWindow(int size)
     {
@@ -58,8 +57,7 @@ internal sealed class CreditWindow : IValueTaskSource<int>
 
             _waiting = true;
             _waiterWants = most;
-            _waiter.Reset();
-            return new ValueTask<int>(this, _waiter.Version);
+            return _waiter.Arm();
         }
     }
 
@@ -82,7 +80,7 @@ internal sealed class CreditWindow : IValueTaskSource<int>
 
         if (handed > 0)
         {
-            _waiter.SetResult(handed);
+            _waiter.Complete(handed);
         }
     }
 
@@ -100,16 +98,9 @@ internal sealed class CreditWindow : IValueTaskSource<int>
 
         if (wake)
         {
-            _waiter.SetResult(0);
+            _waiter.Complete(0);
         }
     }
-
-    int IValueTaskSource<int>.GetResult(short token) => _waiter.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _waiter.GetStatus(token);
-
-    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _waiter.OnCompleted(continuation, state, token, flags);
 
     [Conditional("DEBUG")]
     private void AssertInvariants()

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Threading.Tasks.Sources;
 
 namespace WorkerPool;
 
@@ -351,7 +350,7 @@ internal sealed class JobQueue<TOwner, TItem>
             AssertInvariants();
         }
 
-        waiter.Complete(false);
+        waiter.Finish(false);
     }
 
     /// <summary>
@@ -489,10 +488,8 @@ internal sealed class JobQueue<TOwner, TItem>
     /// the wait ends with <see langword="true"/> once that job is in the queue, or <see langword="false"/> if the wait
     /// was cancelled or the owner closed. One producer uses it, one wait at a time. Its links are guarded by the queue's lock.
     /// </summary>
-    internal sealed class Waiter : IValueTaskSource<bool>
+    internal sealed class Waiter : ReusableWaiter<bool>
     {
-        // Continuations run on the thread pool, never inline in the worker or canceller that completes the wait.
-        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
         private JobQueue<TOwner, TItem>? _queue;
         private bool _result;
 
@@ -509,11 +506,10 @@ internal sealed class JobQueue<TOwner, TItem>
         /// <summary>Under the queue's lock: starts a wait to write <paramref name="item"/>. Call only once the last wait's result was read.</summary>
         internal ValueTask<bool> Arm(JobQueue<TOwner, TItem> queue, TOwner owner, TItem item)
         {
-            _core.Reset();
             _queue = queue;
             Owner = owner;
             Item = item;
-            return new ValueTask<bool>(this, _core.Version);
+            return Arm();
         }
 
         /// <summary>From the wait's cancellation: leaves the line, unless the waiter was handed its room already.</summary>
@@ -546,23 +542,17 @@ internal sealed class JobQueue<TOwner, TItem>
                 // Read the link first: once completed, the waiter may be armed again by its producer.
                 Waiter? next = chain.Next;
                 chain.Next = null;
-                chain.Complete(chain._result);
+                chain.Finish(chain._result);
                 chain = next;
             }
         }
 
-        internal void Complete(bool result)
+        /// <summary>Outside the lock: lets go of the job and ends the wait.</summary>
+        internal void Finish(bool result)
         {
             Owner = null;
             Item = default!;
-            _core.SetResult(result);
+            Complete(result);
         }
-
-        bool IValueTaskSource<bool>.GetResult(short token) => _core.GetResult(token);
-
-        ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _core.GetStatus(token);
-
-        void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-            _core.OnCompleted(continuation, state, token, flags);
     }
 }
