@@ -19,11 +19,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private readonly CancellationToken _callerToken;
         private readonly CancellationToken _enumeratorToken;
 
-        // Claim protocol state.
-        private int _running;
-        private int _closed;
+        // The claim protocol, and whether the run is stopping.
+        private ClaimGate _claims;
         private int _stopping;
-        private TaskCompletionSource? _drained;
 
         // Outcomes published by workers, and the number of jobs pulled once the source is exhausted (until then,
         // long.MaxValue): when they are equal, every outcome is written.
@@ -192,25 +190,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// then check that the run still accepts workers. Returns <see langword="false"/> for a closed run; the queue then
         /// sets the run's jobs aside for its finish, and calls <see cref="Exit"/> once its lock is released.
         /// </summary>
-        public bool TryEnter()
-        {
-            Interlocked.Increment(ref _running);
-            return Volatile.Read(ref _closed) == 0;
-        }
+        public bool TryEnter() => _claims.TryEnter();
 
         /// <summary>Whether the run's finish has closed it: no worker enters it any more.</summary>
-        public bool IsClosed => Volatile.Read(ref _closed) != 0;
+        public bool IsClosed => _claims.IsClosed;
 
         /// <summary>Worker side: leave the run, after publishing the outcomes of the jobs taken, or after a refused entry.</summary>
-        public void Exit()
-        {
-            int running = Interlocked.Decrement(ref _running);
-            Debug.Assert(running >= 0, "More workers left the run than entered it.");
-            if (running == 0 && Volatile.Read(ref _closed) != 0)
-            {
-                Volatile.Read(ref _drained)!.TrySetResult();
-            }
-        }
+        public void Exit() => _claims.Exit();
 
         /// <summary>
         /// Finish side of the claim protocol: stop new claims and return a task that completes once no worker is
@@ -218,10 +204,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal Task CloseAndDrainAsync(bool completed)
         {
-            var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Volatile.Write(ref _drained, drained);
-            int wasClosed = Interlocked.Exchange(ref _closed, 1);
-            Debug.Assert(wasClosed == 0, "A run was closed twice.");
+            Task drained = _claims.CloseAndDrainAsync();
 
             // The closed run's queued jobs will never start: they give their room back now, not once its running jobs
             // have stopped. The queue takes no job of a closed run, so none can follow. A completed run has none left
@@ -231,12 +214,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 Volatile.Write(ref _removed, _pool._queue.RemoveAll(this));
             }
 
-            if (Volatile.Read(ref _running) == 0)
-            {
-                drained.TrySetResult();
-            }
-
-            return drained.Task;
+            return drained;
         }
 
         /// <summary>
