@@ -42,10 +42,22 @@ internal static class JobScope
     /// </summary>
     internal static ExecutionContext ContextFor(ExecutionContext? callerContext, JobMark mark)
     {
-        var state = new MarkState(mark);
-        ExecutionContext.Run(callerContext ?? DefaultContext, static state => ((MarkState)state!).Capture(), state);
-        Debug.Assert(state.Marked is not null, "The marked context was captured.");
-        return state.Marked!;
+        ExecutionContext.Run(callerContext ?? DefaultContext, static mark => Capture((JobMark)mark!), mark);
+        ExecutionContext? marked = t_marked;
+        t_marked = null;
+        Debug.Assert(marked is not null, "The marked context was captured.");
+        return marked!;
+    }
+
+    // The context ContextFor captured, handed out of ExecutionContext.Run on the same thread without allocating.
+    [ThreadStatic]
+    private static ExecutionContext? t_marked;
+
+    /// <summary>Runs inside the caller's context: sets the mark, and captures the result.</summary>
+    private static void Capture(JobMark mark)
+    {
+        CurrentMark.Value = mark;
+        t_marked = ExecutionContext.Capture();
     }
 
     private static ExecutionContext CaptureDefault()
@@ -59,17 +71,6 @@ internal static class JobScope
         return captured!;
     }
 
-    private sealed class MarkState(JobMark mark)
-    {
-        internal ExecutionContext? Marked { get; private set; }
-
-        /// <summary>Runs inside the caller's context: sets the mark, and captures the result.</summary>
-        internal void Capture()
-        {
-            CurrentMark.Value = mark;
-            Marked = ExecutionContext.Capture();
-        }
-    }
 }
 
 /// <summary>A worker slot, as a <see cref="JobMark"/> sees it.</summary>

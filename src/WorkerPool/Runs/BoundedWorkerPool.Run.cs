@@ -56,6 +56,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             StartTimestamp = Log.IsEnabled(pool._logger, LogLevel.Debug) ? Stopwatch.GetTimestamp() : 0;
         }
 
+        /// <summary>The token the caller passed.</summary>
+        protected CancellationToken CallerToken => _callerToken;
+
         /// <summary>The pool the run belongs to.</summary>
         protected BoundedWorkerPool<TJob, TResult> Pool => _pool;
 

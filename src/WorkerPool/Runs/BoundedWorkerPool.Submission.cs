@@ -12,11 +12,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <remarks>
     /// Two ways end it, and exactly one of them owns the end (<see cref="TryOwnEnd"/>):
     /// <list type="bullet">
-    /// <item>the fast way: the job's outcome is published and the run is not stopping. The last of two parties, the
+    /// <item>the fast way: the job's outcome is published and neither the caller nor the pool cancelled the submission.
+    /// The last of two parties, the
     /// caller once it has written the job and registered for cancellation, and the worker once it has counted the outcome,
     /// ends the run and completes the value task, without a finish;</item>
-    /// <item>the run's cancellation (its caller's token, the pool's disposal, or the job's failure in StopOnFirstError):
-    /// the run's one registration starts the same finish as RunAsync's (<see cref="FinishSubmissionAsync"/>), which
+    /// <item>cancellation by its caller's token or by the pool (disposal, or a drain that ran out of time): a registration
+    /// on each starts the same finish as RunAsync's (<see cref="FinishSubmissionAsync"/>), which
     /// takes the job out of the queue if it is still there, waits for its worker otherwise, and reports as SubmitAsync
     /// always has.</item>
     /// </list>
@@ -39,6 +40,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private int _allWritten;
         private int _endOwned;
         private int _completed;
+        private CancellationTokenRegistration _callerRegistration;
+        private CancellationTokenRegistration _disposalRegistration;
 
         // For the pool's disposal: null while nobody waits for the end, a wait once somebody does, Ended once it came.
         private static readonly TaskCompletionSource EndedMark = new();
@@ -69,17 +72,36 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal void Submitted(bool written)
         {
-            // Lives as long as the run's token source, which the run's end disposes.
-            Token.UnsafeRegister(
-                static state => ThreadPool.UnsafeQueueUserWorkItem(
-                    static submission => submission.Pool.OnSubmissionCanceled(submission), (Submission)state!, preferLocal: false),
-                this);
+            // On the tokens that cancel a submission from outside: the caller's and the pool's. (A job's failure in
+            // StopOnFirstError stops the run too, but that job's outcome is then the submission's, as on the fast way.)
+            // Registered on those long-lived sources rather than on the run's own, a registration costs no allocation
+            // of its own; the end of the submission removes them.
+            CancellationToken callerToken = CallerToken;
+            if (callerToken.CanBeCanceled)
+            {
+                _callerRegistration = callerToken.UnsafeRegister(OnCanceledCallback, this);
+            }
+
+            _disposalRegistration = Pool._disposeCts.Token.UnsafeRegister(OnCanceledCallback, this);
             if (written)
             {
                 SourceExhausted();
             }
 
             ArriveFast();
+        }
+
+        private static readonly Action<object?> OnCanceledCallback = static state =>
+            ThreadPool.UnsafeQueueUserWorkItem(static submission => submission.Pool.OnSubmissionCanceled(submission), (Submission)state!, preferLocal: false);
+
+        /// <summary>Whether the caller or the pool cancelled the submission.</summary>
+        private bool CanceledFromOutside => CanceledByCaller || Pool._disposeCts.IsCancellationRequested;
+
+        /// <summary>Removes the registrations for cancellation, without waiting for a callback that is running.</summary>
+        internal void Unregister()
+        {
+            _callerRegistration.Unregister();
+            _disposalRegistration.Unregister();
         }
 
         protected override void MarkAllWritten()
@@ -93,7 +115,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         private void ArriveFast()
         {
-            if (Interlocked.Decrement(ref _fastParties) == 0 && !IsStopping && TryOwnEnd())
+            if (Interlocked.Decrement(ref _fastParties) == 0 && !CanceledFromOutside && TryOwnEnd())
             {
                 Pool.EndSubmissionFast(this);
             }
@@ -227,15 +249,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         submission.SourceExhausted();
     }
 
-    /// <summary>The fast way: the job's outcome is published and the run is not stopping. Ends the run, then completes it.</summary>
+    /// <summary>The fast way: the job's outcome is published, and nobody cancelled the submission. Ends the run, then completes it.</summary>
     private void EndSubmissionFast(Submission submission)
     {
         Debug.Assert(submission.HasOutcome, "A submission ends the fast way only with its job's outcome.");
+        submission.Unregister();
         EndRun(submission, stopped: true, neverStarted: 0, completed: true);
         submission.CompleteWith(submission.Outcome);
     }
 
-    /// <summary>From the run's cancellation, on the thread pool: finishes the submission unless the fast way ended it.</summary>
+    /// <summary>From a cancellation by the caller or the pool, on the thread pool: finishes the submission unless the fast way ended it.</summary>
     private void OnSubmissionCanceled(Submission submission)
     {
         if (submission.TryOwnEnd())
@@ -261,6 +284,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             long neverStarted = submission.DrainOutcomes(outcomes.Add);
+            submission.Unregister();
             EndRun(submission, stopped, neverStarted, completed: false);
             if (!stopped)
             {
