@@ -71,7 +71,7 @@ internal sealed class QueueScene : IDisposable
     public async Task StopWorkersAsync()
     {
         _worker.Stop(_workers.Count);
-        await Task.WhenAll([.. _workers]);
+        await Task.WhenAll(_workers.ToArray());
     }
 
     public void Dispose() => _signal.Dispose();

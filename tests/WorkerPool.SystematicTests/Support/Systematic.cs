@@ -43,21 +43,24 @@ internal static class Systematic
             Seed, Environment.NewLine, string.Join(Environment.NewLine, report.BugReports));
     }
 
-    /// <summary>Explores <paramref name="test"/> and returns Coyote's report, bugs included.</summary>
-    internal static TestReport Run(Func<Task> test, ITestOutputHelper output, bool fuzzing = false)
+    /// <summary>
+    /// Explores <paramref name="test"/> and returns Coyote's report, bugs included. Coyote stops at the first bug, or after
+    /// <paramref name="iterations"/> (by default <see cref="Iterations"/>).
+    /// </summary>
+    internal static TestReport Run(Func<Task> test, ITestOutputHelper output, bool fuzzing = false, uint? iterations = null)
     {
         RewritingEngine.IsAssemblyRewritten(typeof(Systematic).Assembly).Should().BeTrue("the build rewrites the test assembly (coyote rewrite)");
         RewritingEngine.IsAssemblyRewritten(typeof(JobQueue<,>).Assembly).Should().BeTrue("the build rewrites WorkerPool.dll (coyote rewrite)");
 
         Configuration configuration = Configuration.Create()
-            .WithTestingIterations(Iterations)
+            .WithTestingIterations(iterations ?? Iterations)
             .WithRandomGeneratorSeed(Seed)
             .WithSystematicFuzzingEnabled(fuzzing)
             .WithTelemetryEnabled(false);
         using TestingEngine engine = TestingEngine.Create(configuration, test);
         engine.Run();
 
-        output.WriteLine($"{Iterations} iterations, seed {Seed}{(fuzzing ? ", fuzzing" : string.Empty)}");
+        output.WriteLine($"at most {iterations ?? Iterations} iterations, seed {Seed}{(fuzzing ? ", fuzzing" : string.Empty)}");
         output.WriteLine(engine.GetReport());
         foreach (string invocation in engine.TestReport.UncontrolledInvocations)
         {
