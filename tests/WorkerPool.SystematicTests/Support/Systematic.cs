@@ -4,6 +4,10 @@ using Microsoft.Coyote.Rewriting;
 using Microsoft.Coyote.SystematicTesting;
 using Xunit.Abstractions;
 
+// One engine at a time: each explores its own schedules, and two would only compete for the cores (the fuzzed tests run
+// their tasks in parallel).
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
 namespace WorkerPool.SystematicTests.Support;
 
 /// <summary>
@@ -24,6 +28,13 @@ internal static class Systematic
 
     /// <summary>The seed when WORKERPOOL_COYOTE_SEED is not set.</summary>
     internal const uint DefaultSeed = 20240601;
+
+    /// <summary>
+    /// How long an iteration may make no step before Coyote reports a hang: 5 s rather than its 1 s, so that a loaded
+    /// machine (the other test assemblies run alongside) is not taken for a deadlock. A deadlock with no task left to run
+    /// is reported at once either way.
+    /// </summary>
+    private const uint DeadlockTimeoutMs = 5000;
 
     internal static uint Iterations => ReadUInt("WORKERPOOL_COYOTE_ITERATIONS") ?? DefaultIterations;
 
@@ -56,6 +67,7 @@ internal static class Systematic
             .WithTestingIterations(iterations ?? Iterations)
             .WithRandomGeneratorSeed(Seed)
             .WithSystematicFuzzingEnabled(fuzzing)
+            .WithDeadlockTimeout(DeadlockTimeoutMs)
             .WithTelemetryEnabled(false);
         using TestingEngine engine = TestingEngine.Create(configuration, test);
         engine.Run();
