@@ -35,11 +35,17 @@ internal struct ClaimGate
     }
 
     /// <summary>Worker side: leaves, after a <see cref="TryEnter"/> whatever it returned. The last to leave a closed gate ends its drain.</summary>
+    /// <remarks>
+    /// The count this decrement returns is not enough to end the drain: between the decrement and the read of the closed
+    /// flag, another worker may enter (the gate was still open), and the gate may then close and see that worker inside.
+    /// So the drain ends only on a count of zero read after the gate was seen closed. Whoever leaves last after the close
+    /// reads zero then; if nobody does, the close itself read zero.
+    /// </remarks>
     internal void Exit()
     {
         int inside = Interlocked.Decrement(ref _inside);
         Debug.Assert(inside >= 0, "More workers left than entered.");
-        if (inside == 0 && Volatile.Read(ref _closed) != 0)
+        if (inside == 0 && Volatile.Read(ref _closed) != 0 && Volatile.Read(ref _inside) == 0)
         {
             Volatile.Read(ref _drained)!.TrySetResult();
         }

@@ -14,7 +14,7 @@ public sealed class CreditWindowSystematicTests(ITestOutputHelper output)
     private const int Jobs = 5;
 
     /// <summary>
-    /// The producer never holds more than the window's credits, its wait ends whether the consumer gives a credit back or
+    /// The producer, taking several credits at a time, never holds more than the window's credits, its wait ends whether the consumer gives a credit back or
     /// the window closes, and once closed it takes no more.
     /// </summary>
     [Fact]
@@ -33,15 +33,18 @@ public sealed class CreditWindowSystematicTests(ITestOutputHelper output)
             while (Volatile.Read(ref taken) < Jobs)
             {
                 bool closedBefore = Volatile.Read(ref closed);
-                if (!await window.TakeAsync())
+                int wanted = Math.Min(Size, Jobs - Volatile.Read(ref taken));
+                int got = await window.TakeAsync(wanted);
+                if (got == 0)
                 {
                     break;
                 }
 
                 Specification.Assert(!closedBefore, "A take that began after the window closed got a credit.");
-                int outstanding = Interlocked.Increment(ref taken) - Volatile.Read(ref givenBack);
+                Specification.Assert(got <= wanted, $"A take of at most {wanted} credits got {got}.");
+                int outstanding = Interlocked.Add(ref taken, got) - Volatile.Read(ref givenBack);
                 Specification.Assert(outstanding <= Size, $"{outstanding} credits are out of a window of {Size}.");
-                pulled.Release();
+                pulled.Release(got);
             }
 
             Volatile.Write(ref producerDone, true);
@@ -83,7 +86,7 @@ public sealed class CreditWindowSystematicTests(ITestOutputHelper output)
 
         await Task.WhenAll(new[] { producer, consumer, closer });
         window.Close();
-        Specification.Assert(!(await window.TakeAsync()), "A closed window gives no credit.");
+        Specification.Assert(await window.TakeAsync(1) == 0, "A closed window gives no credit.");
         Specification.Assert(consumed == taken, $"{taken} jobs pulled, {consumed} consumed.");
     }, output);
 }
