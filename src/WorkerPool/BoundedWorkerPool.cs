@@ -6,11 +6,13 @@ namespace WorkerPool;
 
 // Concurrency design: docs/design.md. In short:
 //   Producer  one task per run, owned by the run; ends when the source is exhausted, throws, or run.Token is cancelled.
-//   Worker    at most MaxWorkers (plus places lent to nested runs), owned by the pool; started with no caller's
-//             ExecutionContext; takes one job at a time; retires when the queue is empty. DisposeAsync waits for it.
-//   work call owned by its run; the run's finish waits until no worker is inside the run (the claim protocol).
-//   Locks     this pool's _sync, then the queue's lock; nothing outside the pool runs under either.
-// The invariants are Debug.Asserts (AssertInvariants here, in JobQueue and in CreditWindow).
+//   Worker    at most MaxWorkers (plus places lent to nested runs), owned by the pool's WorkerScheduler; started with
+//             no caller's ExecutionContext; takes one job at a time; retires when the queue is empty. DisposeAsync
+//             waits for it.
+//   work call owned by its run; the run's finish waits until no worker is inside the run (the claim protocol, ClaimGate).
+//   Locks     the scheduler's, then the queue's; this pool's _sync is never held with another; nothing outside the pool
+//             runs under any of them.
+// The invariants are Debug.Asserts (AssertInvariants here, in WorkerScheduler, JobQueue and CreditWindow).
 
 /// <summary>
 /// A bounded worker pool: at most <see cref="WorkerPoolOptions.MaxWorkers"/> jobs execute at once, at most
@@ -29,7 +31,7 @@ namespace WorkerPool;
 /// <c>work</c> calls is still executing and none will start.
 /// </para>
 /// </remarks>
-public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, IDisposable, PoolRegistry.IPoolDiagnostics
+public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, IDisposable
 {
     private readonly Func<TJob, CancellationToken, ValueTask<TResult>> _work;
     private readonly WorkerPoolOptions _options;
@@ -37,26 +39,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private readonly ILogger _logger;
     private readonly JobQueue<Run, QueuedJob> _queue;
     private readonly CancellationTokenSource _disposeCts = new();
-    // Every slot made so far: MaxWorkers at first, more while jobs that wait for a nested run lend their places
-    // (_lent). Replaced, never changed in place, under _sync; read without it.
-    private WorkerSlot[] _slots;
+    private readonly WorkerScheduler _scheduler;
     private readonly KeyValuePair<string, object?> _nameTag;
 
-    // Guarded by _sync. _activeWorkers is also read without the lock by producers (see "Worker start").
+    // Guards the runs, and whether the pool is draining or disposed.
     private readonly object _sync = new();
 
     // Guards the growth of runs' per-slot context arrays (Run.JobContextFor): taken at most once per run and worker slot.
     private readonly object _contextSync = new();
-    private readonly Stack<int> _freeSlots;
     private readonly HashSet<Run> _runs = [];
-    private int _activeWorkers;
-    private int _peakWorkers;
-
-    // Places in the bound lent by jobs that wait for a nested run of this pool (JobScope.cs). Changed with Interlocked.
-    private int _lent;
     private bool _disposed;
     private bool _draining;
-    private TaskCompletionSource? _noWorkers;
     private TaskCompletionSource? _noRuns;
 
     // Why the pool's own token (_disposeCts) was cancelled: by DrainAsync's token, or by disposal. Set before it is.
@@ -92,47 +85,26 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         _name = _options.TakeName();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.BoundedWorkerPool");
         _queue = new JobQueue<Run, QueuedJob>(_options.QueueCapacity);
-        _slots = new WorkerSlot[_options.MaxWorkers];
-        _freeSlots = new Stack<int>(_options.MaxWorkers);
-        for (int i = _options.MaxWorkers - 1; i >= 0; i--)
-        {
-            _slots[i] = new WorkerSlot(i, this);
-            _freeSlots.Push(i);
-        }
-
-        _nameTag = new KeyValuePair<string, object?>(WorkerPoolMetrics.PoolNameTag, _name);
-        PoolRegistry.Register(this);
+        _scheduler = new WorkerScheduler(_name, _options.MaxWorkers, _queue, id => new WorkerSlot(id, this));
+        _nameTag = _scheduler.NameTag;
+        PoolRegistry.Register(_scheduler);
     }
 
     /// <summary>Producers and submitters waiting in line for room in the queue.</summary>
     internal int WaitingForRoom => _queue.WaitingForRoom;
 
     /// <summary>Places in the bound lent now by jobs that wait for a nested run of this pool.</summary>
-    internal int LentPlaces => Volatile.Read(ref _lent);
+    internal int LentPlaces => _scheduler.LentPlaces;
+
+    /// <summary>
+    /// Returns a task that completes the next time the pool holds no worker task (at once if it holds none now).
+    /// Lets callers observe a pool at rest without polling.
+    /// </summary>
+    internal Task WhenNoWorkersAsync() => _scheduler.WhenNoWorkersAsync();
 
     /// <summary>Gets the pool's name, from <see cref="WorkerPoolOptions.Name"/>.</summary>
     /// <value>The name given in the options, or a name unique in the process, <c>WorkerPool-</c><em>n</em>.</value>
     public string Name => _name;
-
-    bool PoolRegistry.IPoolDiagnostics.IsDisposed => Volatile.Read(ref _disposed);
-
-    int PoolRegistry.IPoolDiagnostics.QueuedJobs => _queue.Waiting;
-
-    int PoolRegistry.IPoolDiagnostics.RunningJobs => CountRunningJobs();
-
-    int PoolRegistry.IPoolDiagnostics.WaitingForRoom => WaitingForRoom;
-
-    void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
-    {
-        long now = Stopwatch.GetTimestamp();
-        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
-        {
-            if (slot.TryDescribeWorker(_name, now, out LiveWorkerInfo info))
-            {
-                into.Add(info);
-            }
-        }
-    }
 
     /// <summary>
     /// Takes a snapshot of the pool's state and counters.
@@ -145,40 +117,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         QueueCapacity = _options.QueueCapacity,
         IsDraining = Volatile.Read(ref _draining),
         IsDisposed = Volatile.Read(ref _disposed),
-        ActiveWorkers = Volatile.Read(ref _activeWorkers),
-        PeakWorkers = Volatile.Read(ref _peakWorkers),
+        ActiveWorkers = _scheduler.ActiveWorkers,
+        PeakWorkers = _scheduler.PeakWorkers,
         QueuedJobs = _queue.Waiting,
-        RunningJobs = CountRunningJobs(),
-        Succeeded = SumOutcomes(JobStatus.Succeeded),
-        Failed = SumOutcomes(JobStatus.Failed),
-        TimedOut = SumOutcomes(JobStatus.TimedOut),
-        Canceled = SumOutcomes(JobStatus.Canceled) + Interlocked.Read(ref _neverStarted),
+        RunningJobs = _scheduler.CountRunningJobs(),
+        Succeeded = _scheduler.SumOutcomes(JobStatus.Succeeded),
+        Failed = _scheduler.SumOutcomes(JobStatus.Failed),
+        TimedOut = _scheduler.SumOutcomes(JobStatus.TimedOut),
+        Canceled = _scheduler.SumOutcomes(JobStatus.Canceled) + Interlocked.Read(ref _neverStarted),
     };
-
-    private int CountRunningJobs()
-    {
-        int running = 0;
-        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
-        {
-            if (slot.IsRunningJob)
-            {
-                running++;
-            }
-        }
-
-        return running;
-    }
-
-    private long SumOutcomes(JobStatus status)
-    {
-        long sum = 0;
-        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
-        {
-            sum += slot.Counted(status);
-        }
-
-        return sum;
-    }
 
     /// <summary>
     /// Stops the pool accepting new runs, and waits until the runs in flight have finished and no worker is left. If
@@ -283,7 +230,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         if (first)
         {
-            int runningJobs = CountRunningJobs();
+            _scheduler.MarkDisposed();
+            int runningJobs = _scheduler.CountRunningJobs();
             if (runs.Length > 0 || runningJobs > 0)
             {
                 Log.DisposedWithWorkInFlight(_logger, _name, runs.Length, runningJobs);
@@ -379,165 +327,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Called after jobs were queued (by a producer, or admitted from the line on its behalf), and when a job lends its
-    /// place: starts workers, up to one per job queued, while the pool has room for one and a job is queued.
-    /// </summary>
-    private void EnsureWorkers(int queued = 1)
-    {
-        for (int i = 0; i < queued && TryStartWorker(); i++)
-        {
-        }
-    }
-
-    /// <summary>Starts a worker if the pool has room for one and a job is queued; returns whether it did.</summary>
-    private bool TryStartWorker()
-    {
-        // The job was queued under the queue's lock, and a retiring worker lowers the worker count before it checks the
-        // queue under that same lock (TryRetireWorker): either it sees the job, or this sees the lowered count.
-        // Stryker disable once Equality,Statement : a fast path; the check under the lock below decides
-        if (Volatile.Read(ref _activeWorkers) >= _options.MaxWorkers + Volatile.Read(ref _lent))
-        {
-            return false;
-        }
-
-        WorkerSlot? slot = null;
-        lock (_sync)
-        {
-            if (_activeWorkers < _options.MaxWorkers + Volatile.Read(ref _lent) && _queue.HasQueued)
-            {
-                Interlocked.Increment(ref _activeWorkers);
-                // Stryker disable once Equality : assigning an equal peak changes nothing
-                if (_activeWorkers > _peakWorkers)
-                {
-                    _peakWorkers = _activeWorkers;
-                }
-
-                if (_freeSlots.Count == 0)
-                {
-                    // A lent place: one more slot than ever before.
-                    WorkerSlot[] slots = [.. _slots, new WorkerSlot(_slots.Length, this)];
-                    Volatile.Write(ref _slots, slots);
-                    _freeSlots.Push(slots.Length - 1);
-                }
-
-                slot = _slots[_freeSlots.Pop()];
-            }
-
-            AssertInvariants();
-        }
-
-        if (slot is null)
-        {
-            return false;
-        }
-
-        StartWorker(slot);
-        return true;
-    }
-
-    /// <summary>
-    /// Starts a worker task in <paramref name="slot"/>.
-    /// </summary>
-    private void StartWorker(WorkerSlot slot)
-    {
-        slot.MarkLive();
-        WorkerPoolMetrics.RecordWorkers(1, _nameTag);
-
-        // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync. It starts in the
-        // default ExecutionContext: it belongs to no caller, and runs each job in that job's caller's context.
-        ThreadPool.UnsafeQueueUserWorkItem(slot, preferLocal: false);
-    }
-
-    /// <summary>
-    /// Called by a worker that found the queue empty. Returns <see langword="false"/> if a job was queued meanwhile,
-    /// in which case the worker keeps working; otherwise the worker is retired and must return.
-    /// </summary>
-    private bool TryRetireWorker(WorkerSlot slot)
-    {
-        TaskCompletionSource? noWorkers;
-        lock (_sync)
-        {
-            Interlocked.Decrement(ref _activeWorkers);
-            if (_queue.HasQueuedNow())
-            {
-                Interlocked.Increment(ref _activeWorkers);
-                AssertInvariants();
-                return false;
-            }
-
-            noWorkers = FreeSlotLocked(slot);
-        }
-
-        Retired(slot, noWorkers);
-        return true;
-    }
-
-    /// <summary>
-    /// Called by a worker between jobs while more workers exist than the bound allows (a nested run has returned the
-    /// place it was lent). Retires the worker if that is still so; the workers left are at least the bound, so they
-    /// take the queued jobs.
-    /// </summary>
-    private bool TryRetireExcessWorker(WorkerSlot slot)
-    {
-        TaskCompletionSource? noWorkers;
-        lock (_sync)
-        {
-            if (_activeWorkers <= _options.MaxWorkers + Volatile.Read(ref _lent))
-            {
-                return false;
-            }
-
-            Interlocked.Decrement(ref _activeWorkers);
-            noWorkers = FreeSlotLocked(slot);
-        }
-
-        Retired(slot, noWorkers);
-        return true;
-    }
-
-    /// <summary>Under _sync, once the worker count is lowered: frees the slot; returns the wait for no workers to complete, if it was the last.</summary>
-    private TaskCompletionSource? FreeSlotLocked(WorkerSlot slot)
-    {
-        TaskCompletionSource? noWorkers = null;
-        _freeSlots.Push(slot.Id);
-        if (_activeWorkers == 0)
-        {
-            noWorkers = _noWorkers;
-            _noWorkers = null;
-        }
-
-        AssertInvariants();
-        return noWorkers;
-    }
-
-    /// <summary>After the lock: a retired worker's last words.</summary>
-    private void Retired(WorkerSlot slot, TaskCompletionSource? noWorkers)
-    {
-        slot.MarkRetired();
-        WorkerPoolMetrics.RecordWorkers(-1, _nameTag);
-        noWorkers?.TrySetResult();
-    }
-
-    /// <summary>
-    /// Returns a task that completes the next time the pool holds no worker task (at once if it holds none now).
-    /// Lets callers observe a pool at rest without polling.
-    /// </summary>
-    internal Task WhenNoWorkersAsync()
-    {
-        lock (_sync)
-        {
-            AssertInvariants();
-            if (_activeWorkers == 0)
-            {
-                return Task.CompletedTask;
-            }
-
-            _noWorkers ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _noWorkers.Task;
-        }
-    }
-
-    /// <summary>
     /// A job's text for messages, from <see cref="WorkerPoolOptions.JobFormatter"/>; <see langword="null"/> without one, or
     /// if it throws: messages then name the job by run and index only.
     /// </summary>
@@ -570,9 +359,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         var running = new List<RunningJobInfo>();
         long now = Stopwatch.GetTimestamp();
-        foreach (WorkerSlot slot in Volatile.Read(ref _slots))
+        foreach (WorkerSlotBase slot in _scheduler.Slots)
         {
-            if (slot.TryDescribe(run, _name, now, out RunningJobInfo info))
+            if (((WorkerSlot)slot).TryDescribe(run, _name, now, out RunningJobInfo info))
             {
                 running.Add(info);
             }
@@ -613,12 +402,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private void AssertInvariants()
     {
         Debug.Assert(Monitor.IsEntered(_sync), "The pool lock must be held.");
-        Debug.Assert(_activeWorkers >= 0, "The worker count went negative.");
-        Debug.Assert(_activeWorkers <= _peakWorkers, "The peak is below the current worker count.");
-        Debug.Assert(_peakWorkers <= _slots.Length, "More workers existed than slots.");
-        Debug.Assert(_slots.Length >= _options.MaxWorkers, "Fewer slots than MaxWorkers.");
-        Debug.Assert(_freeSlots.Count == _slots.Length - _activeWorkers, "Free worker slots do not match the worker count.");
-        Debug.Assert(_noWorkers is null || _activeWorkers > 0, "A wait for no workers is pending while none exist.");
         Debug.Assert(_noRuns is null || _runs.Count > 0, "A wait for no runs is pending while none exist.");
     }
 }

@@ -72,7 +72,7 @@ public static class WorkerPoolMetrics
         Meter.CreateObservableUpDownCounter(
             "workerpool.jobs.queued", () => Observe(static source => source.QueuedJobs), unit: "{job}", description: "Jobs waiting in the pool's queue for a worker.");
         Meter.CreateObservableUpDownCounter(
-            "workerpool.jobs.running", () => Observe(static source => source.RunningJobs), unit: "{job}", description: "Work calls executing now.");
+            "workerpool.jobs.running", () => Observe(static source => source.CountRunningJobs()), unit: "{job}", description: "Work calls executing now.");
         Meter.CreateObservableUpDownCounter(
             "workerpool.callers.waiting", () => Observe(static source => source.WaitingForRoom), unit: "{caller}", description: "Producers and submitters waiting in line for room in the queue.");
     }
@@ -139,12 +139,12 @@ public static class WorkerPoolMetrics
 #pragma warning restore CA1031
 
     /// <summary>One measurement per live pool; a disposed pool is reported only while it still has work in flight.</summary>
-    private static List<Measurement<int>> Observe(Func<PoolRegistry.IPoolDiagnostics, int> read)
+    private static List<Measurement<int>> Observe(Func<WorkerScheduler, int> read)
     {
         var measurements = new List<Measurement<int>>();
-        foreach (PoolRegistry.IPoolDiagnostics pool in PoolRegistry.Snapshot())
+        foreach (WorkerScheduler pool in PoolRegistry.Snapshot())
         {
-            if (!pool.IsDisposed || pool.RunningJobs > 0 || pool.QueuedJobs > 0)
+            if (!pool.IsDisposed || pool.CountRunningJobs() > 0 || pool.QueuedJobs > 0)
             {
                 measurements.Add(new Measurement<int>(read(pool), new KeyValuePair<string, object?>(PoolNameTag, pool.Name)));
             }

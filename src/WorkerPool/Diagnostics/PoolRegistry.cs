@@ -1,46 +1,31 @@
 namespace WorkerPool;
 
 /// <summary>
-/// Every pool in the process, held weakly: a pool that is never disposed can still be collected. A disposed pool stays
-/// registered while it lives, so that workers stuck past its shutdown stay visible to diagnostics.
+/// Every pool in the process, held weakly by its <see cref="WorkerScheduler"/>: a pool that is never disposed can still
+/// be collected. A disposed pool stays registered while it lives, so that workers stuck past its shutdown stay visible
+/// to diagnostics, and its metrics' gauges read it.
 /// </summary>
 internal static class PoolRegistry
 {
-    private static readonly List<WeakReference<IPoolDiagnostics>> Pools = [];
+    private static readonly List<WeakReference<WorkerScheduler>> Pools = [];
 
-    /// <summary>What a pool exposes to diagnostics and to the metrics' observable gauges.</summary>
-    internal interface IPoolDiagnostics
-    {
-        string Name { get; }
-
-        bool IsDisposed { get; }
-
-        int QueuedJobs { get; }
-
-        int RunningJobs { get; }
-
-        int WaitingForRoom { get; }
-
-        void CollectLiveWorkers(List<LiveWorkerInfo> into);
-    }
-
-    internal static void Register(IPoolDiagnostics pool)
+    internal static void Register(WorkerScheduler pool)
     {
         lock (Pools)
         {
             Pools.RemoveAll(static reference => !reference.TryGetTarget(out _));
-            Pools.Add(new WeakReference<IPoolDiagnostics>(pool));
+            Pools.Add(new WeakReference<WorkerScheduler>(pool));
         }
     }
 
-    internal static List<IPoolDiagnostics> Snapshot()
+    internal static List<WorkerScheduler> Snapshot()
     {
-        var pools = new List<IPoolDiagnostics>();
+        var pools = new List<WorkerScheduler>();
         lock (Pools)
         {
-            foreach (WeakReference<IPoolDiagnostics> reference in Pools)
+            foreach (WeakReference<WorkerScheduler> reference in Pools)
             {
-                if (reference.TryGetTarget(out IPoolDiagnostics? pool))
+                if (reference.TryGetTarget(out WorkerScheduler? pool))
                 {
                     pools.Add(pool);
                 }
@@ -53,7 +38,7 @@ internal static class PoolRegistry
     internal static List<LiveWorkerInfo> SnapshotLiveWorkers(string? poolName)
     {
         var workers = new List<LiveWorkerInfo>();
-        foreach (IPoolDiagnostics pool in Snapshot())
+        foreach (WorkerScheduler pool in Snapshot())
         {
             if (poolName is null || string.Equals(pool.Name, poolName, StringComparison.Ordinal))
             {

@@ -24,11 +24,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         bool clockFresh = false;
         while (true)
         {
-            if (IsOverBound())
+            if (_scheduler.IsOverBound())
             {
                 Leave(ref entered, ref uncounted);
                 ExecutionContext.Restore(JobScope.DefaultContext);
-                if (TryRetireExcessWorker(slot))
+                if (_scheduler.TryRetireExcessWorker(slot))
                 {
                     return;
                 }
@@ -47,7 +47,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 // Whatever the worker does now, it does for no caller.
                 ExecutionContext.Restore(JobScope.DefaultContext);
-                if (TryRetireWorker(slot))
+                if (_scheduler.TryRetireWorker(slot))
                 {
                     return;
                 }
@@ -106,9 +106,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         entered = null;
         uncounted = 0;
     }
-
-    /// <summary>Whether more workers exist than the bound allows now (after a nested run returned its lent place).</summary>
-    private bool IsOverBound() => Volatile.Read(ref _activeWorkers) > _options.MaxWorkers + Volatile.Read(ref _lent);
 
     private const string CanceledWhileRunningMessage = "The job's run was cancelled while the job was running.";
 
@@ -293,36 +290,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// Per-worker state that outlives any one worker task: what it is running now (read by the shutdown-timeout
     /// report without a lock), and a reusable timeout source.
     /// </summary>
-    private sealed class WorkerSlot : IThreadPoolWorkItem, IJobSlot
+    private sealed class WorkerSlot(int id, BoundedWorkerPool<TJob, TResult> pool) : WorkerSlotBase(id), IJobSlot
     {
         private Run? _run;
         private long _index;
         private TJob? _job;
         private long _started;
-        private long _liveSince;
         private CancellationTokenSource? _timeout;
-
-        // Outcomes of the jobs this slot's workers executed, by JobStatus, at [Padding + status]. Written only by the
-        // slot's current worker (slots pass from one worker to the next under the pool lock); read by anyone, summed
-        // over all slots. The padding keeps two workers' counters off one cache line.
-        private const int Padding = 8;
-        // Stryker disable once Arithmetic : the padding only keeps counters apart in memory; any length that holds the four counters works
-        private readonly long[] _outcomes = new long[Padding + 4 + Padding];
-
-        private readonly BoundedWorkerPool<TJob, TResult> _pool;
-
-        internal WorkerSlot(int id, BoundedWorkerPool<TJob, TResult> pool)
-        {
-            Id = id;
-            _pool = pool;
-        }
+        private readonly BoundedWorkerPool<TJob, TResult> _pool = pool;
 
         /// <summary>
         /// Runs a worker task in this slot. Queued with <see cref="ThreadPool.UnsafeQueueUserWorkItem(IThreadPoolWorkItem, bool)"/>:
         /// the worker starts in the default ExecutionContext, never in that of the caller whose job made it start, and
         /// starting it allocates nothing but the worker's task.
         /// </summary>
-        void IThreadPoolWorkItem.Execute()
+        public override void Execute()
         {
             // WorkerLoopAsync never throws, so its task needs no observer. DisposeAsync waits for the worker through
             // WhenNoWorkersAsync.
@@ -349,35 +331,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal void SetAwaitFault(Exception exception) => Volatile.Write(ref _awaitFault, exception);
 
         internal Exception? TakeAwaitFault() => Interlocked.Exchange(ref _awaitFault, null);
-
-        internal int Id { get; }
-
-        /// <summary>Records that a worker task now runs in this slot: the one interlocked write per worker start.</summary>
-        internal void MarkLive() => Interlocked.Exchange(ref _liveSince, Stopwatch.GetTimestamp());
-
-        /// <summary>Records that this slot's worker task has ended: the one interlocked write per worker end.</summary>
-        internal void MarkRetired() => Interlocked.Exchange(ref _liveSince, 0);
-
-        /// <summary>Describes the worker in this slot, if one is live, with its job if it is running one.</summary>
-        internal bool TryDescribeWorker(string poolName, long now, out LiveWorkerInfo info)
-        {
-            long liveSince = Volatile.Read(ref _liveSince);
-            if (liveSince == 0)
-            {
-                info = default;
-                return false;
-            }
-
-            RunningJobInfo? job = TryDescribe(filter: null, poolName, now, out RunningJobInfo running) ? running : null;
-            info = new LiveWorkerInfo
-            {
-                PoolName = poolName,
-                WorkerId = Id,
-                Age = Stopwatch.GetElapsedTime(liveSince, now),
-                RunningJob = job,
-            };
-            return true;
-        }
 
         // The worker's clock: read as a job starts, and as it ends.
         private long _clock;
@@ -414,18 +367,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>Whether a job of <paramref name="run"/> is executing in this slot now.</summary>
         public bool IsRunning(object run) => ReferenceEquals(Volatile.Read(ref _run), run);
 
-        /// <summary>Whether a job is executing in this slot now.</summary>
-        internal bool IsRunningJob => Volatile.Read(ref _run) is not null;
+        internal override bool IsRunningJob => Volatile.Read(ref _run) is not null;
 
-        /// <summary>The slot's worker counts one executed job's outcome.</summary>
-        internal void Count(JobStatus status)
-        {
-            ref long counter = ref _outcomes[Padding + (int)status];
-            Volatile.Write(ref counter, counter + 1);
-        }
-
-        /// <summary>How many executed jobs ended with <paramref name="status"/> in this slot.</summary>
-        internal long Counted(JobStatus status) => Volatile.Read(ref _outcomes[Padding + (int)status]);
+        internal override bool TryDescribeRunningJob(string poolName, long now, out RunningJobInfo info) =>
+            TryDescribe(filter: null, poolName, now, out info);
 
         /// <summary>
         /// Describes the job in this slot if one is running, and if it belongs to <paramref name="filter"/> (any run

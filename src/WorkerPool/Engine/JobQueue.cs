@@ -40,7 +40,7 @@ internal interface IJobQueueOwner
 /// </remarks>
 /// <typeparam name="TOwner">The owner of a job: its run.</typeparam>
 /// <typeparam name="TItem">A job.</typeparam>
-internal sealed class JobQueue<TOwner, TItem>
+internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     where TOwner : class, IJobQueueOwner
 {
     private readonly object _sync = new();
@@ -81,6 +81,14 @@ internal sealed class JobQueue<TOwner, TItem>
 
     /// <summary>Whether a job is in the queue, ready to be taken. A hint: it may change at once.</summary>
     internal bool HasQueued => Volatile.Read(ref _count) > 0;
+
+    bool IWorkQueue.HasQueued => HasQueued;
+
+    int IWorkQueue.Waiting => Waiting;
+
+    int IWorkQueue.WaitingForRoom => WaitingForRoom;
+
+    bool IWorkQueue.HasQueuedNow() => HasQueuedNow();
 
     /// <summary>
     /// Whether a job is in the queue, read under the queue's lock. A worker that lowered the pool's worker count and

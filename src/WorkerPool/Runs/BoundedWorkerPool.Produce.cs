@@ -251,7 +251,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         int written = _queue.TryWriteMany(run, batch.AsSpan(0, count));
         if (written > 0)
         {
-            EnsureWorkers(written);
+            _scheduler.EnsureWorkers(written);
         }
 
         return written == count ? new ValueTask<bool>(true) : EnqueueWhenRoomAsync(run, batch, written, count);
@@ -271,7 +271,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return false;
             }
 
-            EnsureWorkers();
+            _scheduler.EnsureWorkers();
         }
 
         return true;

@@ -230,8 +230,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             run.LentBy = lender;
             if (lender.EnterNested())
             {
-                Interlocked.Increment(ref _lent);
-                EnsureWorkers();
+                _scheduler.Lend();
             }
         }
 
@@ -324,7 +323,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         if (run.LentBy is { } lender && lender.ExitNested())
         {
             // The job that waited for its nested runs holds its place again; a worker over the bound retires after its job.
-            Interlocked.Decrement(ref _lent);
+            _scheduler.TakeBack();
         }
 
         run.MarkEnded();

@@ -223,7 +223,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         bool written = _queue.TryWrite(submission, queued);
         if (written)
         {
-            EnsureWorkers();
+            _scheduler.EnsureWorkers();
         }
         else
         {
@@ -245,7 +245,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return;
         }
 
-        EnsureWorkers();
+        _scheduler.EnsureWorkers();
         submission.SourceExhausted();
     }
 
