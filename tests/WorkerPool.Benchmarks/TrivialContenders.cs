@@ -14,9 +14,33 @@ internal static class TrivialContenders
     /// <summary>The pool's work delegate for the same job.</summary>
     public static ValueTask<int> PoolWork(int x, CancellationToken cancellationToken) => ValueTask.FromResult(Work(x));
 
+    /// <summary>Parallel.ForEachAsync with a synchronous lambda, the shape to write when the work is synchronous.</summary>
     public static Task ParallelForEachAsync(int first, int count, int[] results, int workers) =>
         Parallel.ForEachAsync(
             Enumerable.Range(first, count),
+            new ParallelOptions { MaxDegreeOfParallelism = workers },
+            (x, _) =>
+            {
+                results[x] = Work(x);
+                return ValueTask.CompletedTask;
+            });
+
+    /// <summary>Parallel.ForEachAsync with an async lambda that awaits the pool's own work delegate.</summary>
+    public static Task ParallelForEachAwaitingAsync(
+        int first, int count, int[] results, int workers, Func<int, CancellationToken, ValueTask<int>> work) =>
+        Parallel.ForEachAsync(
+            Enumerable.Range(first, count),
+            new ParallelOptions { MaxDegreeOfParallelism = workers },
+            async (x, cancellationToken) => results[x] = await work(x, cancellationToken));
+
+    /// <summary>
+    /// Parallel.ForAsync over the same indices with the same synchronous lambda: the same loop without a shared
+    /// enumerator, so without the lock that Parallel.ForEachAsync takes around every element (see docs/benchmarks.md).
+    /// </summary>
+    public static Task ParallelForAsync(int first, int count, int[] results, int workers) =>
+        Parallel.ForAsync(
+            first,
+            first + count,
             new ParallelOptions { MaxDegreeOfParallelism = workers },
             (x, _) =>
             {
