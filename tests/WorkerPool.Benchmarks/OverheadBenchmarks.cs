@@ -64,5 +64,6 @@ public class OverheadBenchmarks
     public Task Dataflow() => TrivialContenders.DataflowAsync(0, Jobs, _results, _settings.CpuWorkers, _settings.QueueCapacity);
 
     [Benchmark(Description = "Bounded Channel + readers")]
-    public Task ChannelReaders() => TrivialContenders.ChannelAsync(0, Jobs, _results, _settings.CpuWorkers, _settings.QueueCapacity);
+    public Task ChannelReaders() =>
+        TrivialContenders.ChannelAsync(0, Jobs, _results, _settings.CpuWorkers, _settings.QueueCapacity, TrivialContenders.PoolWork);
 }

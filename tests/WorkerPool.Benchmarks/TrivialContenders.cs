@@ -68,14 +68,18 @@ internal static class TrivialContenders
         await block.Completion;
     }
 
-    /// <summary>A bounded channel, one producer, and <paramref name="workers"/> reader tasks.</summary>
-    public static async Task ChannelAsync(int first, int count, int[] results, int workers, int capacity)
+    /// <summary>
+    /// A bounded channel, one producer, and <paramref name="workers"/> reader tasks, each awaiting
+    /// <paramref name="work"/> (the pool's own work delegate) for every job it reads.
+    /// </summary>
+    public static async Task ChannelAsync(
+        int first, int count, int[] results, int workers, int capacity, Func<int, CancellationToken, ValueTask<int>> work)
     {
         var channel = Channel.CreateBounded<int>(new BoundedChannelOptions(capacity) { SingleWriter = true });
         var readers = new Task[workers];
         for (int i = 0; i < readers.Length; i++)
         {
-            readers[i] = Task.Run(() => ReadAsync(channel.Reader, results));
+            readers[i] = Task.Run(() => ReadAsync(channel.Reader, results, work));
         }
 
         ChannelWriter<int> writer = channel.Writer;
@@ -103,13 +107,13 @@ internal static class TrivialContenders
         }
     }
 
-    private static async Task ReadAsync(ChannelReader<int> reader, int[] results)
+    private static async Task ReadAsync(ChannelReader<int> reader, int[] results, Func<int, CancellationToken, ValueTask<int>> work)
     {
         while (await reader.WaitToReadAsync())
         {
             while (reader.TryRead(out int x))
             {
-                results[x] = Work(x);
+                results[x] = await work(x, CancellationToken.None);
             }
         }
     }
