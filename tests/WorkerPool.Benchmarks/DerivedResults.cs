@@ -32,8 +32,8 @@ internal static class DerivedResults
         int resultSize = Unsafe.SizeOf<JobResult<int, int>>();
         long waiterSize = SemaphoreWaiter.MeasureBytes();
         yield return Format($"Overhead: one JobResult<int, int> is {resultSize} B, so RunAsync's result list alone is {resultSize} B/job.");
-        yield return Format(
-            $"Overhead: one asynchronous SemaphoreSlim wait allocates {waiterSize} B. Parallel.ForEachAsync's body allocates nothing here, so its B/job divided by {waiterSize} is how many of its elements waited for the enumerator's lock asynchronously.");
+        yield return Format($"Overhead: one asynchronous SemaphoreSlim wait allocates {waiterSize} B. Parallel.ForEachAsync's body allocates nothing here,") +
+            Format($" so its B/job divided by {waiterSize} is how many of its elements waited for the enumerator's lock asynchronously.");
         foreach (BenchmarkReport report in summary.Reports)
         {
             int jobs = PerJobColumn.JobsOf(report.BenchmarkCase) ?? 1;
