@@ -13,6 +13,11 @@ namespace WorkerPool.Benchmarks;
 /// child process, with <c>--launches N</c>, <c>--concurrency N</c> and <c>--shape QUEUES/CALLERS/FANOUTS</c> to adjust them
 /// (see <see cref="FairnessSettings"/>).
 /// </para>
+/// <para>
+/// <c>--compare</c> (with <c>--quick</c> and <c>--launches N</c>) is a console measurement too: the pool beside its peers on
+/// every workload, interleaved in the same process, each launch a fresh child process, with the goals' verdicts (see
+/// <see cref="CompareMeasurement"/>).
+/// </para>
 /// </summary>
 internal static class Program
 {
