@@ -30,13 +30,22 @@ internal static class DerivedResults
     private static IEnumerable<string> Overhead(Summary summary)
     {
         int resultSize = Unsafe.SizeOf<JobResult<int, int>>();
+        long waiterSize = SemaphoreWaiter.MeasureBytes();
         yield return Format($"Overhead: one JobResult<int, int> is {resultSize} B, so RunAsync's result list alone is {resultSize} B/job.");
+        yield return Format($"Overhead: one asynchronous SemaphoreSlim wait allocates {waiterSize} B. Parallel.ForEachAsync's body allocates nothing here,") +
+            Format($" so its B/job divided by {waiterSize} is how many of its elements waited for the enumerator's lock asynchronously.");
         foreach (BenchmarkReport report in summary.Reports)
         {
             int jobs = PerJobColumn.JobsOf(report.BenchmarkCase) ?? 1;
             double? allocated = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
-            yield return Format(
-                $"Overhead, {Name(report)}: {Mean(report) / jobs:N1} ns/job, {allocated / jobs:N2} B/job ({allocated / jobs - resultSize:N2} B/job beyond one JobResult).");
+            string detail = report.BenchmarkCase.Descriptor.WorkloadMethod.Name switch
+            {
+                nameof(OverheadBenchmarks.PoolRun) => Format($" ({allocated / jobs - resultSize:N2} B/job beyond one JobResult)"),
+                nameof(OverheadBenchmarks.ParallelForEach) or nameof(OverheadBenchmarks.ParallelForEachAwaiting) =>
+                    Format($", {allocated / jobs / waiterSize:N2} asynchronous lock waits per job"),
+                _ => "",
+            };
+            yield return Format($"Overhead, {Name(report)}: {Mean(report) / jobs:N1} ns/job, {allocated / jobs:N2} B/job{detail}.");
         }
     }
 

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace WorkerPool.Benchmarks;
 
 /// <summary>
@@ -67,17 +65,17 @@ internal sealed record FairnessSettings
         FairnessSettings settings = quick
             ? new() { Mode = "quick", Launches = 3, QueueCapacities = [64, 256, 1024], Callers = [300], ContextRounds = 3 }
             : new() { Mode = "full", Launches = 5, QueueCapacities = [64, 256, 1024], Callers = [300, 900], ContextRounds = 5 };
-        if (Value(args, LaunchesOption) is { } launches)
+        if (CommandLine.Value(args, LaunchesOption) is { } launches)
         {
-            settings = settings with { Launches = PositiveInt(LaunchesOption, launches) };
+            settings = settings with { Launches = CommandLine.PositiveInt(LaunchesOption, launches) };
         }
 
-        if (Value(args, ConcurrencyOption) is { } concurrency)
+        if (CommandLine.Value(args, ConcurrencyOption) is { } concurrency)
         {
-            settings = settings with { Concurrency = PositiveInt(ConcurrencyOption, concurrency) };
+            settings = settings with { Concurrency = CommandLine.PositiveInt(ConcurrencyOption, concurrency) };
         }
 
-        if (Value(args, ShapeOption) is { } shape)
+        if (CommandLine.Value(args, ShapeOption) is { } shape)
         {
             // --shape QUEUES/CALLERS/FANOUTS, for example 256/300/20 or 64,256,1024/900/1: only these admission shapes.
             string[] parts = shape.Split('/');
@@ -116,21 +114,5 @@ internal sealed record FairnessSettings
         return [.. rest];
     }
 
-    private static string? Value(string[] args, string option)
-    {
-        int at = Array.IndexOf(args, option);
-        if (at < 0)
-        {
-            return null;
-        }
-
-        return at + 1 < args.Length ? args[at + 1] : throw new ArgumentException($"{option} needs a value.", nameof(args));
-    }
-
-    private static int[] PositiveInts(string values) => [.. values.Split(',').Select(v => PositiveInt(ShapeOption, v))];
-
-    private static int PositiveInt(string option, string value) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) && parsed > 0
-            ? parsed
-            : throw new ArgumentException($"{option} takes a positive whole number; got '{value}'.", nameof(value));
+    private static int[] PositiveInts(string values) => [.. values.Split(',').Select(v => CommandLine.PositiveInt(ShapeOption, v))];
 }

@@ -77,11 +77,12 @@ public class ManyOwnersBenchmarks
 
     [Benchmark(Description = "Bounded Channel + readers, 1 run")]
     public Task ChannelSingle() =>
-        TrivialContenders.ChannelAsync(0, Jobs, _results, Workers, _settings.QueueCapacity);
+        TrivialContenders.ChannelAsync(0, Jobs, _results, Workers, _settings.QueueCapacity, TrivialContenders.PoolWork);
 
     [Benchmark(Description = "Bounded Channel + readers, many owners")]
     public Task ChannelMany() =>
-        ForEachOwner(first => TrivialContenders.ChannelAsync(first, JobsPerOwner, _results, Workers, _settings.QueueCapacity));
+        ForEachOwner(first =>
+            TrivialContenders.ChannelAsync(first, JobsPerOwner, _results, Workers, _settings.QueueCapacity, TrivialContenders.PoolWork));
 
     /// <summary>Starts every owner at once (owner <c>o</c> runs jobs <c>o * JobsPerOwner ..</c>) and waits for all of them.</summary>
     private Task ForEachOwner(Func<int, Task> runOwner)

@@ -30,8 +30,16 @@ public class OverheadBenchmarks
     [GlobalCleanup]
     public void Cleanup() => _pool.DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    [Benchmark(Baseline = true, Description = "Parallel.ForEachAsync")]
+    [Benchmark(Baseline = true, Description = "Parallel.ForEachAsync, sync lambda")]
     public Task ParallelForEach() => TrivialContenders.ParallelForEachAsync(0, Jobs, _results, _settings.CpuWorkers);
+
+    [Benchmark(Description = "Parallel.ForEachAsync, async lambda")]
+    public Task ParallelForEachAwaiting() =>
+        TrivialContenders.ParallelForEachAwaitingAsync(0, Jobs, _results, _settings.CpuWorkers, TrivialContenders.PoolWork);
+
+    /// <summary>Not a contender: the same loop without Parallel.ForEachAsync's per-element lock, to show what that lock costs.</summary>
+    [Benchmark(Description = "Parallel.ForAsync (no shared enumerator)")]
+    public Task ParallelFor() => TrivialContenders.ParallelForAsync(0, Jobs, _results, _settings.CpuWorkers);
 
     [Benchmark(Description = "Pool RunAsync")]
     public async Task<int> PoolRun()
@@ -56,5 +64,6 @@ public class OverheadBenchmarks
     public Task Dataflow() => TrivialContenders.DataflowAsync(0, Jobs, _results, _settings.CpuWorkers, _settings.QueueCapacity);
 
     [Benchmark(Description = "Bounded Channel + readers")]
-    public Task ChannelReaders() => TrivialContenders.ChannelAsync(0, Jobs, _results, _settings.CpuWorkers, _settings.QueueCapacity);
+    public Task ChannelReaders() =>
+        TrivialContenders.ChannelAsync(0, Jobs, _results, _settings.CpuWorkers, _settings.QueueCapacity, TrivialContenders.PoolWork);
 }

@@ -13,6 +13,11 @@ namespace WorkerPool.Benchmarks;
 /// child process, with <c>--launches N</c>, <c>--concurrency N</c> and <c>--shape QUEUES/CALLERS/FANOUTS</c> to adjust them
 /// (see <see cref="FairnessSettings"/>).
 /// </para>
+/// <para>
+/// <c>--compare</c> (with <c>--quick</c> and <c>--launches N</c>) is a console measurement too: the pool beside its peers on
+/// every workload, interleaved in the same process, each launch a fresh child process, with the goals' verdicts (see
+/// <see cref="CompareMeasurement"/>).
+/// </para>
 /// </summary>
 internal static class Program
 {
@@ -36,6 +41,11 @@ internal static class Program
         if (args.Any(FairnessSettings.Flags.Contains))
         {
             return RunFairness(args);
+        }
+
+        if (args.Contains(CompareSettings.Flag))
+        {
+            return RunCompare(args);
         }
 
         WorkloadSettings settings = args.Contains(QuickFlag) ? WorkloadSettings.Quick : WorkloadSettings.Full;
@@ -86,6 +96,7 @@ internal static class Program
         FairAdmissionMeasurement.ChildFlag => FairAdmissionMeasurement.RunChild,
         LongJobMeasurement.ChildFlag => LongJobMeasurement.RunChild,
         ContextCostMeasurement.ChildFlag => ContextCostMeasurement.RunChild,
+        CompareChild.ChildFlag => CompareChild.Run,
         _ => null,
     };
 
@@ -117,17 +128,50 @@ internal static class Program
         }
 
         report.Add(MachineLoad.Sentence("after"));
+        SaveAndPrint(report, "Fairness", $"fairness-{settings.Mode}");
+        return 0;
+    }
+
+    /// <summary>Runs the side-by-side comparison (<c>--compare</c>) and saves its report.</summary>
+    private static int RunCompare(string[] args)
+    {
+        CompareSettings settings;
+        try
+        {
+            settings = CompareSettings.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+
+        if (CompareMeasurement.NotOptimized() is { } debugBuild)
+        {
+            Console.Error.WriteLine($"{debugBuild} was built without optimisation; run the comparison with `dotnet run -c Release`.");
+            return 2;
+        }
+
+        var report = new List<string> { $"Command line: {string.Join(' ', args)}", MachineLoad.Sentence("before") };
+        report.AddRange(CompareMeasurement.Measure(settings));
+        report.Add("");
+        report.Add(MachineLoad.Sentence("after"));
+        SaveAndPrint(report, "Comparison", $"compare-{settings.Mode}");
+        return 0;
+    }
+
+    /// <summary>Saves a console measurement's report next to BenchmarkDotNet's results, and prints it.</summary>
+    private static void SaveAndPrint(List<string> report, string title, string name)
+    {
         string resultsDirectory = Path.Combine(Directory.GetCurrentDirectory(), "BenchmarkDotNet.Artifacts", "results");
         Directory.CreateDirectory(resultsDirectory);
-        string path = Path.Combine(resultsDirectory, $"WorkerPool.Benchmarks-fairness-{settings.Mode}.md");
+        string path = Path.Combine(resultsDirectory, $"WorkerPool.Benchmarks-{name}.md");
         File.WriteAllLines(path, report.Select(line => line.StartsWith('|') || line.Length == 0 ? line : "- " + line));
         Console.WriteLine();
-        Console.WriteLine($"// Fairness ({settings.Mode} mode), also saved to {path}:");
+        Console.WriteLine($"// {title}, also saved to {path}:");
         foreach (string line in report)
         {
             Console.WriteLine(line);
         }
-
-        return 0;
     }
 }

@@ -14,9 +14,33 @@ internal static class TrivialContenders
     /// <summary>The pool's work delegate for the same job.</summary>
     public static ValueTask<int> PoolWork(int x, CancellationToken cancellationToken) => ValueTask.FromResult(Work(x));
 
+    /// <summary>Parallel.ForEachAsync with a synchronous lambda, the shape to write when the work is synchronous.</summary>
     public static Task ParallelForEachAsync(int first, int count, int[] results, int workers) =>
         Parallel.ForEachAsync(
             Enumerable.Range(first, count),
+            new ParallelOptions { MaxDegreeOfParallelism = workers },
+            (x, _) =>
+            {
+                results[x] = Work(x);
+                return ValueTask.CompletedTask;
+            });
+
+    /// <summary>Parallel.ForEachAsync with an async lambda that awaits the pool's own work delegate.</summary>
+    public static Task ParallelForEachAwaitingAsync(
+        int first, int count, int[] results, int workers, Func<int, CancellationToken, ValueTask<int>> work) =>
+        Parallel.ForEachAsync(
+            Enumerable.Range(first, count),
+            new ParallelOptions { MaxDegreeOfParallelism = workers },
+            async (x, cancellationToken) => results[x] = await work(x, cancellationToken));
+
+    /// <summary>
+    /// Parallel.ForAsync over the same indices with the same synchronous lambda: the same loop without a shared
+    /// enumerator, so without the lock that Parallel.ForEachAsync takes around every element (see docs/benchmarks.md).
+    /// </summary>
+    public static Task ParallelForAsync(int first, int count, int[] results, int workers) =>
+        Parallel.ForAsync(
+            first,
+            first + count,
             new ParallelOptions { MaxDegreeOfParallelism = workers },
             (x, _) =>
             {
@@ -44,14 +68,18 @@ internal static class TrivialContenders
         await block.Completion;
     }
 
-    /// <summary>A bounded channel, one producer, and <paramref name="workers"/> reader tasks.</summary>
-    public static async Task ChannelAsync(int first, int count, int[] results, int workers, int capacity)
+    /// <summary>
+    /// A bounded channel, one producer, and <paramref name="workers"/> reader tasks, each awaiting
+    /// <paramref name="work"/> (the pool's own work delegate) for every job it reads.
+    /// </summary>
+    public static async Task ChannelAsync(
+        int first, int count, int[] results, int workers, int capacity, Func<int, CancellationToken, ValueTask<int>> work)
     {
         var channel = Channel.CreateBounded<int>(new BoundedChannelOptions(capacity) { SingleWriter = true });
         var readers = new Task[workers];
         for (int i = 0; i < readers.Length; i++)
         {
-            readers[i] = Task.Run(() => ReadAsync(channel.Reader, results));
+            readers[i] = Task.Run(() => ReadAsync(channel.Reader, results, work));
         }
 
         ChannelWriter<int> writer = channel.Writer;
@@ -79,13 +107,13 @@ internal static class TrivialContenders
         }
     }
 
-    private static async Task ReadAsync(ChannelReader<int> reader, int[] results)
+    private static async Task ReadAsync(ChannelReader<int> reader, int[] results, Func<int, CancellationToken, ValueTask<int>> work)
     {
         while (await reader.WaitToReadAsync())
         {
             while (reader.TryRead(out int x))
             {
-                results[x] = Work(x);
+                results[x] = await work(x, CancellationToken.None);
             }
         }
     }

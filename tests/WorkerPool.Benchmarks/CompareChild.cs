@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace WorkerPool.Benchmarks;
+
+/// <summary>
+/// The child side of <c>--compare</c>: one launch, in a fresh process. Every workload runs each of its contenders once
+/// to warm up (JIT, thread pool), then in rounds, each round running every contender once in an order that rotates with
+/// the round and the launch, so that no contender always runs first or last. Prints one result line per contender: the
+/// median of its rounds.
+/// </summary>
+internal static class CompareChild
+{
+    public const string ChildFlag = "--compare-child";
+    public const string ResultPrefix = "COMPARE\t";
+    public const string ResultLine = "result";
+    public const string RoundLine = "round";
+    public const string InfoLine = "info";
+
+    /// <summary>Info key: what one asynchronous SemaphoreSlim wait allocates in this process.</summary>
+    public const string WaiterBytes = "waiter-bytes";
+
+    /// <summary>The child side: <c>MODE LAUNCH</c>.</summary>
+    public static int Run(string[] args)
+    {
+        CompareSettings settings = CompareSettings.ForMode(args[0]);
+        int launch = int.Parse(args[1], CultureInfo.InvariantCulture);
+        Info(WaiterBytes, SemaphoreWaiter.MeasureBytes());
+        CompareWorkloads.MeasureTrivial(settings, launch);
+        CompareWorkloads.MeasureSubmit(settings, launch);
+        CompareWorkloads.MeasureCancellation(settings, launch);
+        CompareWorkloads.MeasureLatency(settings, launch);
+        CompareWorkloads.MeasureManyOwners(settings, launch);
+        return 0;
+    }
+
+    /// <summary>Warms every contender up once, then measures <paramref name="rounds"/> interleaved rounds and prints the medians.</summary>
+    public static void Interleave(string workload, IReadOnlyList<Contender> contenders, int rounds, int launch)
+    {
+        foreach (Contender contender in contenders)
+        {
+            Measure(contender);
+        }
+
+        List<Sample>[] samples = [.. contenders.Select(_ => new List<Sample>())];
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int i = 0; i < contenders.Count; i++)
+            {
+                int at = (i + round + launch) % contenders.Count;
+                Contender contender = contenders[at];
+                Sample sample = Measure(contender);
+                samples[at].Add(sample);
+                if (contender.ReportRounds)
+                {
+                    Print(RoundLine, workload, contender.Name, Text(sample.Nanoseconds / contender.Units), Text((double)sample.Bytes / contender.Units));
+                }
+            }
+        }
+
+        for (int at = 0; at < contenders.Count; at++)
+        {
+            Contender contender = contenders[at];
+            List<Sample> measured = samples[at];
+            Print(
+                ResultLine,
+                workload,
+                contender.Name,
+                Text(contender.Units),
+                Text(Spread.Of(measured.Select(s => s.Nanoseconds / contender.Units)).Median),
+                Text(Spread.Of(measured.Select(s => (double)s.Bytes / contender.Units)).Median),
+                Text(measured[0].Exceptions < 0 ? double.NaN : Spread.Of(measured.Select(s => (double)s.Exceptions / contender.Units)).Median),
+                Text(measured[0].StillRunning < 0 ? double.NaN : measured.Max(s => s.StillRunning)));
+        }
+    }
+
+    /// <summary>Times <paramref name="run"/> and counts what the whole process allocates meanwhile.</summary>
+    public static async Task<Sample> TimeAsync(Func<Task> run)
+    {
+        long allocated = GC.GetTotalAllocatedBytes(precise: true);
+        long start = Stopwatch.GetTimestamp();
+        await run();
+        double nanoseconds = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+        return new Sample(nanoseconds, GC.GetTotalAllocatedBytes(precise: true) - allocated);
+    }
+
+    public static void Info(string key, double value) => Print(InfoLine, key, Text(value));
+
+    /// <summary>Runs one measurement on this thread, after a full collection, so no contender pays for another's garbage.</summary>
+    private static Sample Measure(Contender contender)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return contender.MeasureAsync().GetAwaiter().GetResult();
+    }
+
+    private static void Print(params string[] fields) => Console.WriteLine(ResultPrefix + string.Join('\t', fields));
+
+    private static string Text(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>One contender of a workload: <see cref="MeasureAsync"/> sets up, measures one run and checks it.</summary>
+    /// <param name="Name">The name the report shows.</param>
+    /// <param name="Units">What each figure is divided by: jobs, or calls.</param>
+    /// <param name="MeasureAsync">One measured run.</param>
+    /// <param name="ReportRounds">Whether to print every round, not only the median.</param>
+    public sealed record Contender(string Name, long Units, Func<Task<Sample>> MeasureAsync, bool ReportRounds = false);
+
+    /// <summary>One measured run: elapsed time, bytes allocated, and for cancellation, exceptions thrown and work calls still running.</summary>
+    public readonly record struct Sample(double Nanoseconds, long Bytes, int Exceptions = -1, int StillRunning = -1);
+}
