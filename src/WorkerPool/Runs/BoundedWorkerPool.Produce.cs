@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace WorkerPool;
@@ -42,10 +43,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
                 // One job when the queue is full: the producer then waits in line with it.
                 int wanted = Math.Min(credits, Math.Max(1, _queue.FreeRoom));
-                if (batch is null || batch.Length < wanted)
-                {
-                    batch = new QueuedJob[batch is null ? wanted : MaxBatch];
-                }
+                // Rented once per run, for the largest batch: a run of a few jobs must not pay for an array of its own.
+                batch ??= ArrayPool<QueuedJob>.Shared.Rent(MaxBatch);
 
                 bool exhausted = false;
                 while (count < wanted)
@@ -89,6 +88,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         finally
         {
+            if (batch is not null)
+            {
+                // Cleared when jobs hold references, so that the pool keeps none of them alive.
+                ArrayPool<QueuedJob>.Shared.Return(batch, RuntimeHelpers.IsReferenceOrContainsReferences<QueuedJob>());
+            }
+
             // Disposed outside the try above: the source's own exception is the run's error, not a cleanup error after it.
             if (jobs is not null)
             {
