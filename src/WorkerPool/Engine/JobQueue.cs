@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace WorkerPool;
 
@@ -190,6 +191,8 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         return WaitInLineAsync(admitted, waiter, cancellationToken);
     }
 
+    // Pooled: a producer waits in line once per half a queue of jobs, and a box per wait would be its only allocation.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<bool> WaitInLineAsync(ValueTask<bool> admitted, Waiter waiter, CancellationToken cancellationToken)
     {
         // A cancellation takes the waiter out of the line, unless it was handed its room first.
