@@ -75,7 +75,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </param>
     /// <param name="options">The settings; <see langword="null"/> for the defaults. The pool validates them and keeps a copy.</param>
     /// <param name="loggerFactory">Where to log; <see langword="null"/> for no logging.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="work"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="work"/> or <see cref="WorkerPoolOptions.TimeProvider"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names the option and its value.</exception>
     /// <exception cref="ArgumentException"><see cref="WorkerPoolOptions.Name"/> is empty.</exception>
     public BoundedWorkerPool(

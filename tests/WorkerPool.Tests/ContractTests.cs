@@ -50,6 +50,7 @@ public sealed class ContractTests : PoolTest
             (new WorkerPoolOptions { ShutdownTimeout = max + TimeSpan.FromMilliseconds(1) }, "ShutdownTimeout"),
             (new WorkerPoolOptions { ErrorMode = (ErrorMode)42 }, "ErrorMode"),
             (new WorkerPoolOptions { Name = " " }, "Name"),
+            (new WorkerPoolOptions { TimeProvider = null! }, "TimeProvider"),
         ];
         foreach ((WorkerPoolOptions options, string name) in invalid)
         {
