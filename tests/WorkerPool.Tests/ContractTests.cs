@@ -126,6 +126,8 @@ public sealed class ContractTests : PoolTest
     [Fact]
     public async Task TimedOutJob_TheWorkersNextJobGetsAFreshTimeout()
     {
+        // On the system clock on purpose: only the system's timers let a timeout source be reset and reused, so this is
+        // the test of a slot's source after its timer has fired. Timeouts on fake clocks are tested elsewhere.
         await using var pool = new BoundedWorkerPool<int, int>(
             async (job, token) =>
             {

@@ -47,17 +47,19 @@ public sealed class LoggingTests : PoolTest
     [Fact]
     public async Task SubmitAsync_JobTimesOut_RunEndedSaysCompletedWithFailures()
     {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(1);
+        var clock = new TestClock();
         var logs = new CapturingLoggerFactory();
+        var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(
-            async (job, ct) =>
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-                return job;
-            },
-            new WorkerPoolOptions { JobTimeout = TimeSpan.FromMilliseconds(1) },
+            probe.Gated(job => job),
+            new WorkerPoolOptions { JobTimeout = jobTimeout, TimeProvider = clock },
             logs);
 
-        await pool.SubmitAsync(1).AsTask().ShouldThrowAsync<TimeoutException>();
+        Task<int> submitted = pool.SubmitAsync(1).AsTask();
+        await probe.Started(1).Within();
+        clock.Advance(jobTimeout);
+        await submitted.ShouldThrowAsync<TimeoutException>();
 
         CapturingLoggerFactory.LogEntry ended = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "RunEnded").Subject;
         ended.State.Should().Contain(new KeyValuePair<string, object?>("Outcome", "CompletedWithFailures"));

@@ -451,19 +451,26 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal CancellationTokenSource? ArmedTimeout => _armed;
 
         /// <summary>
-        /// Arms the timeout for the job about to start: the slot's source (a new one if the last one fired) is cancelled
-        /// after <paramref name="after"/> or when <paramref name="runToken"/> is. Returns the job's token.
+        /// Arms the timeout for the job about to start: the slot's source (a new one if the last one could not be reset)
+        /// is cancelled after <paramref name="after"/>, on a timer of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>,
+        /// or when <paramref name="runToken"/> is. Returns the job's token.
         /// </summary>
         internal CancellationToken ArmTimeout(TimeSpan after, CancellationToken runToken)
         {
-            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource();
+            // A source made with a time provider creates its timer from it, and CancelAfter sets that timer. For
+            // TimeProvider.System the timer is the runtime's own, as with a plain source.
+            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource(Timeout.InfiniteTimeSpan, _pool._options.TimeProvider);
             _link = runToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
             timeout.CancelAfter(after);
             _armed = timeout;
             return timeout.Token;
         }
 
-        /// <summary>After a job: resets the timeout source for the next job, or drops it if it was cancelled.</summary>
+        /// <summary>
+        /// After a job: resets the timeout source for the next job, or drops it if it cannot be reset: if it was cancelled,
+        /// or if its timer comes from a time provider other than <see cref="TimeProvider.System"/>, which
+        /// <see cref="CancellationTokenSource.TryReset"/> never resets.
+        /// </summary>
         internal void DisarmTimeout()
         {
             if (_armed is not { } timeout)
@@ -477,7 +484,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _armed = null;
             if (!timeout.TryReset())
             {
-                // Stryker disable once Statement : releases a fired timeout's source; not observable through the public API
+                // Stryker disable once Statement : releases a spent timeout's source; not observable through the public API
                 timeout.Dispose();
                 _timeout = null;
             }

@@ -23,6 +23,7 @@ public sealed class ExitPathMatrixTests : PoolTest
         bool preserveOrder = false,
         TimeSpan? jobTimeout = null,
         TimeSpan? shutdownTimeout = null,
+        TimeProvider? timeProvider = null,
         [CallerMemberName] string test = "") => new()
         {
             MaxWorkers = maxWorkers,
@@ -31,6 +32,7 @@ public sealed class ExitPathMatrixTests : PoolTest
             PreserveOrder = preserveOrder,
             JobTimeout = jobTimeout ?? Timeout.InfiniteTimeSpan,
             ShutdownTimeout = shutdownTimeout ?? Timeout.InfiniteTimeSpan,
+            TimeProvider = timeProvider ?? TimeProvider.System,
             Name = "exit-matrix/" + test,
         };
 
@@ -157,6 +159,8 @@ public sealed class ExitPathMatrixTests : PoolTest
     [Fact]
     public async Task RunAsync_JobTimeoutFires_OnlyThatJobTimesOutAndTheRunCompletes()
     {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(30);
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(
             probe.Wrap<int>(async (job, token) =>
@@ -168,12 +172,14 @@ public sealed class ExitPathMatrixTests : PoolTest
 
                 return job;
             }),
-            Options(jobTimeout: TimeSpan.FromMilliseconds(30)));
+            Options(jobTimeout: jobTimeout, timeProvider: clock));
         var audit = ExitAudit.Start(pool);
         var source = Sources.Counting(8);
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source);
         Task<int> executingAtExit = run.ReadWhenDone(() => probe.Executing);
+        await probe.Started(3).Within();
+        clock.Advance(jobTimeout);
         IReadOnlyList<JobResult<int, int>> results = await run.Within();
 
         results[3].Status.Should().Be(JobStatus.TimedOut);
