@@ -310,7 +310,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
     }
 
-    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout. Returns whether it completed.</summary>
+    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout on the options' clock. Returns whether it completed.</summary>
     private async Task<bool> WaitForShutdownAsync(Run[] runs)
     {
         Task shutdown = ShutdownAsync(runs);
@@ -320,7 +320,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             return true;
         }
 
-        Task waited = shutdown.WaitAsync(_options.ShutdownTimeout);
+        Task waited = shutdown.WaitAsync(_options.ShutdownTimeout, _options.TimeProvider);
         await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _ = waited.Exception;
         return shutdown.IsCompleted;

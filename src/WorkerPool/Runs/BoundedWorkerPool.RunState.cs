@@ -416,7 +416,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// Ends the run: cancels it unless it completed, closes it to new claims, and waits for its workers and its
-        /// producer, at most ShutdownTimeout. Returns <see langword="true"/> if all of them stopped.
+        /// producer, at most ShutdownTimeout on the options' clock. Returns <see langword="true"/> if all of them stopped.
         /// </summary>
         internal async Task<bool> FinishAsync(bool completed)
         {
@@ -436,7 +436,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             Task both = Task.WhenAll(drained, producer);
-            Task waited = both.WaitAsync(timeout);
+            Task waited = both.WaitAsync(timeout, _pool._options.TimeProvider);
             await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _ = waited.Exception;
             if (both.IsCompleted)

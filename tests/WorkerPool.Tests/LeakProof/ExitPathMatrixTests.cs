@@ -521,30 +521,40 @@ public sealed class ExitPathMatrixTests : PoolTest
     [Fact]
     public async Task RunAsync_JobIgnoresItsTokenPastShutdownTimeout_ExceptionNamesItAndTheLeakCheckPassesOnceItIsReleased()
     {
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         var pool = new BoundedWorkerPool<int, int>(
             probe.GatedIgnoringCancellation(job => job),
-            Options(maxWorkers: 1, shutdownTimeout: TimeSpan.FromMilliseconds(50)));
+            Options(maxWorkers: 1, shutdownTimeout: shutdownTimeout, timeProvider: clock));
         var audit = ExitAudit.Start(pool);
         var source = Sources.Counted(new[] { 7, 8 });
         using var cts = new CancellationTokenSource();
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
         Task<int> executingAtExit = run.ReadWhenDone(() => probe.Executing);
-        await probe.Started(7).Within();
-        await cts.CancelAsync();
+        try
+        {
+            await probe.Started(7).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(shutdownTimeout).Within();
+            clock.Advance(shutdownTimeout);
 
-        var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
-        RunningJobInfo stuck = timeout.RunningJobs.Should().ContainSingle().Subject;
-        stuck.Index.Should().Be(0);
-        stuck.Job.Should().Be(7);
-        (await executingAtExit).Should().Be(1, "the documented exception: exactly the job the exception names is still executing");
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            RunningJobInfo stuck = timeout.RunningJobs.Should().ContainSingle().Subject;
+            stuck.Index.Should().Be(0);
+            stuck.Job.Should().Be(7);
+            (await executingAtExit).Should().Be(1, "the documented exception: exactly the job the exception names is still executing");
 
-        // Until it returns, the leak check names it too.
-        var leak = await WorkerPoolLeakCheck.VerifyNoneAsync(pool.Name, TimeSpan.FromMilliseconds(20)).ShouldThrowAsync<WorkerPoolLeakException>();
-        leak.Leaks.Should().ContainSingle().Which.RunningJob!.Value.Job.Should().Be(7);
+            // Until it returns, the leak check names it too.
+            var leak = await WorkerPoolLeakCheck.VerifyNoneAsync(pool.Name, TimeSpan.FromMilliseconds(20)).ShouldThrowAsync<WorkerPoolLeakException>();
+            leak.Leaks.Should().ContainSingle().Which.RunningJob!.Value.Job.Should().Be(7);
+        }
+        finally
+        {
+            probe.Release(7);
+        }
 
-        probe.Release(7);
         await audit.VerifyAfterReleaseAsync(() => probe.Executing, source.Pulled);
         await pool.DisposeAsync().Within();
     }
