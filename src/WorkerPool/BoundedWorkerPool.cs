@@ -121,7 +121,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     void PoolRegistry.IPoolDiagnostics.CollectLiveWorkers(List<LiveWorkerInfo> into)
     {
-        long now = Stopwatch.GetTimestamp();
+        long now = _options.TimeProvider.GetTimestamp();
         foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
             if (slot.TryDescribeWorker(_name, now, out LiveWorkerInfo info))
@@ -555,7 +555,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private List<RunningJobInfo> SnapshotRunningJobs(Run? run)
     {
         var running = new List<RunningJobInfo>();
-        long now = Stopwatch.GetTimestamp();
+        long now = _options.TimeProvider.GetTimestamp();
         foreach (WorkerSlot slot in Volatile.Read(ref _slots))
         {
             if (slot.TryDescribe(run, _name, now, out RunningJobInfo info))

@@ -119,6 +119,8 @@ public sealed class MetricsTests : PoolTest, IDisposable
 
         // One duration per job whose work call ran: all but the five that never started.
         Mine("workerpool.job.duration").Should().HaveCount(outcomes.Count - 5).And.OnlyContain(m => m.Value >= 0);
+        Mine("workerpool.job.duration").Should().ContainSingle(m => Equals(m.Tags["workerpool.job.status"], "timed_out"))
+            .Which.Value.Should().Be(jobTimeout.TotalSeconds, "the timed-out job ran for exactly JobTimeout on the pool's clock");
 
         // The pools' own statistics count the same outcomes.
         WorkerPoolStatistics first = pool.GetStatistics();

@@ -66,9 +66,10 @@ public sealed class UncooperativeWorkTests : PoolTest
             RunningJobInfo stuck = timeout.RunningJobs.Should().ContainSingle().Subject;
             stuck.Index.Should().Be(0);
             stuck.Job.Should().Be(7);
-            stuck.Elapsed.Should().BeGreaterThan(TimeSpan.Zero);
+            stuck.Elapsed.Should().Be(ShutdownTimeout, "the job started when the clock read zero");
             timeout.Message.Should().Contain("#0");
-            logs.Entries.Should().Contain(e => e.Level == LogLevel.Error && e.EventId.Name == "ShutdownTimeoutExceeded");
+            logs.Entries.Should().Contain(e => e.Level == LogLevel.Error && e.EventId.Name == "ShutdownTimeoutExceeded"
+                && e.State.Contains(new KeyValuePair<string, object?>("ElapsedMs", ShutdownTimeout.TotalMilliseconds)));
 
             // The stuck job still holds its worker until it actually returns.
             pool.GetStatistics().ActiveWorkers.Should().BeGreaterThanOrEqualTo(1);

@@ -289,8 +289,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private long _index;
         private TJob? _job;
         private long _started;
-        private long _liveSince;
+        private long _liveSince = NotLive;
         private CancellationTokenSource? _timeout;
+
+        // The pool's clock (WorkerPoolOptions.TimeProvider): every timestamp here is one of its own.
+        private readonly TimeProvider _time;
+
+        // _liveSince while no worker task runs in the slot: a value no clock reads in practice, as 0 could be.
+        private const long NotLive = long.MinValue;
 
         // Outcomes of the jobs this slot's workers executed, by JobStatus, at [Padding + status]. Written only by the
         // slot's current worker (slots pass from one worker to the next under the pool lock); read by anyone, summed
@@ -305,6 +311,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             Id = id;
             _pool = pool;
+            _time = pool._options.TimeProvider;
         }
 
         /// <summary>
@@ -343,16 +350,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal int Id { get; }
 
         /// <summary>Records that a worker task now runs in this slot: the one interlocked write per worker start.</summary>
-        internal void MarkLive() => Interlocked.Exchange(ref _liveSince, Stopwatch.GetTimestamp());
+        internal void MarkLive() => Interlocked.Exchange(ref _liveSince, _time.GetTimestamp());
 
         /// <summary>Records that this slot's worker task has ended: the one interlocked write per worker end.</summary>
-        internal void MarkRetired() => Interlocked.Exchange(ref _liveSince, 0);
+        internal void MarkRetired() => Interlocked.Exchange(ref _liveSince, NotLive);
 
         /// <summary>Describes the worker in this slot, if one is live, with its job if it is running one.</summary>
         internal bool TryDescribeWorker(string poolName, long now, out LiveWorkerInfo info)
         {
             long liveSince = Volatile.Read(ref _liveSince);
-            if (liveSince == 0)
+            if (liveSince == NotLive)
             {
                 info = default;
                 return false;
@@ -363,24 +370,24 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 PoolName = poolName,
                 WorkerId = Id,
-                Age = Stopwatch.GetElapsedTime(liveSince, now),
+                Age = _time.GetElapsedTime(liveSince, now),
                 RunningJob = job,
             };
             return true;
         }
 
-        // The worker's clock: read as a job starts, and as it ends.
+        // The last reading of the pool's clock, taken as a job starts and as it ends.
         private long _clock;
 
         /// <summary>Reads the clock as a job begins.</summary>
-        internal void StartClock() => _clock = Stopwatch.GetTimestamp();
+        internal void StartClock() => _clock = _time.GetTimestamp();
 
         /// <summary>Reads the clock as a job ends, and returns how long the job took since <paramref name="started"/>.</summary>
         internal TimeSpan Lap(long started)
         {
-            long now = Stopwatch.GetTimestamp();
+            long now = _time.GetTimestamp();
             _clock = now;
-            return Stopwatch.GetElapsedTime(started, now);
+            return _time.GetElapsedTime(started, now);
         }
 
         /// <summary>Marks the slot busy with a job, started when the clock was last read.</summary>
@@ -392,7 +399,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Volatile.Write(ref _run, run);
         }
 
-        /// <summary>When the running job started, as a <see cref="Stopwatch"/> timestamp.</summary>
+        /// <summary>When the running job started, as a timestamp of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>.</summary>
         internal long StartedAt => _started;
 
         internal void End()
@@ -438,7 +445,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 Index = _index,
                 Job = job,
                 JobText = _pool.DescribeJob(job),
-                Elapsed = Stopwatch.GetElapsedTime(_started, now),
+                Elapsed = _time.GetElapsedTime(_started, now),
             };
             return true;
         }

@@ -328,7 +328,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 : completed && run.Unsuccessful > 0 ? "CompletedWithFailures"
                 : completed ? "Completed"
                 : "Canceled";
-            double elapsedMs = Stopwatch.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
+            double elapsedMs = _options.TimeProvider.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
             Log.RunEnded(_logger, _name, run.Id, outcome, run.Pulled, run.Unsuccessful, elapsedMs);
         }
     }

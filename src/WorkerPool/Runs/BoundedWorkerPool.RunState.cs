@@ -87,7 +87,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 Token.UnsafeRegister(static state => ((Run)state!).OnCanceled(), this);
             }
 
-            StartTimestamp = Stopwatch.GetTimestamp();
+            StartTimestamp = pool._options.TimeProvider.GetTimestamp();
         }
 
         // The caller's context, captured when the run started (null if the caller suppressed flow), and the mark of the
@@ -225,6 +225,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
         }
 
+        /// <summary>When the run started, as a timestamp of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>.</summary>
         internal long StartTimestamp { get; }
 
         /// <summary>The root cause that stopped the run: a job's failure in StopOnFirstError, or the source's exception.</summary>
