@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using WorkerPool.Extensions.Hosting.Internal;
 
 namespace WorkerPool.Extensions.Hosting.Tests;
@@ -162,6 +163,42 @@ public sealed class ConfigurationTests
         validator.Validate("invoices", new WorkerPoolOptions { MaxWorkers = 0 }).Skipped.Should().BeTrue();
         validator.Validate("orders", new WorkerPoolOptions { MaxWorkers = 0 }).Failed.Should().BeTrue();
         validator.Validate("orders", new WorkerPoolOptions()).Succeeded.Should().BeTrue();
+    }
+
+    [Fact]
+    public void BindConfiguration_TimeProviderRegistered_BindingKeepsIt()
+    {
+        string name = TestHosts.UniqueName("orders");
+        var clock = new FakeTimeProvider();
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:MaxWorkers"] = "3",
+        });
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+
+        options.MaxWorkers.Should().Be(3);
+        options.TimeProvider.Should().BeSameAs(clock);
+    }
+
+    [Fact]
+    public void BindConfiguration_TimeProviderKey_FailsSayingItIsSetInCode()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:TimeProvider"] = "System",
+        });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        OptionsValidationException error = FluentActions.Invoking(() => host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name))
+            .Should().Throw<OptionsValidationException>().Which;
+
+        error.Failures.Should().ContainSingle().Which.Should().Contain($"WorkerPools:{name}:TimeProvider").And.Contain("cannot be set from configuration");
     }
 
     [Fact]
