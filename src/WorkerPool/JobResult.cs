@@ -61,8 +61,8 @@ public readonly struct JobResult<TJob, TResult> : IEquatable<JobResult<TJob, TRe
 
     /// <summary>Gets how long the job's <c>work</c> call ran.</summary>
     /// <value>
-    /// The time from when its worker began the job to the end of its <c>work</c> call; <see cref="TimeSpan.Zero"/> if it
-    /// never started.
+    /// The time from when its worker began the job to the end of its <c>work</c> call, on the pool's
+    /// <see cref="WorkerPoolOptions.TimeProvider"/>; <see cref="TimeSpan.Zero"/> if it never started.
     /// </value>
     public TimeSpan Duration { get; }
 

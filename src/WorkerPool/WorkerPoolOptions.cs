@@ -28,8 +28,9 @@ public sealed class WorkerPoolOptions
     public int QueueCapacity { get; set; } = 1024;
 
     /// <summary>
-    /// Gets or sets how long one job may run. When it elapses, the job's token is cancelled, the job ends with
-    /// <see cref="JobStatus.TimedOut"/>, and the run goes on, in either <see cref="WorkerPool.ErrorMode"/>.
+    /// Gets or sets how long one job may run, on a timer of <see cref="TimeProvider"/>. When it elapses, the job's token
+    /// is cancelled, the job ends with <see cref="JobStatus.TimedOut"/>, and the run goes on, in either
+    /// <see cref="WorkerPool.ErrorMode"/>.
     /// </summary>
     /// <value>A positive time, or <see cref="Timeout.InfiniteTimeSpan"/> for no limit. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan JobTimeout { get; set; } = Timeout.InfiniteTimeSpan;
@@ -49,7 +50,7 @@ public sealed class WorkerPoolOptions
 
     /// <summary>
     /// Gets or sets how long a run that is ending, or a pool that is being disposed, waits for jobs that ignore
-    /// their cancellation token. When it elapses, the pool throws a <see cref="WorkerPoolShutdownTimeoutException"/>
+    /// their cancellation token, on a timer of <see cref="TimeProvider"/>. When it elapses, the pool throws a <see cref="WorkerPoolShutdownTimeoutException"/>
     /// naming those jobs, and logs them at Error level. Jobs still running stay counted in
     /// <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return.
     /// </summary>
