@@ -466,7 +466,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             // A source made with a time provider creates its timer from it, and CancelAfter sets that timer. For
             // TimeProvider.System the timer is the runtime's own, as with a plain source.
-            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource(Timeout.InfiniteTimeSpan, _pool._options.TimeProvider);
+            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource(Timeout.InfiniteTimeSpan, _time);
             _link = runToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
             timeout.CancelAfter(after);
             _armed = timeout;
