@@ -30,6 +30,8 @@ public static class WorkerPoolOptionsBuilderExtensions
     /// <c>PreserveOrder</c>, <c>ShutdownTimeout</c>, <c>Name</c>), in any case. A time is a <see cref="TimeSpan"/> in
     /// the invariant format (<c>"00:00:30"</c>, <c>"1.00:00:00"</c>), or <c>"Infinite"</c> for
     /// <see cref="Timeout.InfiniteTimeSpan"/>. Options absent from the section, or <c>null</c> there, keep their value.
+    /// <see cref="WorkerPoolOptions.JobFormatter"/> and <see cref="WorkerPoolOptions.TimeProvider"/> are set in code and keep
+    /// theirs too; a <c>TimeProvider</c> key is an error.
     /// </para>
     /// <para>
     /// When the options are built, a key that is not an option, an empty value, or a value that does not parse fails with

@@ -43,6 +43,12 @@ public static class WorkerPoolServiceCollectionExtensions
     /// from the options as they are then; later changes of the configuration do not reach it.
     /// </para>
     /// <para>
+    /// If the container has a <see cref="TimeProvider"/> service, the pool's options take it in place of the default
+    /// <see cref="TimeProvider.System"/> for <see cref="WorkerPoolOptions.TimeProvider"/>, so that the pool's timeouts and
+    /// times follow the application's clock (a fake one in tests). A provider set in code, with <c>.Configure(o =&gt;
+    /// o.TimeProvider = ...)</c>, wins. Configuration cannot set it.
+    /// </para>
+    /// <para>
     /// When the host stops, once every hosted service has stopped, each pool built is drained with the host's shutdown
     /// token: runs in flight finish if they can before the host's shutdown timeout; past it they are cancelled, and the
     /// host waits until their work has stopped (at most <see cref="WorkerPoolOptions.ShutdownTimeout"/> for jobs that
@@ -67,7 +73,14 @@ public static class WorkerPoolServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<WorkerPoolOptions>>(new WorkerPoolOptionsValidator(name));
         services.TryAddScoped<THandler>();
         services.AddKeyedSingleton(name, (provider, _) => CreatePool<TJob, TResult, THandler>(provider, name));
-        return services.AddOptions<WorkerPoolOptions>(name).Configure(options => options.Name = name);
+        return services.AddOptions<WorkerPoolOptions>(name).Configure<IServiceProvider>((options, provider) =>
+        {
+            options.Name = name;
+            if (options.TimeProvider == TimeProvider.System && provider.GetService<TimeProvider>() is { } registered)
+            {
+                options.TimeProvider = registered;
+            }
+        });
     }
 
     private static BoundedWorkerPool<TJob, TResult> CreatePool<TJob, TResult, THandler>(IServiceProvider provider, string name)

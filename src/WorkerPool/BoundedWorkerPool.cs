@@ -71,7 +71,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </param>
     /// <param name="options">The settings; <see langword="null"/> for the defaults. The pool validates them and keeps a copy.</param>
     /// <param name="loggerFactory">Where to log; <see langword="null"/> for no logging.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="work"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="work"/> or <see cref="WorkerPoolOptions.TimeProvider"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names the option and its value.</exception>
     /// <exception cref="ArgumentException"><see cref="WorkerPoolOptions.Name"/> is empty.</exception>
     public BoundedWorkerPool(
@@ -85,7 +85,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         _name = _options.TakeName();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.BoundedWorkerPool");
         _queue = new JobQueue<Run, QueuedJob>(_options.QueueCapacity);
-        _scheduler = new WorkerScheduler(_name, _options.MaxWorkers, _queue, id => new WorkerSlot(id, this));
+        _scheduler = new WorkerScheduler(_name, _options.MaxWorkers, _options.TimeProvider, _queue, id => new WorkerSlot(id, this));
         _nameTag = _scheduler.NameTag;
         PoolRegistry.Register(_scheduler);
     }
@@ -261,7 +261,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
     }
 
-    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout. Returns whether it completed.</summary>
+    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout on the options' clock. Returns whether it completed.</summary>
     private async Task<bool> WaitForShutdownAsync(Run[] runs)
     {
         Task shutdown = ShutdownAsync(runs);
@@ -271,7 +271,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             return true;
         }
 
-        Task waited = shutdown.WaitAsync(_options.ShutdownTimeout);
+        Task waited = shutdown.WaitAsync(_options.ShutdownTimeout, _options.TimeProvider);
         await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _ = waited.Exception;
         return shutdown.IsCompleted;
@@ -358,7 +358,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private List<RunningJobInfo> SnapshotRunningJobs(Run? run)
     {
         var running = new List<RunningJobInfo>();
-        long now = Stopwatch.GetTimestamp();
+        long now = _options.TimeProvider.GetTimestamp();
         foreach (WorkerSlotBase slot in _scheduler.Slots)
         {
             if (((WorkerSlot)slot).TryDescribe(run, _name, now, out RunningJobInfo info))

@@ -16,7 +16,7 @@ public static class BoundedWorkerPool
     /// <param name="options">The settings; <see langword="null"/> for the defaults. The pool validates them and keeps a copy.</param>
     /// <param name="loggerFactory">Where to log; <see langword="null"/> for no logging.</param>
     /// <returns>The pool, which behaves exactly as one built with the constructor.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="work"/> is <see langword="null"/>.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="work"/> or <see cref="WorkerPoolOptions.TimeProvider"/> is <see langword="null"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range; the message names the option and its value.</exception>
     /// <exception cref="ArgumentException"><see cref="WorkerPoolOptions.Name"/> is empty.</exception>
     /// <remarks>

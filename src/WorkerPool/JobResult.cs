@@ -61,10 +61,11 @@ public readonly struct JobResult<TJob, TResult> : IEquatable<JobResult<TJob, TRe
 
     /// <summary>Gets how long the job's <c>work</c> call ran.</summary>
     /// <value>
-    /// The time from when its worker began the job to the end of its <c>work</c> call; <see cref="TimeSpan.Zero"/> if it
-    /// never started. A worker that goes straight from a succeeded job to the next reads the clock once between them, so
-    /// the next job's time also holds the worker's hand-over from one to the other (taking the job, well under a
-    /// microsecond); after a failed job, or while a listener records the per-job metrics, it reads the clock afresh.
+    /// The time from when its worker began the job to the end of its <c>work</c> call, on the pool's
+    /// <see cref="WorkerPoolOptions.TimeProvider"/>; <see cref="TimeSpan.Zero"/> if it never started. A worker that goes
+    /// straight from a succeeded job to the next reads the clock once between them, so the next job's time also holds the
+    /// worker's hand-over from one to the other (taking the job, well under a microsecond); after a failed job, or while
+    /// a listener records the per-job metrics, it reads the clock afresh.
     /// </value>
     public TimeSpan Duration { get; }
 

@@ -19,7 +19,7 @@ public readonly record struct LiveWorkerInfo
     public required int WorkerId { get; init; }
 
     /// <summary>Gets how long the worker task had existed when the snapshot was taken.</summary>
-    /// <value>A non-negative time.</value>
+    /// <value>A non-negative time, on the pool's <see cref="WorkerPoolOptions.TimeProvider"/>.</value>
     public required TimeSpan Age { get; init; }
 
     /// <summary>Gets the job the worker was running, if any.</summary>

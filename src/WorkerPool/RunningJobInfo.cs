@@ -30,7 +30,7 @@ public readonly record struct RunningJobInfo
     public string? JobText { get; init; }
 
     /// <summary>Gets how long the job's <c>work</c> call had been running when the snapshot was taken.</summary>
-    /// <value>A non-negative time.</value>
+    /// <value>A non-negative time, on the pool's <see cref="WorkerPoolOptions.TimeProvider"/>.</value>
     public required TimeSpan Elapsed { get; init; }
 
     /// <inheritdoc />

@@ -28,8 +28,9 @@ public sealed class WorkerPoolOptions
     public int QueueCapacity { get; set; } = 1024;
 
     /// <summary>
-    /// Gets or sets how long one job may run. When it elapses, the job's token is cancelled, the job ends with
-    /// <see cref="JobStatus.TimedOut"/>, and the run goes on, in either <see cref="WorkerPool.ErrorMode"/>.
+    /// Gets or sets how long one job may run, on a timer of <see cref="TimeProvider"/>. When it elapses, the job's token
+    /// is cancelled, the job ends with <see cref="JobStatus.TimedOut"/>, and the run goes on, in either
+    /// <see cref="WorkerPool.ErrorMode"/>.
     /// </summary>
     /// <value>A positive time, or <see cref="Timeout.InfiniteTimeSpan"/> for no limit. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan JobTimeout { get; set; } = Timeout.InfiniteTimeSpan;
@@ -49,12 +50,21 @@ public sealed class WorkerPoolOptions
 
     /// <summary>
     /// Gets or sets how long a run that is ending, or a pool that is being disposed, waits for jobs that ignore
-    /// their cancellation token. When it elapses, the pool throws a <see cref="WorkerPoolShutdownTimeoutException"/>
+    /// their cancellation token, on a timer of <see cref="TimeProvider"/>. When it elapses, the pool throws a <see cref="WorkerPoolShutdownTimeoutException"/>
     /// naming those jobs, and logs them at Error level. Jobs still running stay counted in
     /// <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return.
     /// </summary>
     /// <value>Zero or a positive time, or <see cref="Timeout.InfiniteTimeSpan"/> to wait as long as it takes. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan ShutdownTimeout { get; set; } = Timeout.InfiniteTimeSpan;
+
+    /// <summary>
+    /// Gets or sets the source of time for the pool. Its timers measure <see cref="JobTimeout"/> and
+    /// <see cref="ShutdownTimeout"/>; its timestamps measure <see cref="JobResult{TJob, TResult}.Duration"/>,
+    /// <see cref="RunningJobInfo.Elapsed"/>, <see cref="LiveWorkerInfo.Age"/>, the <c>workerpool.job.duration</c> metric
+    /// and the times in log messages. Tests set a fake one (such as <c>FakeTimeProvider</c>) to move time themselves.
+    /// </summary>
+    /// <value>Not <see langword="null"/>. The default is <see cref="TimeProvider.System"/>.</value>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
     /// <summary>
     /// Gets or sets the pool's name, used in log messages, exceptions and diagnostics.
@@ -82,6 +92,7 @@ public sealed class WorkerPoolOptions
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A numeric or time setting is out of range; the message names it and its value.</exception>
     /// <exception cref="ArgumentException"><see cref="Name"/> is empty or white space.</exception>
+    /// <exception cref="ArgumentNullException"><see cref="TimeProvider"/> is <see langword="null"/>.</exception>
     /// <remarks>For configuration validation at startup (for example through <c>IValidateOptions</c>); the pool validates its options itself.</remarks>
     public void Validate() => _ = ValidateAndClone();
 
@@ -90,6 +101,7 @@ public sealed class WorkerPoolOptions
     /// <summary>Checks every setting and returns an independent copy, with a unique name if none was given.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A numeric or time setting is out of range.</exception>
     /// <exception cref="ArgumentException"><see cref="Name"/> is empty or white space.</exception>
+    /// <exception cref="ArgumentNullException"><see cref="TimeProvider"/> is <see langword="null"/>.</exception>
     internal WorkerPoolOptions ValidateAndClone()
     {
         if (MaxWorkers < 1)
@@ -120,6 +132,11 @@ public sealed class WorkerPoolOptions
         if (Name is not null && string.IsNullOrWhiteSpace(Name))
         {
             throw new ArgumentException($"{nameof(WorkerPoolOptions)}.{nameof(Name)} must not be empty or white space, but was '{Name}'.", nameof(Name));
+        }
+
+        if (TimeProvider is null)
+        {
+            throw new ArgumentNullException(nameof(TimeProvider), $"{nameof(WorkerPoolOptions)}.{nameof(TimeProvider)} must not be null; the default is TimeProvider.System.");
         }
 
         return (WorkerPoolOptions)MemberwiseClone();

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using WorkerPool.Extensions.Hosting.Internal;
 
 namespace WorkerPool.Extensions.Hosting.Tests;
@@ -165,12 +166,49 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void BindConfiguration_TimeProviderRegistered_BindingKeepsIt()
+    {
+        string name = TestHosts.UniqueName("orders");
+        var clock = new FakeTimeProvider();
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:MaxWorkers"] = "3",
+        });
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+
+        options.MaxWorkers.Should().Be(3);
+        options.TimeProvider.Should().BeSameAs(clock);
+    }
+
+    [Fact]
+    public void BindConfiguration_TimeProviderKey_FailsSayingItIsSetInCode()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:TimeProvider"] = "System",
+        });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        OptionsValidationException error = FluentActions.Invoking(() => host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name))
+            .Should().Throw<OptionsValidationException>().Which;
+
+        error.Failures.Should().ContainSingle().Which.Should().Contain($"WorkerPools:{name}:TimeProvider").And.Contain("cannot be set from configuration");
+    }
+
+    [Fact]
     public void ConfigurationReader_Keys_CoverEveryPublicSettableOptionThatIsNotCode()
     {
-        // A delegate (JobFormatter) is code, set in code; everything else must be settable from configuration.
+        // A delegate (JobFormatter) and a clock (TimeProvider) are code, set in code; everything else must be settable
+        // from configuration.
         string[] settable = typeof(WorkerPoolOptions)
             .GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.SetMethod is { IsPublic: true } && !typeof(Delegate).IsAssignableFrom(p.PropertyType))
+            .Where(p => p.SetMethod is { IsPublic: true } && !typeof(Delegate).IsAssignableFrom(p.PropertyType) && p.PropertyType != typeof(TimeProvider))
             .Select(p => p.Name)
             .ToArray();
 

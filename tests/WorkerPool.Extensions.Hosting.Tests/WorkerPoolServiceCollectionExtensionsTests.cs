@@ -1,5 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using WorkerPool.Testing;
 
 namespace WorkerPool.Extensions.Hosting.Tests;
@@ -118,6 +120,50 @@ public sealed class WorkerPoolServiceCollectionExtensionsTests
 
         host.Gates().Probes.Should().ContainSingle("the one singleton handler got one probe");
         await host.Pool(name).DisposeAsync();
+    }
+
+    [Fact]
+    public async Task AddWorkerPool_TimeProviderRegistered_ThePoolTimesJobsWithIt()
+    {
+        string name = TestHosts.UniqueName("clocked");
+        var clock = new FakeTimeProvider();
+        HostApplicationBuilder builder = TestHosts.CreateBuilder();
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).Configure(o => o.JobTimeout = TimeSpan.FromSeconds(10));
+        using IHost host = builder.Build();
+
+        host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name).TimeProvider.Should().BeSameAs(clock);
+        Task<string> job = host.Pool(name).SubmitAsync("wait").AsTask();
+        await host.Gates().Started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        clock.Advance(TimeSpan.FromSeconds(10));
+
+        await job.Invoking(j => j.WaitAsync(TimeSpan.FromSeconds(30))).Should().ThrowAsync<TimeoutException>();
+        await host.Pool(name).DisposeAsync();
+    }
+
+    [Fact]
+    public void AddWorkerPool_TimeProviderSetInConfigure_WinsOverTheRegisteredOne()
+    {
+        string name = TestHosts.UniqueName("clocked");
+        var registered = new FakeTimeProvider();
+        var own = new FakeTimeProvider();
+        HostApplicationBuilder builder = TestHosts.CreateBuilder();
+        builder.Services.AddSingleton<TimeProvider>(registered);
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).Configure(o => o.TimeProvider = own);
+        using IHost host = builder.Build();
+
+        host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name).TimeProvider.Should().BeSameAs(own);
+    }
+
+    [Fact]
+    public void AddWorkerPool_NoTimeProviderRegistered_UsesTheSystemClock()
+    {
+        string name = TestHosts.UniqueName("clocked");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder();
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name);
+        using IHost host = builder.Build();
+
+        host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name).TimeProvider.Should().BeSameAs(TimeProvider.System);
     }
 
     private sealed class IntHandler : IJobHandler<int, int>

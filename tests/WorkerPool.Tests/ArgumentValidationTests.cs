@@ -81,6 +81,21 @@ public sealed class ArgumentValidationTests : PoolTest
     }
 
     [Fact]
+    public void Validate_NullTimeProvider_ThrowsNamingTheOption()
+    {
+        var options = new WorkerPoolOptions { TimeProvider = null! };
+
+        options.Invoking(o => o.Validate()).Should().Throw<ArgumentNullException>()
+            .Where(e => e.ParamName == "TimeProvider" && e.Message.Contains("WorkerPoolOptions.TimeProvider must not be null"));
+    }
+
+    [Fact]
+    public void Options_TimeProviderByDefault_IsTheSystemClock()
+    {
+        new WorkerPoolOptions().TimeProvider.Should().BeSameAs(TimeProvider.System);
+    }
+
+    [Fact]
     public void Constructor_InfiniteTimeouts_AreAccepted()
     {
         Action create = () => _ = new BoundedWorkerPool<int, int>(Identity, new WorkerPoolOptions { JobTimeout = Timeout.InfiniteTimeSpan, ShutdownTimeout = Timeout.InfiniteTimeSpan });

@@ -91,23 +91,93 @@ public sealed class CancellationTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_JobAwaitsItsToken_TimesOutOnceJobTimeoutHasPassedAndNotBefore()
+    {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(10);
+        var clock = new TestClock();
+        var started = TestExtensions.NewGate<CancellationToken>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                started.TrySetResult(token);
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, JobTimeout = jobTimeout, TimeProvider = clock });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0]);
+        CancellationToken jobToken = await started.Task.Within();
+        await clock.TimerSet(jobTimeout).Within();
+
+        clock.Advance(jobTimeout - TimeSpan.FromTicks(1));
+        jobToken.IsCancellationRequested.Should().BeFalse("the job has run for a tick less than its timeout");
+        run.IsCompleted.Should().BeFalse();
+
+        clock.Advance(TimeSpan.FromTicks(1));
+        jobToken.IsCancellationRequested.Should().BeTrue("the job has now run for exactly its timeout");
+        JobResult<int, int> result = (await run.Within()).Single();
+        result.Status.Should().Be(JobStatus.TimedOut);
+    }
+
+    [Fact]
+    public async Task RunAsync_CallerCancelsThenJobTimeoutPasses_JobIsCanceledNotTimedOut()
+    {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(10);
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Wrap<int>(async (job, token) =>
+            {
+                await probe.GatedIgnoringCancellation(j => j)(job, default);
+                token.ThrowIfCancellationRequested();
+                return job;
+            }),
+            new WorkerPoolOptions { MaxWorkers = 1, JobTimeout = jobTimeout, TimeProvider = clock });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0], cts.Token);
+        try
+        {
+            await probe.Started(0).Within();
+            await clock.TimerSet(jobTimeout).Within();
+            await cts.CancelAsync();
+            clock.Advance(jobTimeout);
+        }
+        finally
+        {
+            // The job ignores its token: without its release the pool's disposal would wait for it for ever.
+            probe.Release(0);
+        }
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Results.Single().Status.Should().Be(JobStatus.Canceled, "the caller's cancellation came first");
+    }
+
+    [Fact]
     public async Task RunAsync_JobExceedsJobTimeout_OnlyThatJobTimesOutAndTheRunGoesOn()
     {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(5);
+        var clock = new TestClock();
         var logs = new CapturingLoggerFactory();
+        var timingOut = TestExtensions.NewGate();
         await using var pool = new BoundedWorkerPool<int, int>(
             async (job, token) =>
             {
                 if (job == 3)
                 {
+                    timingOut.TrySetResult();
                     await Task.Delay(Timeout.Infinite, token);
                 }
 
                 return job;
             },
-            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = TimeSpan.FromMilliseconds(50), ErrorMode = ErrorMode.StopOnFirstError },
+            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = jobTimeout, ErrorMode = ErrorMode.StopOnFirstError, TimeProvider = clock },
             logs);
 
-        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Enumerable.Range(0, 8)).Within();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, 8));
+        await timingOut.Task.Within();
+        clock.Advance(jobTimeout);
+        IReadOnlyList<JobResult<int, int>> results = await run.Within();
 
         results.Should().HaveCount(8);
         results[3].Status.Should().Be(JobStatus.TimedOut);

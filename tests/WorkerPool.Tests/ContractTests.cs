@@ -50,6 +50,7 @@ public sealed class ContractTests : PoolTest
             (new WorkerPoolOptions { ShutdownTimeout = max + TimeSpan.FromMilliseconds(1) }, "ShutdownTimeout"),
             (new WorkerPoolOptions { ErrorMode = (ErrorMode)42 }, "ErrorMode"),
             (new WorkerPoolOptions { Name = " " }, "Name"),
+            (new WorkerPoolOptions { TimeProvider = null! }, "TimeProvider"),
         ];
         foreach ((WorkerPoolOptions options, string name) in invalid)
         {
@@ -125,6 +126,8 @@ public sealed class ContractTests : PoolTest
     [Fact]
     public async Task TimedOutJob_TheWorkersNextJobGetsAFreshTimeout()
     {
+        // On the system clock on purpose: only the system's timers let a timeout source be reset and reused, so this is
+        // the test of a slot's source after its timer has fired. Timeouts on fake clocks are tested elsewhere.
         await using var pool = new BoundedWorkerPool<int, int>(
             async (job, token) =>
             {

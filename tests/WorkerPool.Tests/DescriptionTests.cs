@@ -38,19 +38,21 @@ public sealed class DescriptionTests : PoolTest
     [Fact]
     public async Task TimedOutJob_ErrorNamesTheJobThePoolAndTheTimeout()
     {
+        TimeSpan jobTimeout = TimeSpan.FromMilliseconds(20);
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(
-            async (job, token) =>
-            {
-                await Task.Delay(Timeout.Infinite, token);
-                return job;
-            },
-            new WorkerPoolOptions { JobTimeout = TimeSpan.FromMilliseconds(20), Name = "orders" });
+            probe.Gated(job => job),
+            new WorkerPoolOptions { JobTimeout = jobTimeout, Name = "orders", TimeProvider = clock });
 
-        JobResult<int, int> result = (await pool.RunAsync([5]).Within()).Single();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
+        await probe.Started(5).Within();
+        clock.Advance(jobTimeout);
+        JobResult<int, int> result = (await run.Within()).Single();
 
         result.Status.Should().Be(JobStatus.TimedOut);
         result.Error.Should().BeOfType<TimeoutException>()
-            .Which.Message.Should().Be($"Job #0 of pool 'orders' exceeded its timeout of {TimeSpan.FromMilliseconds(20)} and was cancelled.");
+            .Which.Message.Should().Be($"Job #0 of pool 'orders' exceeded its timeout of {jobTimeout} and was cancelled.");
         result.Error!.InnerException.Should().BeAssignableTo<OperationCanceledException>();
     }
 

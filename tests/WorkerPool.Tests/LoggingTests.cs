@@ -25,6 +25,24 @@ public sealed class LoggingTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_FakeClock_RunEndedGivesTheFakeTimeTheRunTook()
+    {
+        var clock = new TestClock();
+        var logs = new CapturingLoggerFactory();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { TimeProvider = clock }, logs);
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0]);
+        await probe.Started(0).Within();
+        clock.Advance(TimeSpan.FromMilliseconds(1500));
+        probe.Release(0);
+        await run.Within();
+
+        logs.Entries.Should().ContainSingle(e => e.EventId.Name == "RunEnded")
+            .Which.State.Should().Contain(new KeyValuePair<string, object?>("ElapsedMs", 1500.0));
+    }
+
+    [Fact]
     public async Task RunAsync_TwoRuns_EveryLineOfARunCarriesItsRunIdInAScope()
     {
         var logs = new CapturingLoggerFactory();
@@ -47,17 +65,19 @@ public sealed class LoggingTests : PoolTest
     [Fact]
     public async Task SubmitAsync_JobTimesOut_RunEndedSaysCompletedWithFailures()
     {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(1);
+        var clock = new TestClock();
         var logs = new CapturingLoggerFactory();
+        var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(
-            async (job, ct) =>
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-                return job;
-            },
-            new WorkerPoolOptions { JobTimeout = TimeSpan.FromMilliseconds(1) },
+            probe.Gated(job => job),
+            new WorkerPoolOptions { JobTimeout = jobTimeout, TimeProvider = clock },
             logs);
 
-        await pool.SubmitAsync(1).AsTask().ShouldThrowAsync<TimeoutException>();
+        Task<int> submitted = pool.SubmitAsync(1).AsTask();
+        await probe.Started(1).Within();
+        clock.Advance(jobTimeout);
+        await submitted.ShouldThrowAsync<TimeoutException>();
 
         CapturingLoggerFactory.LogEntry ended = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "RunEnded").Subject;
         ended.State.Should().Contain(new KeyValuePair<string, object?>("Outcome", "CompletedWithFailures"));

@@ -64,6 +64,9 @@ public sealed class MetricsTests : PoolTest, IDisposable
     [Fact]
     public async Task JobsCompleted_MixedOutcomes_MatchTheJobResultsExactly()
     {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(1);
+        var clock = new TestClock();
+        var timingOut = TestExtensions.NewGate();
         await using var pool = new BoundedWorkerPool<int, int>(
             async (job, token) =>
             {
@@ -75,15 +78,19 @@ public sealed class MetricsTests : PoolTest, IDisposable
 
                 if (job == 7)
                 {
+                    timingOut.TrySetResult();
                     await Task.Delay(Timeout.Infinite, token);
                 }
 
                 return job;
             },
-            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = TimeSpan.FromMilliseconds(100), Name = _poolName });
+            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = jobTimeout, Name = _poolName, TimeProvider = clock });
 
         var outcomes = new List<JobResult<int, int>>();
-        outcomes.AddRange(await pool.RunAsync(Enumerable.Range(0, 40)).Within());
+        Task<IReadOnlyList<JobResult<int, int>>> mixed = pool.RunAsync(Enumerable.Range(0, 40));
+        await timingOut.Task.Within();
+        clock.Advance(jobTimeout);
+        outcomes.AddRange(await mixed.Within());
 
         // A cancelled run adds jobs cancelled while running and jobs that never started.
         var probe = new WorkProbe<int>();
@@ -112,6 +119,8 @@ public sealed class MetricsTests : PoolTest, IDisposable
 
         // One duration per job whose work call ran: all but the five that never started.
         Mine("workerpool.job.duration").Should().HaveCount(outcomes.Count - 5).And.OnlyContain(m => m.Value >= 0);
+        Mine("workerpool.job.duration").Should().ContainSingle(m => Equals(m.Tags["workerpool.job.status"], "timed_out"))
+            .Which.Value.Should().Be(jobTimeout.TotalSeconds, "the timed-out job ran for exactly JobTimeout on the pool's clock");
 
         // The pools' own statistics count the same outcomes.
         WorkerPoolStatistics first = pool.GetStatistics();

@@ -31,15 +31,18 @@ public sealed class SubmitAsyncTests : PoolTest
     [Fact]
     public async Task SubmitAsync_JobExceedsJobTimeout_ThrowsTimeoutException()
     {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(30);
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(
-            async (job, token) =>
-            {
-                await Task.Delay(Timeout.Infinite, token);
-                return job;
-            },
-            new WorkerPoolOptions { JobTimeout = TimeSpan.FromMilliseconds(30) });
+            probe.Gated(job => job),
+            new WorkerPoolOptions { JobTimeout = jobTimeout, TimeProvider = clock });
 
-        var timeout = await pool.SubmitAsync(1).AsTask().ShouldThrowAsync<TimeoutException>();
+        Task<int> submitted = pool.SubmitAsync(1).AsTask();
+        await probe.Started(1).Within();
+        clock.Advance(jobTimeout);
+
+        var timeout = await submitted.ShouldThrowAsync<TimeoutException>();
         timeout.Should().NotBeOfType<WorkerPoolShutdownTimeoutException>();
     }
 

@@ -4,8 +4,16 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests;
 
 /// <summary>Behaviour 7: work that ignores its token is waited for, or, with a ShutdownTimeout, named.</summary>
+/// <remarks>
+/// The shutdown timeouts run on a fake clock that only the test moves. A test releases its stuck jobs in a finally
+/// block: should it fail before the clock passes the timeout, the pool's disposal would otherwise wait for ever.
+/// </remarks>
 public sealed class UncooperativeWorkTests : PoolTest
 {
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
+
+    private static readonly TimeSpan Tick = TimeSpan.FromTicks(1);
+
     [Fact]
     public async Task RunAsync_JobIgnoresTokenAndNoShutdownTimeout_RunWaitsForIt()
     {
@@ -31,35 +39,47 @@ public sealed class UncooperativeWorkTests : PoolTest
     [Fact]
     public async Task RunAsync_JobIgnoresTokenPastShutdownTimeout_ThrowsNamingItAndLogsAtError()
     {
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         var logs = new CapturingLoggerFactory();
         var pool = new BoundedWorkerPool<int, int>(
             probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 2, ShutdownTimeout = TimeSpan.FromMilliseconds(50), Name = "stubborn" },
+            new WorkerPoolOptions { MaxWorkers = 2, ShutdownTimeout = ShutdownTimeout, Name = "stubborn", TimeProvider = clock },
             logs);
         using var cts = new CancellationTokenSource();
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([7, 8], cts.Token);
-        await Task.WhenAll(probe.Started(7), probe.Started(8)).Within();
-        probe.Release(8);
-        await probe.Started(8).Within();
-        cts.Cancel();
+        try
+        {
+            await Task.WhenAll(probe.Started(7), probe.Started(8)).Within();
+            probe.Release(8);
+            await TestExtensions.UntilAsync(() => pool.GetStatistics().RunningJobs == 1);
+            cts.Cancel();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout - Tick);
+            run.IsCompleted.Should().BeFalse("the run waits for the stuck job until the shutdown timeout has passed");
 
-        var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            clock.Advance(Tick);
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
 
-        timeout.PoolName.Should().Be("stubborn");
-        RunningJobInfo stuck = timeout.RunningJobs.Should().ContainSingle().Subject;
-        stuck.Index.Should().Be(0);
-        stuck.Job.Should().Be(7);
-        stuck.Elapsed.Should().BeGreaterThan(TimeSpan.Zero);
-        timeout.Message.Should().Contain("#0");
-        logs.Entries.Should().Contain(e => e.Level == LogLevel.Error && e.EventId.Name == "ShutdownTimeoutExceeded");
+            timeout.PoolName.Should().Be("stubborn");
+            RunningJobInfo stuck = timeout.RunningJobs.Should().ContainSingle().Subject;
+            stuck.Index.Should().Be(0);
+            stuck.Job.Should().Be(7);
+            stuck.Elapsed.Should().Be(ShutdownTimeout, "the job started when the clock read zero");
+            timeout.Message.Should().Contain("#0");
+            logs.Entries.Should().Contain(e => e.Level == LogLevel.Error && e.EventId.Name == "ShutdownTimeoutExceeded"
+                && e.State.Contains(new KeyValuePair<string, object?>("ElapsedMs", ShutdownTimeout.TotalMilliseconds)));
 
-        // The stuck job still holds its worker until it actually returns.
-        pool.GetStatistics().ActiveWorkers.Should().BeGreaterThanOrEqualTo(1);
-        pool.GetStatistics().RunningJobs.Should().Be(1);
+            // The stuck job still holds its worker until it actually returns.
+            pool.GetStatistics().ActiveWorkers.Should().BeGreaterThanOrEqualTo(1);
+            pool.GetStatistics().RunningJobs.Should().Be(1);
+        }
+        finally
+        {
+            probe.Release(7);
+        }
 
-        probe.Release(7);
         await pool.WhenNoWorkersAsync().Within();
         pool.GetStatistics().RunningJobs.Should().Be(0);
         await pool.DisposeAsync().Within();
@@ -68,27 +88,42 @@ public sealed class UncooperativeWorkTests : PoolTest
     [Fact]
     public async Task DisposeAsync_JobIgnoresTokenPastShutdownTimeout_ReturnsAndLogsItAtError()
     {
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         var logs = new CapturingLoggerFactory();
         var pool = new BoundedWorkerPool<int, int>(
             probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromMilliseconds(50) },
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock },
             logs);
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
-        await probe.Started(5).Within();
+        try
+        {
+            await probe.Started(5).Within();
+            Task disposed = pool.DisposeAsync().AsTask();
 
-        await pool.DisposeAsync().Within();
-        logs.Entries.Should().Contain(entry => entry.EventId.Name == "ShutdownTimeoutExceeded" && entry.Level == LogLevel.Error
-            && entry.State.Any(pair => pair.Key == "JobIndex" && Equals(pair.Value, 0L)));
-        pool.GetStatistics().RunningJobs.Should().Be(1, "the stuck job stays visible until it returns");
-        var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
-        timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
+            // The disposal, and the run it cancelled, each wait for the stuck job on a timer of their own.
+            await clock.TimerSet(ShutdownTimeout, count: 2).Within();
+            clock.Advance(ShutdownTimeout - Tick);
+            disposed.IsCompleted.Should().BeFalse("disposal waits for the stuck job until the shutdown timeout has passed");
+            run.IsCompleted.Should().BeFalse();
+            logs.Entries.Should().NotContain(entry => entry.EventId.Name == "ShutdownTimeoutExceeded");
 
-        probe.Release(5);
+            clock.Advance(Tick);
+            await disposed.Within();
+            logs.Entries.Should().Contain(entry => entry.EventId.Name == "ShutdownTimeoutExceeded" && entry.Level == LogLevel.Error
+                && entry.State.Any(pair => pair.Key == "JobIndex" && Equals(pair.Value, 0L)));
+            pool.GetStatistics().RunningJobs.Should().Be(1, "the stuck job stays visible until it returns");
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
+        }
+        finally
+        {
+            probe.Release(5);
+        }
 
-        // The second disposal waits at most ShutdownTimeout (50 ms) too; on a loaded machine the released job's worker
-        // may need longer to end, so wait for the pool's own signal before looking.
+        // A second disposal waits for the released job's worker at most ShutdownTimeout too, and the clock no longer
+        // moves: wait for the pool's own signal first, so that it has nothing left to wait for.
         await pool.WhenNoWorkersAsync().Within();
         await pool.DisposeAsync().Within();
         pool.GetStatistics().ActiveWorkers.Should().Be(0);
@@ -98,23 +133,37 @@ public sealed class UncooperativeWorkTests : PoolTest
     [Fact]
     public async Task DrainAsync_CancelledWhileAJobIgnoresTokenPastShutdownTimeout_ThrowsNamingIt()
     {
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         var pool = new BoundedWorkerPool<int, int>(
             probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromMilliseconds(50) });
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
-        await probe.Started(5).Within();
         using var cts = new CancellationTokenSource();
+        try
+        {
+            await probe.Started(5).Within();
 
-        Task drain = pool.DrainAsync(cts.Token);
-        drain.IsCompleted.Should().BeFalse("a run is in flight");
-        await cts.CancelAsync();
+            Task drain = pool.DrainAsync(cts.Token);
+            drain.IsCompleted.Should().BeFalse("a run is in flight");
+            await cts.CancelAsync();
 
-        var timeout = await drain.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
-        timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
-        await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            // The drain, and the run it cancelled, each wait for the stuck job on a timer of their own.
+            await clock.TimerSet(ShutdownTimeout, count: 2).Within();
+            clock.Advance(ShutdownTimeout - Tick);
+            drain.IsCompleted.Should().BeFalse("the drain waits for the stuck job until the shutdown timeout has passed");
 
-        probe.Release(5);
+            clock.Advance(Tick);
+            var timeout = await drain.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+        }
+        finally
+        {
+            probe.Release(5);
+        }
+
+        await pool.WhenNoWorkersAsync().Within();
         await pool.DisposeAsync().Within();
         pool.GetStatistics().ActiveWorkers.Should().Be(0);
         probe.Executing.Should().Be(0);
@@ -123,6 +172,7 @@ public sealed class UncooperativeWorkTests : PoolTest
     [Fact]
     public async Task StreamAsync_ConsumerBreaksWhileJobIgnoresTokenPastShutdownTimeout_DisposalThrowsNamingIt()
     {
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(
             probe.Wrap<int>(async (job, _) =>
@@ -134,16 +184,28 @@ public sealed class UncooperativeWorkTests : PoolTest
 
                 return job;
             }),
-            new WorkerPoolOptions { MaxWorkers = 2, ShutdownTimeout = TimeSpan.FromMilliseconds(50), PreserveOrder = true });
+            new WorkerPoolOptions { MaxWorkers = 2, ShutdownTimeout = ShutdownTimeout, PreserveOrder = true, TimeProvider = clock });
 
         IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync(Enumerable.Range(0, 10)).GetAsyncEnumerator();
-        (await stream.MoveNextAsync().Within()).Should().BeTrue();
-        await probe.Started(1).Within();
+        try
+        {
+            (await stream.MoveNextAsync().Within()).Should().BeTrue();
+            await probe.Started(1).Within();
 
-        var timeout = await stream.DisposeAsync().AsTask().ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
-        timeout.RunningJobs.Should().ContainSingle().Which.Index.Should().Be(1);
+            Task disposed = stream.DisposeAsync().AsTask();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout - Tick);
+            disposed.IsCompleted.Should().BeFalse("the enumerator's disposal waits for the stuck job until the shutdown timeout has passed");
 
-        probe.ReleaseAll();
+            clock.Advance(Tick);
+            var timeout = await disposed.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().ContainSingle().Which.Index.Should().Be(1);
+        }
+        finally
+        {
+            probe.ReleaseAll();
+        }
+
         await pool.WhenNoWorkersAsync().Within();
     }
 }

@@ -17,8 +17,9 @@ internal static class WorkerPoolConfigurationReader
 
     /// <summary>
     /// The keys read, one per option that configuration can hold: every public settable property but the delegate
-    /// <see cref="WorkerPoolOptions.JobFormatter"/>, which is code and is set in code. A test checks that this list
-    /// stays complete.
+    /// <see cref="WorkerPoolOptions.JobFormatter"/> and the clock <see cref="WorkerPoolOptions.TimeProvider"/>, which are
+    /// code and are set in code (the clock may also come from the container). Reading leaves both as they are. A test
+    /// checks that this list stays complete.
     /// </summary>
     public static readonly string[] Keys =
     [
@@ -116,6 +117,11 @@ internal static class WorkerPoolConfigurationReader
 
             options.Name = value;
             return null;
+        }
+
+        if (Is(key, nameof(WorkerPoolOptions.TimeProvider)))
+        {
+            return $"'{entry.Path}' cannot be set from configuration: {nameof(WorkerPoolOptions)}.{nameof(WorkerPoolOptions.TimeProvider)} is set in code, or is the container's {nameof(TimeProvider)} service.";
         }
 
         return $"'{entry.Path}' is not a {nameof(WorkerPoolOptions)} setting; the settings are {string.Join(", ", Keys)}.";

@@ -290,7 +290,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// Per-worker state that outlives any one worker task: what it is running now (read by the shutdown-timeout
     /// report without a lock), and a reusable timeout source.
     /// </summary>
-    private sealed class WorkerSlot(int id, BoundedWorkerPool<TJob, TResult> pool) : WorkerSlotBase(id), IJobSlot
+    private sealed class WorkerSlot(int id, BoundedWorkerPool<TJob, TResult> pool) : WorkerSlotBase(id, pool._options.TimeProvider), IJobSlot
     {
         private Run? _run;
         private long _index;
@@ -298,6 +298,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private long _started;
         private CancellationTokenSource? _timeout;
         private readonly BoundedWorkerPool<TJob, TResult> _pool = pool;
+
 
         /// <summary>
         /// Runs a worker task in this slot. Queued with <see cref="ThreadPool.UnsafeQueueUserWorkItem(IThreadPoolWorkItem, bool)"/>:
@@ -332,18 +333,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         internal Exception? TakeAwaitFault() => Interlocked.Exchange(ref _awaitFault, null);
 
-        // The worker's clock: read as a job starts, and as it ends.
+        // The last reading of the pool's clock, taken as a job starts and as it ends.
         private long _clock;
 
         /// <summary>Reads the clock as a job begins.</summary>
-        internal void StartClock() => _clock = Stopwatch.GetTimestamp();
+        internal void StartClock() => _clock = Time.GetTimestamp();
 
         /// <summary>Reads the clock as a job ends, and returns how long the job took since <paramref name="started"/>.</summary>
         internal TimeSpan Lap(long started)
         {
-            long now = Stopwatch.GetTimestamp();
+            long now = Time.GetTimestamp();
             _clock = now;
-            return Stopwatch.GetElapsedTime(started, now);
+            return Time.GetElapsedTime(started, now);
         }
 
         /// <summary>Marks the slot busy with a job, started when the clock was last read.</summary>
@@ -355,7 +356,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Volatile.Write(ref _run, run);
         }
 
-        /// <summary>When the running job started, as a <see cref="Stopwatch"/> timestamp.</summary>
+        /// <summary>When the running job started, as a timestamp of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>.</summary>
         internal long StartedAt => _started;
 
         internal void End()
@@ -393,7 +394,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 Index = _index,
                 Job = job,
                 JobText = _pool.DescribeJob(job),
-                Elapsed = Stopwatch.GetElapsedTime(_started, now),
+                Elapsed = Time.GetElapsedTime(_started, now),
             };
             return true;
         }
@@ -406,19 +407,26 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal CancellationTokenSource? ArmedTimeout => _armed;
 
         /// <summary>
-        /// Arms the timeout for the job about to start: the slot's source (a new one if the last one fired) is cancelled
-        /// after <paramref name="after"/> or when <paramref name="runToken"/> is. Returns the job's token.
+        /// Arms the timeout for the job about to start: the slot's source (a new one if the last one could not be reset)
+        /// is cancelled after <paramref name="after"/>, on a timer of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>,
+        /// or when <paramref name="runToken"/> is. Returns the job's token.
         /// </summary>
         internal CancellationToken ArmTimeout(TimeSpan after, CancellationToken runToken)
         {
-            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource();
+            // A source made with a time provider creates its timer from it, and CancelAfter sets that timer. For
+            // TimeProvider.System the timer is the runtime's own, as with a plain source.
+            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource(Timeout.InfiniteTimeSpan, Time);
             _link = runToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
             timeout.CancelAfter(after);
             _armed = timeout;
             return timeout.Token;
         }
 
-        /// <summary>After a job: resets the timeout source for the next job, or drops it if it was cancelled.</summary>
+        /// <summary>
+        /// After a job: resets the timeout source for the next job, or drops it if it cannot be reset: if it was cancelled,
+        /// or if its timer comes from a time provider other than <see cref="TimeProvider.System"/>, which
+        /// <see cref="CancellationTokenSource.TryReset"/> never resets.
+        /// </summary>
         internal void DisarmTimeout()
         {
             if (_armed is not { } timeout)
@@ -432,7 +440,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _armed = null;
             if (!timeout.TryReset())
             {
-                // Stryker disable once Statement : releases a fired timeout's source; not observable through the public API
+                // Stryker disable once Statement : releases a spent timeout's source; not observable through the public API
                 timeout.Dispose();
                 _timeout = null;
             }

@@ -32,6 +32,7 @@ internal sealed class WorkerScheduler
 {
     private readonly object _sync = new();
     private readonly IWorkQueue _queue;
+    private readonly TimeProvider _time;
     private readonly Func<int, WorkerSlotBase> _newSlot;
     private readonly KeyValuePair<string, object?> _nameTag;
 
@@ -49,9 +50,10 @@ internal sealed class WorkerScheduler
     private int _lent;
     private int _disposed;
 
-    internal WorkerScheduler(string name, int maxWorkers, IWorkQueue queue, Func<int, WorkerSlotBase> newSlot)
+    internal WorkerScheduler(string name, int maxWorkers, TimeProvider time, IWorkQueue queue, Func<int, WorkerSlotBase> newSlot)
     {
         Name = name;
+        _time = time;
         MaxWorkers = maxWorkers;
         _queue = queue;
         _newSlot = newSlot;
@@ -289,7 +291,7 @@ internal sealed class WorkerScheduler
     /// <summary>Adds a description of each live worker to <paramref name="into"/>.</summary>
     internal void CollectLiveWorkers(List<LiveWorkerInfo> into)
     {
-        long now = Stopwatch.GetTimestamp();
+        long now = _time.GetTimestamp();
         foreach (WorkerSlotBase slot in Slots)
         {
             if (slot.TryDescribeWorker(Name, now, out LiveWorkerInfo info))
@@ -317,16 +319,22 @@ internal sealed class WorkerScheduler
 /// lives in it, and the outcomes its workers counted. A slot passes from one worker task to the next under the
 /// scheduler's lock. Queued to the thread pool to start a worker task in it (<see cref="Execute"/>).
 /// </summary>
-internal abstract class WorkerSlotBase(int id) : IThreadPoolWorkItem
+internal abstract class WorkerSlotBase(int id, TimeProvider time) : IThreadPoolWorkItem
 {
+    // _liveSince while no worker task runs in the slot: a value no clock reads in practice, as 0 could be.
+    private const long NotLive = long.MinValue;
+
     // Outcomes of the jobs this slot's workers executed, by JobStatus, at [Padding + status]. Written only by the slot's
     // current worker; read by anyone, summed over all slots. The padding keeps two workers' counters off one cache line.
     private const int Padding = 8;
     // Stryker disable once Arithmetic : the padding only keeps counters apart in memory; any length that holds the four counters works
     private readonly long[] _outcomes = new long[Padding + 4 + Padding];
-    private long _liveSince;
+    private long _liveSince = NotLive;
 
     internal int Id { get; } = id;
+
+    /// <summary>The pool's clock (<see cref="WorkerPoolOptions.TimeProvider"/>): every timestamp of the slot is one of its own.</summary>
+    protected TimeProvider Time { get; } = time;
 
     /// <summary>Whether a job is executing in this slot now.</summary>
     internal abstract bool IsRunningJob { get; }
@@ -338,16 +346,16 @@ internal abstract class WorkerSlotBase(int id) : IThreadPoolWorkItem
     internal abstract bool TryDescribeRunningJob(string poolName, long now, out RunningJobInfo info);
 
     /// <summary>Records that a worker task now runs in this slot: the one interlocked write per worker start.</summary>
-    internal void MarkLive() => Interlocked.Exchange(ref _liveSince, Stopwatch.GetTimestamp());
+    internal void MarkLive() => Interlocked.Exchange(ref _liveSince, Time.GetTimestamp());
 
     /// <summary>Records that this slot's worker task has ended: the one interlocked write per worker end.</summary>
-    internal void MarkRetired() => Interlocked.Exchange(ref _liveSince, 0);
+    internal void MarkRetired() => Interlocked.Exchange(ref _liveSince, NotLive);
 
     /// <summary>Describes the worker in this slot, if one is live, with its job if it is running one.</summary>
     internal bool TryDescribeWorker(string poolName, long now, out LiveWorkerInfo info)
     {
         long liveSince = Volatile.Read(ref _liveSince);
-        if (liveSince == 0)
+        if (liveSince == NotLive)
         {
             info = default;
             return false;
@@ -358,7 +366,7 @@ internal abstract class WorkerSlotBase(int id) : IThreadPoolWorkItem
         {
             PoolName = poolName,
             WorkerId = Id,
-            Age = Stopwatch.GetElapsedTime(liveSince, now),
+            Age = Time.GetElapsedTime(liveSince, now),
             RunningJob = job,
         };
         return true;

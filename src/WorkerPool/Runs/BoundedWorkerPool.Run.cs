@@ -53,7 +53,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, disposal),
             };
             Token = Cts.Token;
-            StartTimestamp = Log.IsEnabled(pool._logger, LogLevel.Debug) ? Stopwatch.GetTimestamp() : 0;
+            StartTimestamp = Log.IsEnabled(pool._logger, LogLevel.Debug) ? pool._options.TimeProvider.GetTimestamp() : NotTimed;
         }
 
         /// <summary>The token the caller passed.</summary>
@@ -160,8 +160,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal virtual Task WhenLoopsEndedAsync() => Producer;
 
-        /// <summary>When the run started, for its end in the log; 0 if the log does not record it.</summary>
+        /// <summary>
+        /// When the run started, as a timestamp of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>, for its end in
+        /// the log; <see cref="NotTimed"/> if the log did not record runs when it started.
+        /// </summary>
         internal long StartTimestamp { get; }
+
+        /// <summary>The <see cref="StartTimestamp"/> of a run whose start was not timed: a value no clock reads in practice.</summary>
+        internal const long NotTimed = long.MinValue;
 
         /// <summary>The root cause that stopped the run: a job's failure in StopOnFirstError, or the source's exception.</summary>
         internal Exception? Failure => Volatile.Read(ref _failure);
@@ -314,7 +320,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// Ends the run: cancels it unless it completed, closes it to new claims, and waits for its workers and its
-        /// producer, at most ShutdownTimeout. Returns <see langword="true"/> if all of them stopped.
+        /// producer, at most ShutdownTimeout on the options' clock. Returns <see langword="true"/> if all of them stopped.
         /// </summary>
         internal async Task<bool> FinishAsync(bool completed)
         {
@@ -334,7 +340,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             Task both = Task.WhenAll(drained, producer);
-            Task waited = both.WaitAsync(timeout);
+            Task waited = both.WaitAsync(timeout, _pool._options.TimeProvider);
             await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _ = waited.Exception;
             if (both.IsCompleted)

@@ -334,7 +334,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 : completed && run.Unsuccessful > 0 ? "CompletedWithFailures"
                 : completed ? "Completed"
                 : "Canceled";
-            double elapsedMs = run.StartTimestamp == 0 ? 0 : Stopwatch.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
+            double elapsedMs = run.StartTimestamp == Run.NotTimed ? 0 : _options.TimeProvider.GetElapsedTime(run.StartTimestamp).TotalMilliseconds;
             Log.RunEnded(_logger, _name, run.Id, outcome, run.Pulled, run.Unsuccessful, elapsedMs);
         }
     }

@@ -373,11 +373,13 @@ public sealed class FaultTests : PoolTest
     [Fact]
     public async Task RunAsync_SyncSourceBlocksPastTheShutdownTimeout_ExceptionNamesTheSource()
     {
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        var clock = new TestClock();
         using var unblock = new ManualResetEventSlim();
         var blocked = TestExtensions.NewGate();
         await using var pool = new BoundedWorkerPool<int, int>(
             (job, _) => ValueTask.FromResult(job),
-            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromMilliseconds(200), Name = "blocked-producer" });
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = shutdownTimeout, Name = "blocked-producer", TimeProvider = clock });
         using var cts = new CancellationTokenSource();
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Blocking(), cts.Token);
@@ -385,6 +387,10 @@ public sealed class FaultTests : PoolTest
         {
             await blocked.Task.WithinLimit();
             cts.Cancel();
+            await clock.TimerSet(shutdownTimeout).WithinLimit();
+            clock.Advance(shutdownTimeout - TimeSpan.FromTicks(1));
+            run.IsCompleted.Should().BeFalse("the run waits for its blocked source until the shutdown timeout has passed");
+            clock.Advance(TimeSpan.FromTicks(1));
 
             Exception? thrown = await run.CaughtWithinLimitAsync();
 

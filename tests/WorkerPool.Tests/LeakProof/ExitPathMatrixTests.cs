@@ -23,6 +23,7 @@ public sealed class ExitPathMatrixTests : PoolTest
         bool preserveOrder = false,
         TimeSpan? jobTimeout = null,
         TimeSpan? shutdownTimeout = null,
+        TimeProvider? timeProvider = null,
         [CallerMemberName] string test = "") => new()
         {
             MaxWorkers = maxWorkers,
@@ -31,6 +32,7 @@ public sealed class ExitPathMatrixTests : PoolTest
             PreserveOrder = preserveOrder,
             JobTimeout = jobTimeout ?? Timeout.InfiniteTimeSpan,
             ShutdownTimeout = shutdownTimeout ?? Timeout.InfiniteTimeSpan,
+            TimeProvider = timeProvider ?? TimeProvider.System,
             Name = "exit-matrix/" + test,
         };
 
@@ -157,6 +159,8 @@ public sealed class ExitPathMatrixTests : PoolTest
     [Fact]
     public async Task RunAsync_JobTimeoutFires_OnlyThatJobTimesOutAndTheRunCompletes()
     {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(30);
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         await using var pool = new BoundedWorkerPool<int, int>(
             probe.Wrap<int>(async (job, token) =>
@@ -168,12 +172,14 @@ public sealed class ExitPathMatrixTests : PoolTest
 
                 return job;
             }),
-            Options(jobTimeout: TimeSpan.FromMilliseconds(30)));
+            Options(jobTimeout: jobTimeout, timeProvider: clock));
         var audit = ExitAudit.Start(pool);
         var source = Sources.Counting(8);
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source);
         Task<int> executingAtExit = run.ReadWhenDone(() => probe.Executing);
+        await probe.Started(3).Within();
+        clock.Advance(jobTimeout);
         IReadOnlyList<JobResult<int, int>> results = await run.Within();
 
         results[3].Status.Should().Be(JobStatus.TimedOut);
@@ -515,30 +521,40 @@ public sealed class ExitPathMatrixTests : PoolTest
     [Fact]
     public async Task RunAsync_JobIgnoresItsTokenPastShutdownTimeout_ExceptionNamesItAndTheLeakCheckPassesOnceItIsReleased()
     {
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         var pool = new BoundedWorkerPool<int, int>(
             probe.GatedIgnoringCancellation(job => job),
-            Options(maxWorkers: 1, shutdownTimeout: TimeSpan.FromMilliseconds(50)));
+            Options(maxWorkers: 1, shutdownTimeout: shutdownTimeout, timeProvider: clock));
         var audit = ExitAudit.Start(pool);
         var source = Sources.Counted(new[] { 7, 8 });
         using var cts = new CancellationTokenSource();
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
         Task<int> executingAtExit = run.ReadWhenDone(() => probe.Executing);
-        await probe.Started(7).Within();
-        await cts.CancelAsync();
+        try
+        {
+            await probe.Started(7).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(shutdownTimeout).Within();
+            clock.Advance(shutdownTimeout);
 
-        var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
-        RunningJobInfo stuck = timeout.RunningJobs.Should().ContainSingle().Subject;
-        stuck.Index.Should().Be(0);
-        stuck.Job.Should().Be(7);
-        (await executingAtExit).Should().Be(1, "the documented exception: exactly the job the exception names is still executing");
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            RunningJobInfo stuck = timeout.RunningJobs.Should().ContainSingle().Subject;
+            stuck.Index.Should().Be(0);
+            stuck.Job.Should().Be(7);
+            (await executingAtExit).Should().Be(1, "the documented exception: exactly the job the exception names is still executing");
 
-        // Until it returns, the leak check names it too.
-        var leak = await WorkerPoolLeakCheck.VerifyNoneAsync(pool.Name, TimeSpan.FromMilliseconds(20)).ShouldThrowAsync<WorkerPoolLeakException>();
-        leak.Leaks.Should().ContainSingle().Which.RunningJob!.Value.Job.Should().Be(7);
+            // Until it returns, the leak check names it too.
+            var leak = await WorkerPoolLeakCheck.VerifyNoneAsync(pool.Name, TimeSpan.FromMilliseconds(20)).ShouldThrowAsync<WorkerPoolLeakException>();
+            leak.Leaks.Should().ContainSingle().Which.RunningJob!.Value.Job.Should().Be(7);
+        }
+        finally
+        {
+            probe.Release(7);
+        }
 
-        probe.Release(7);
         await audit.VerifyAfterReleaseAsync(() => probe.Executing, source.Pulled);
         await pool.DisposeAsync().Within();
     }

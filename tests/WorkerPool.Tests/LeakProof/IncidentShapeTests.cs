@@ -363,23 +363,38 @@ public sealed class IncidentShapeTests(ITestOutputHelper output) : PoolTest
         }
 
         // ShutdownTimeout exceeded, by a run and by disposal, then the stuck jobs released.
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        var clock = new TestClock();
         var probe = new WorkProbe<int>();
         var stubborn = new BoundedWorkerPool<int, int>(
             probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 2, ShutdownTimeout = TimeSpan.FromMilliseconds(20), Name = "incident/unobserved-shutdown" });
-        using (var cts = new CancellationTokenSource())
+            new WorkerPoolOptions { MaxWorkers = 2, ShutdownTimeout = shutdownTimeout, Name = "incident/unobserved-shutdown", TimeProvider = clock });
+        try
         {
-            Task<IReadOnlyList<JobResult<int, int>>> run = stubborn.RunAsync([1], cts.Token);
-            await probe.Started(1).Within();
-            await cts.CancelAsync();
-            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            using (var cts = new CancellationTokenSource())
+            {
+                Task<IReadOnlyList<JobResult<int, int>>> run = stubborn.RunAsync([1], cts.Token);
+                await probe.Started(1).Within();
+                await cts.CancelAsync();
+                await clock.TimerSet(shutdownTimeout).Within();
+                clock.Advance(shutdownTimeout);
+                await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            }
+
+            Task<IReadOnlyList<JobResult<int, int>>> disposedRun = stubborn.RunAsync([2]);
+            await probe.Started(2).Within();
+            Task disposed = stubborn.DisposeAsync().AsTask();
+            await clock.TimerSet(shutdownTimeout, count: 3).Within();
+            clock.Advance(shutdownTimeout);
+            await disposed.Within();
+            await disposedRun.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+        }
+        finally
+        {
+            probe.ReleaseAll();
         }
 
-        Task<IReadOnlyList<JobResult<int, int>>> disposedRun = stubborn.RunAsync([2]);
-        await probe.Started(2).Within();
-        await stubborn.DisposeAsync().Within();
-        await disposedRun.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
-        probe.ReleaseAll();
+        await stubborn.WhenNoWorkersAsync().Within();
         await stubborn.DisposeAsync().Within();
 
         // Asynchronous sources that ignore their token, abandoned by a cancelled run, then unstuck: one ends its
