@@ -9,9 +9,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private const int MaxBatch = 32;
 
     /// <summary>
-    /// The producer of a run over a synchronous source. Pulls jobs only once there is room for them: as many at a time as
-    /// the queue has room for (and the run has credits for), at most <see cref="MaxBatch"/>, and writes them under one
-    /// lock; one at a time while the queue is full, waiting in line with it. Ends when the source is exhausted, throws, or
+    /// The producer of a run over a synchronous source. Pulls jobs only once there is room for them. From an in-memory
+    /// collection, as many at a time as the queue has room for (and the run has credits for), at most
+    /// <see cref="MaxBatch"/>, written under one lock; from any other source, and while the queue is full, one at a time,
+    /// waiting in line with it when there is no room. Ends when the source is exhausted, throws, or
     /// the run is cancelled. Never throws.
     /// </summary>
     private async Task ProduceAsync(Run run, IEnumerable<TJob> source)
@@ -23,6 +24,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         bool failed = false;
         try
         {
+            // Only an in-memory collection (one that knows its count) is pulled several jobs ahead. Any other source may
+            // block in MoveNext until an earlier job has run (a work list fed by its own jobs, a blocking collection),
+            // so each of its jobs is written before the next is pulled.
+            int batchLimit = source.TryGetNonEnumeratedCount(out _) ? MaxBatch : 1;
             jobs = source.GetEnumerator();
             int credits = 0;
             while (true)
@@ -42,7 +47,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
 
                 // One job when the queue is full: the producer then waits in line with it.
-                int wanted = Math.Min(credits, Math.Max(1, _queue.FreeRoom));
+                int wanted = Math.Min(credits, Math.Max(1, Math.Min(batchLimit, _queue.FreeRoom)));
                 // Rented once per run, for the largest batch: a run of a few jobs must not pay for an array of its own.
                 batch ??= ArrayPool<QueuedJob>.Shared.Rent(MaxBatch);
 

@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests.Runs;
+
+/// <summary>The producer: what it pulls from a source, and when.</summary>
+public sealed class ProduceTests : PoolTest
+{
+    [Fact]
+    public async Task RunAsync_SourceFedByItsOwnJobs_EachJobIsQueuedBeforeTheNextIsPulled()
+    {
+        // A work list whose next job is added by the job before it: its MoveNext blocks until that job has run.
+        using var work = new BlockingCollection<int>();
+        using var unblock = new CancellationTokenSource();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) =>
+            {
+                if (job < 3)
+                {
+                    work.Add(job + 1, CancellationToken.None);
+                }
+                else
+                {
+                    work.CompleteAdding();
+                }
+
+                return ValueTask.FromResult(job);
+            },
+            new WorkerPoolOptions { MaxWorkers = 2, QueueCapacity = 64 });
+        work.Add(0);
+
+        try
+        {
+            IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(work.GetConsumingEnumerable(unblock.Token)).Within();
+
+            results.Select(r => r.Value).Should().Equal(0, 1, 2, 3);
+        }
+        finally
+        {
+            // Should the run hang, free its producer so that the pool can be disposed and the test fails instead.
+            await unblock.CancelAsync();
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_InMemoryCollection_PullsNoMoreThanTheQueueHasRoomFor()
+    {
+        var probe = new WorkProbe<int>();
+        int pulled = 0;
+        int[] jobs = [.. Enumerable.Range(0, 100)];
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 8 });
+
+        // A counted collection that reports what it yields: batched, yet never ahead of the room it saw.
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(new CountingList(jobs, () => Interlocked.Increment(ref pulled)));
+        await probe.Started(0).Within();
+        await TestExtensions.UntilAsync(() => pool.WaitingForRoom == 1).Within();
+
+        // Pulled only into room the producer saw: the one job running, at most the queue's capacity, and the one job the
+        // producer waits in line with (9 if the first batch filled the queue before the worker took job 0, else 10).
+        Volatile.Read(ref pulled).Should().BeInRange(9, 1 + 8 + 1);
+        pool.GetStatistics().QueuedJobs.Should().BeInRange(4, 8, "the line is admitted once the queue falls to half its capacity");
+        probe.ReleaseAll();
+        (await run.Within()).Should().HaveCount(100);
+    }
+
+    /// <summary>A list that knows its count (so the producer may pull it in batches) and reports each element it yields.</summary>
+    private sealed class CountingList(int[] items, Action onYield) : ICollection<int>
+    {
+        public int Count => items.Length;
+
+        public bool IsReadOnly => true;
+
+        public void Add(int item) => throw new NotSupportedException();
+
+        public void Clear() => throw new NotSupportedException();
+
+        public bool Contains(int item) => items.Contains(item);
+
+        public void CopyTo(int[] array, int arrayIndex) => items.CopyTo(array, arrayIndex);
+
+        public bool Remove(int item) => throw new NotSupportedException();
+
+        public IEnumerator<int> GetEnumerator()
+        {
+            foreach (int item in items)
+            {
+                onYield();
+                yield return item;
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}
