@@ -83,6 +83,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             _disposalRegistration = Pool._disposeCts.Token.UnsafeRegister(OnCanceledCallback, this);
+
+            // A cancellation may have ended the submission, and removed its registrations, before they were stored. Each
+            // side writes, then reads the other's write, with a full fence: either the end sees the registrations, or
+            // this sees the end and removes them itself (a second removal does nothing).
+            if (Interlocked.CompareExchange(ref _endOwned, 0, 0) != 0)
+            {
+                Unregister();
+            }
             if (written)
             {
                 SourceExhausted();
@@ -155,7 +163,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             if (TryComplete())
             {
-                _canceled = true;
+                Volatile.Write(ref _canceled, true);
                 _core.SetException(canceled);
                 SignalEnded();
             }
@@ -206,7 +214,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             // The core calls every OperationCanceledException a cancellation: a job's own is a failure.
             ValueTaskSourceStatus status = _core.GetStatus(token);
-            return status == ValueTaskSourceStatus.Canceled && !_canceled ? ValueTaskSourceStatus.Faulted : status;
+            return status == ValueTaskSourceStatus.Canceled && !Volatile.Read(ref _canceled) ? ValueTaskSourceStatus.Faulted : status;
         }
 
         void IValueTaskSource<TResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>

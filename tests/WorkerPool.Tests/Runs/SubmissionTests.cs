@@ -1,0 +1,116 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests.Runs;
+
+/// <summary>
+/// A submission's registrations on the pool's long-lived disposal token: whichever way it ends, none is left behind.
+/// These tests look into the runtime's CancellationTokenSource (its registration list and lock) to hold the caller
+/// between its two registrations.
+/// </summary>
+public sealed class SubmissionTests : PoolTest
+{
+    private const BindingFlags Any = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
+
+    /// <summary>A logger that runs a hook when the armed run starts (Register logs RunStarted at Debug).</summary>
+    private sealed class HookLoggerFactory : ILoggerFactory, ILogger
+    {
+        public Action? Hook;
+        public ILogger CreateLogger(string categoryName) => this;
+        public void AddProvider(ILoggerProvider provider) { }
+        public void Dispose() { }
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Name == "RunStarted")
+            {
+                Interlocked.Exchange(ref Hook, null)?.Invoke();
+            }
+        }
+    }
+
+    private static object Registrations(CancellationTokenSource cts) =>
+        typeof(CancellationTokenSource).GetField("_registrations", Any)!.GetValue(cts)
+        ?? throw new InvalidOperationException("no registrations yet");
+
+    private static FieldInfo LockField(object registrations) =>
+        registrations.GetType().GetField("_locked", Any)
+        ?? throw new InvalidOperationException("fields: " + string.Join(", ", registrations.GetType().GetFields(Any).Select(f => f.Name)));
+
+    private static List<object?> CallbackStates(CancellationTokenSource cts)
+    {
+        object registrations = Registrations(cts);
+        object? node = registrations.GetType().GetField("Callbacks", Any)!.GetValue(registrations);
+        var states = new List<object?>();
+        while (node is not null)
+        {
+            states.Add(node.GetType().GetField("CallbackState", Any)!.GetValue(node));
+            node = node.GetType().GetField("Next", Any)!.GetValue(node);
+        }
+
+        return states;
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CancelledAndEndedWhileTheCallerRegisters_LeavesNoRegistrationOnThePoolsToken()
+    {
+        var logger = new HookLoggerFactory();
+        var blockerStarted = TestExtensions.NewGate();
+        var releaseBlocker = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, _) =>
+            {
+                if (job == 0)
+                {
+                    blockerStarted.TrySetResult();
+                    await releaseBlocker.Task;
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromSeconds(5) },
+            logger);
+        var disposeCts = (CancellationTokenSource)typeof(BoundedWorkerPool<int, int>).GetField("_disposeCts", Any)!.GetValue(pool)!;
+
+        ValueTask<int> blocker = pool.SubmitAsync(0);
+        await blockerStarted.Task.Within();
+        object registrations = Registrations(disposeCts); // exists: the blocker registered on it
+        FieldInfo lockField = LockField(registrations);
+
+        // The next run's RunStarted (in Register, after its linked token source registered on the pool's token and
+        // before Submitted registers on it) takes the pool token's registration lock: Submitted's second registration
+        // then waits there, with the caller's registration already made.
+        var hooked = TestExtensions.NewGate();
+        logger.Hook = () =>
+        {
+            lockField.SetValue(registrations, lockField.FieldType == typeof(bool) ? (object)true : 1);
+            hooked.TrySetResult();
+        };
+
+        using var callerCts = new CancellationTokenSource();
+        var submittedTask = new TaskCompletionSource<Task<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var caller = new Thread(() => submittedTask.SetResult(pool.SubmitAsync(1, callerCts.Token).AsTask())) { IsBackground = true };
+        caller.Start();
+        await hooked.Task.Within();
+
+        // Cancel: the cancellation path removes the job from the queue (the one worker is busy), unregisters (the
+        // disposal registration is not stored yet), and counts the job never started.
+        callerCts.Cancel();
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().Canceled == 1);
+
+        // Let the caller store its disposal registration.
+        lockField.SetValue(registrations, lockField.FieldType == typeof(bool) ? (object)false : 0);
+        Task<int> submitted = await submittedTask.Task.Within();
+        await submitted.ShouldThrowAsync<OperationCanceledException>();
+
+        releaseBlocker.TrySetResult();
+        (await blocker.Within()).Should().Be(0);
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0);
+
+        List<object?> left = CallbackStates(disposeCts);
+        left.Select(state => state?.GetType().Name).Should().BeEmpty(
+            "every submission has ended, so none may still be registered on the pool's long-lived disposal token");
+    }
+}
