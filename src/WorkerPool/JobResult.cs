@@ -63,9 +63,10 @@ public readonly struct JobResult<TJob, TResult> : IEquatable<JobResult<TJob, TRe
     /// <value>
     /// The time from when its worker began the job to the end of its <c>work</c> call, on the pool's
     /// <see cref="WorkerPoolOptions.TimeProvider"/>; <see cref="TimeSpan.Zero"/> if it never started. A worker that goes
-    /// straight from a succeeded job to the next reads the clock once between them, so the next job's time also holds the
-    /// worker's hand-over from one to the other (taking the job, well under a microsecond); after a failed job, or while
-    /// a listener records the per-job metrics, it reads the clock afresh.
+    /// straight from a succeeded job to the next job of the same call reads the clock once between them, so the next job's
+    /// time also holds the worker's hand-over from one to the other (taking the job from the queue); after a job that did
+    /// not succeed, when it moves to another call's job, or while a listener records the per-job metrics, it reads the
+    /// clock afresh.
     /// </value>
     public TimeSpan Duration { get; }
 

@@ -100,10 +100,10 @@ public static class WorkerPoolMetrics
         }
     }
 
-    /// <summary>Records an executed job's duration.</summary>
     /// <summary>Whether a listener records per-job measurements: the worker then reads the clock as each job starts.</summary>
     internal static bool PerJobListened => JobsCompleted.Enabled || JobDuration.Enabled;
 
+    /// <summary>Records an executed job's duration.</summary>
     internal static void RecordDuration(TimeSpan duration, KeyValuePair<string, object?> poolTag, JobStatus status)
     {
         if (!JobDuration.Enabled)

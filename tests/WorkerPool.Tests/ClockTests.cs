@@ -49,6 +49,71 @@ public sealed class ClockTests : PoolTest
         await run.Within();
     }
 
+    [Fact]
+    public async Task Duration_WorkerEndsASubmissionBeforeItsNextJob_ThatEndIsNotChargedToTheNextJob()
+    {
+        // The logger's RunEnded moves the clock an hour on: time the worker spends ending the submission the fast way.
+        var clock = new TestClock();
+        var logger = new ClockMovingLogger(clock, TimeSpan.FromHours(1));
+        var started = TestExtensions.NewGate();
+        var release = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, _) =>
+            {
+                if (job == 1)
+                {
+                    started.TrySetResult();
+                    await release.Task;
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, TimeProvider = clock },
+            logger);
+        ValueTask<int> submitted = pool.SubmitAsync(1);
+        await started.Task.Within();
+        Task<IReadOnlyList<JobResult<int, int>>> next = pool.RunAsync([2]);
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 1).Within();
+
+        release.TrySetResult();
+
+        (await submitted.Within()).Should().Be(1);
+        logger.Moves.Should().BeGreaterThan(0, "the submission's end was logged");
+        (await next.Within()).Should().ContainSingle().Which.Duration.Should().Be(TimeSpan.Zero, "job 2 returned at once, on a clock that did not move while it ran");
+    }
+
+    /// <summary>A logger whose RunEnded lines take an hour of the test's clock.</summary>
+    private sealed class ClockMovingLogger(TestClock clock, TimeSpan each) : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
+    {
+        private int _moves;
+
+        public int Moves => Volatile.Read(ref _moves);
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (eventId.Name == "RunEnded")
+            {
+                clock.Advance(each);
+                Interlocked.Increment(ref _moves);
+            }
+        }
+    }
+
     /// <summary>A clock whose timestamp is 0, and stays there: a timestamp of 0 is as valid as any other.</summary>
     private sealed class StoppedAtZero : TimeProvider
     {

@@ -26,6 +26,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             if (_scheduler.IsOverBound())
             {
+                clockFresh = false;
                 Leave(ref entered, ref uncounted);
                 ExecutionContext.Restore(JobScope.DefaultContext);
                 if (_scheduler.TryRetireExcessWorker(slot))
@@ -39,6 +40,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             bool took = _queue.TryTake(entered, out Run? run, out QueuedJob queued);
             if (!ReferenceEquals(run, entered))
             {
+                // Leaving a run may end it here (a submission's fast end: its log, its token source, its value task), so
+                // the next job's start is read afresh.
+                clockFresh &= entered is null;
                 Leave(ref entered, ref uncounted);
                 entered = run;
             }
@@ -63,6 +67,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 ExecutionContext.Restore(JobScope.DefaultContext);
                 result = queued.NeverStarted();
                 CountNeverStarted(1);
+                clockFresh = false;
             }
             else
             {
