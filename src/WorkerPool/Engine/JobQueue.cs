@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 
 namespace WorkerPool;
 
@@ -28,9 +27,9 @@ internal interface IJobQueueOwner
 /// <remarks>
 /// <para>
 /// Admission is first come, first served: once a producer waits for room, no job of a producer that arrives later
-/// enters the queue before the waiting one. Room is handed over under the lock: whoever frees room writes the job of
-/// the first waiter in line into the queue itself, then wakes that waiter outside the lock. A cancelled waiter leaves
-/// the line at once.
+/// enters the queue before the waiting one. Room is handed over under the lock, once the queue has fallen to its
+/// low-water mark (half its capacity): whoever frees room writes the jobs of the waiters in line, first come first, into
+/// the queue itself, then wakes those waiters outside the lock. A cancelled waiter leaves the line at once.
 /// </para>
 /// <para>
 /// A worker takes one job at a time, entering its owner under this lock (<see cref="IJobQueueOwner.TryEnter"/>); a taken
@@ -183,31 +182,23 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
             AssertInvariants();
         }
 
-        if (!cancellationToken.CanBeCanceled)
+        // A cancellation takes the waiter out of the line, unless it was handed its room first. The waiter removes the
+        // registration once its producer has taken the wait's result, so a wait allocates nothing of its own.
+        if (cancellationToken.CanBeCanceled)
         {
-            return admitted;
+            waiter.Watch(cancellationToken);
         }
 
-        return WaitInLineAsync(admitted, waiter, cancellationToken);
-    }
-
-    // Pooled: a producer waits in line once per half a queue of jobs, and a box per wait would be its only allocation.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<bool> WaitInLineAsync(ValueTask<bool> admitted, Waiter waiter, CancellationToken cancellationToken)
-    {
-        // A cancellation takes the waiter out of the line, unless it was handed its room first.
-        using (cancellationToken.UnsafeRegister(static state => ((Waiter)state!).Cancel(), waiter))
-        {
-            return await admitted.ConfigureAwait(false);
-        }
+        return admitted;
     }
 
     /// <summary>
     /// Takes the job at the head of the queue and enters its owner, unless the caller is inside that owner already
     /// (<paramref name="entered"/>): a worker stays inside a run while it takes that run's jobs one after the other, and
     /// leaves it (<see cref="IJobQueueOwner.Exit"/>) once it takes another owner's job, or none. Owners found closed on
-    /// the way have their jobs set aside; the caller's own, if closed, too, and the caller then leaves it. The room the
-    /// job held goes to the first waiter in line. Returns <see langword="false"/> if no job is queued.
+    /// the way have their jobs set aside; the caller's own, if closed, too, and the caller then leaves it. If the take
+    /// brings the queue to its low-water mark, the room goes to the waiters in line. Returns <see langword="false"/> if no
+    /// job is queued.
     /// </summary>
     internal bool TryTake(TOwner? entered, out TOwner? owner, out TItem item)
     {
@@ -523,8 +514,27 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
             return Arm();
         }
 
+        // The registration of the current wait on its token, made by WriteAsync after the lock and removed by the producer
+        // once it has taken the wait's result.
+        private CancellationTokenRegistration _watch;
+
         /// <summary>From the wait's cancellation: leaves the line, unless the waiter was handed its room already.</summary>
         internal void Cancel() => _queue!.Cancel(this);
+
+        /// <summary>
+        /// Producer side, after the lock: has a cancellation of <paramref name="cancellationToken"/> take the waiter out of
+        /// line. If the token is already cancelled, that happens here.
+        /// </summary>
+        internal void Watch(CancellationToken cancellationToken) =>
+            _watch = cancellationToken.UnsafeRegister(static state => ((Waiter)state!).Cancel(), this);
+
+        /// <summary>Producer side, once the wait's result is taken: removes the registration, waiting for its callback if it runs now.</summary>
+        protected override void OnResultTaken()
+        {
+            CancellationTokenRegistration watch = _watch;
+            _watch = default;
+            watch.Dispose();
+        }
 
         /// <summary>Under the queue's lock, once out of the line: adds this waiter, with its result, to a chain to complete.</summary>
         internal void Chain(bool result, ref Waiter? chain)

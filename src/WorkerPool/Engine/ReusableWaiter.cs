@@ -24,7 +24,25 @@ internal class ReusableWaiter<T> : IValueTaskSource<T>
     /// <summary>Ends the current wait with <paramref name="result"/>. Call once per wait, outside any lock.</summary>
     internal void Complete(T result) => _core.SetResult(result);
 
-    T IValueTaskSource<T>.GetResult(short token) => _core.GetResult(token);
+    T IValueTaskSource<T>.GetResult(short token)
+    {
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            OnResultTaken();
+        }
+    }
+
+    /// <summary>
+    /// Called on the waiting side once it has taken the result of a wait that ended: the place to release what only the
+    /// wait needed. Never called while the wait is pending.
+    /// </summary>
+    protected virtual void OnResultTaken()
+    {
+    }
 
     ValueTaskSourceStatus IValueTaskSource<T>.GetStatus(short token) => _core.GetStatus(token);
 

@@ -82,7 +82,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal ExecutionContext JobContextFor(WorkerSlot slot)
         {
             // Only this slot's worker wrote the first context for this slot, earlier (a slot passes from one worker to the
-            // next under the pool lock).
+            // next under the scheduler's lock).
             if (ReferenceEquals(Volatile.Read(ref _firstSlot), slot))
             {
                 return _firstContext!;
