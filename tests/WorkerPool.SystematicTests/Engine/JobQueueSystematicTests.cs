@@ -124,10 +124,13 @@ public sealed class JobQueueSystematicTests(ITestOutputHelper output)
         await a.FinishAsync(scene.Queue);
         await b.FinishAsync(scene.Queue);
 
+        // Workers stop once both writes have returned, so a job admitted last may be left for its owner's finish. What
+        // must never happen is the later producer's job 2 taken while job 1 was admitted and not taken before it.
         List<int> order = [.. scene.Ledger.TakenInOrder];
+        bool firstAhead = !scene.Ledger.WasAdmitted(1) || (order.Contains(1) && (!order.Contains(2) || order.IndexOf(1) < order.IndexOf(2)));
         Specification.Assert(
-            !order.Contains(1) || order.IndexOf(1) < order.IndexOf(2),
-            $"The later producer's job went first: taken [{string.Join(", ", order)}].");
+            !order.Contains(2) || firstAhead,
+            $"The later producer's job went first: taken [{string.Join(", ", order)}], job 1 admitted: {scene.Ledger.WasAdmitted(1)}.");
         scene.AssertEveryJobAccountedFor(a, b);
     }, output, fuzzing: true);
 }

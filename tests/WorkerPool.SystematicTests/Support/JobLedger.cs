@@ -27,6 +27,15 @@ internal sealed class JobLedger
 
     public void Admitted(int job) => Add(_admitted, job);
 
+    /// <summary>Whether <paramref name="job"/> was admitted to the queue.</summary>
+    public bool WasAdmitted(int job)
+    {
+        lock (_sync)
+        {
+            return _admitted.Contains(job);
+        }
+    }
+
     public void Refused(int job) => Add(_refused, job);
 
     public void Taken(int job) => Add(_taken, job);

@@ -35,8 +35,10 @@ public sealed class SubmissionTests : PoolTest
         typeof(CancellationTokenSource).GetField("_registrations", Any)!.GetValue(cts)
         ?? throw new InvalidOperationException("no registrations yet");
 
+    // The runtime's name for the lock of a token source's registration list: _locked on .NET 10, _lock on .NET 8.
     private static FieldInfo LockField(object registrations) =>
         registrations.GetType().GetField("_locked", Any)
+        ?? registrations.GetType().GetField("_lock", Any)
         ?? throw new InvalidOperationException("fields: " + string.Join(", ", registrations.GetType().GetFields(Any).Select(f => f.Name)));
 
     private static List<object?> CallbackStates(CancellationTokenSource cts)
@@ -78,34 +80,42 @@ public sealed class SubmissionTests : PoolTest
         await blockerStarted.Task.Within();
         object registrations = Registrations(disposeCts); // exists: the blocker registered on it
         FieldInfo lockField = LockField(registrations);
-
-        // The next run's RunStarted (in Register, after its linked token source registered on the pool's token and
-        // before Submitted registers on it) takes the pool token's registration lock: Submitted's second registration
-        // then waits there, with the caller's registration already made.
-        var hooked = TestExtensions.NewGate();
-        logger.Hook = () =>
+        object unlocked = lockField.FieldType == typeof(bool) ? false : 0;
+        try
         {
-            lockField.SetValue(registrations, lockField.FieldType == typeof(bool) ? (object)true : 1);
-            hooked.TrySetResult();
-        };
+            // The next run's RunStarted (in Register, after its linked token source registered on the pool's token and
+            // before Submitted registers on it) takes the pool token's registration lock: Submitted's second
+            // registration then waits there, with the caller's registration already made.
+            var hooked = TestExtensions.NewGate();
+            logger.Hook = () =>
+            {
+                lockField.SetValue(registrations, lockField.FieldType == typeof(bool) ? true : 1);
+                hooked.TrySetResult();
+            };
 
-        using var callerCts = new CancellationTokenSource();
-        var submittedTask = new TaskCompletionSource<Task<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var caller = new Thread(() => submittedTask.SetResult(pool.SubmitAsync(1, callerCts.Token).AsTask())) { IsBackground = true };
-        caller.Start();
-        await hooked.Task.Within();
+            using var callerCts = new CancellationTokenSource();
+            var submittedTask = new TaskCompletionSource<Task<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var caller = new Thread(() => submittedTask.SetResult(pool.SubmitAsync(1, callerCts.Token).AsTask())) { IsBackground = true };
+            caller.Start();
+            await hooked.Task.Within();
 
-        // Cancel: the cancellation path removes the job from the queue (the one worker is busy), unregisters (the
-        // disposal registration is not stored yet), and counts the job never started.
-        callerCts.Cancel();
-        await TestExtensions.UntilAsync(() => pool.GetStatistics().Canceled == 1);
+            // Cancel: the cancellation path removes the job from the queue (the one worker is busy), unregisters (the
+            // disposal registration is not stored yet), and counts the job never started.
+            await callerCts.CancelAsync();
+            await TestExtensions.UntilAsync(() => pool.GetStatistics().Canceled == 1);
 
-        // Let the caller store its disposal registration.
-        lockField.SetValue(registrations, lockField.FieldType == typeof(bool) ? (object)false : 0);
-        Task<int> submitted = await submittedTask.Task.Within();
-        await submitted.ShouldThrowAsync<OperationCanceledException>();
+            // Let the caller store its disposal registration.
+            lockField.SetValue(registrations, unlocked);
+            Task<int> submitted = await submittedTask.Task.Within();
+            await submitted.ShouldThrowAsync<OperationCanceledException>();
+        }
+        finally
+        {
+            // Whatever failed above, the lock is let go and the blocking job returns, so that nothing outlives the test.
+            lockField.SetValue(registrations, unlocked);
+            releaseBlocker.TrySetResult();
+        }
 
-        releaseBlocker.TrySetResult();
         (await blocker.Within()).Should().Be(0);
         await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0);
 
