@@ -7,15 +7,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
     /// <summary>
     /// The run of a SubmitAsync call: one job, written to the queue by the caller itself (no producer task), whose outcome
-    /// completes the value task SubmitAsync returns (this object is its source). See docs/design.md, "Runs".
+    /// completes the value task SubmitAsync returns (this object is its source). See docs/design.md, "Who owns each task".
     /// </summary>
     /// <remarks>
     /// Two ways end it, and exactly one of them owns the end (<see cref="TryOwnEnd"/>):
     /// <list type="bullet">
     /// <item>the fast way: the job's outcome is published and neither the caller nor the pool cancelled the submission.
-    /// The last of two parties, the
-    /// caller once it has written the job and registered for cancellation, and the worker once it has counted the outcome,
-    /// ends the run and completes the value task, without a finish;</item>
+    /// The last of two parties, the caller once it has written the job and registered for cancellation, and the count of
+    /// the outcome, ends the run and completes the value task, without a finish;</item>
     /// <item>cancellation by its caller's token or by the pool (disposal, or a drain that ran out of time): a registration
     /// on each starts the same finish as RunAsync's (<see cref="FinishSubmissionAsync"/>), which
     /// takes the job out of the queue if it is still there, waits for its worker otherwise, and reports as SubmitAsync
@@ -67,8 +66,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// The caller, once the job is written (or waits in line) and <see cref="Run.Producer"/> is set: registers for the
-        /// run's cancellation, then says the source is exhausted and that its part of the fast way is done.
+        /// The caller, once the job is written (or waits in line) and <see cref="Run.Producer"/> is set: registers for
+        /// cancellation by its own token and the pool's, then says the source is exhausted (if the job is written) and that
+        /// its part of the fast way is done.
         /// </summary>
         internal void Submitted(bool written)
         {
@@ -91,6 +91,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 Unregister();
             }
+
             if (written)
             {
                 SourceExhausted();
@@ -129,7 +130,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
         }
 
-        /// <summary>Whether the caller has the end of the run: true for the first of the two ways to ask.</summary>
+        /// <summary>Claims the end of the submission: true for the first of the two ways to ask, false for the other.</summary>
         internal bool TryOwnEnd() => Interlocked.Exchange(ref _endOwned, 1) == 0;
 
         /// <summary>Completes SubmitAsync with the job's outcome, as SubmitAsync reports it.</summary>
