@@ -17,7 +17,7 @@ namespace WorkerPool.Tests;
 /// order, which waits have ended and how, the owners entered and exited, and the counts. So waiting writers enter the
 /// queue in the order they began to wait, skipping those cancelled or sent away with a closed owner; the queue never
 /// holds more than its capacity; the line is admitted, up to the capacity, once the jobs waiting fall to the low-water
-/// mark (capacity minus half of it, at least one), so nobody waits in line below that mark; and, once every owner is closed and removed, every job has ended in exactly one place:
+/// mark (capacity minus 16, or minus half of it if that is less, and at least one below it), so nobody waits in line below that mark; and, once every owner is closed and removed, every job has ended in exactly one place:
 /// taken, removed, or refused back to its writer.
 /// </para>
 /// <para>
@@ -470,7 +470,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
 
         /// <summary>The model's hand-over: room goes to the writers in line, first come first, skipping closed owners' writers.</summary>
         /// <summary>The queue's low-water mark: at or below it, the line is admitted.</summary>
-        private int LowWater => _capacity - Math.Max(1, _capacity / 2);
+        private int LowWater => _capacity - Math.Max(1, Math.Min(_capacity / 2, 16));
 
         private void Admit()
         {

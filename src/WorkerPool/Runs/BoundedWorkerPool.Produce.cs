@@ -267,7 +267,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         return written == count ? new ValueTask<bool>(true) : EnqueueWhenRoomAsync(run, batch, written, count);
     }
 
-    // Pooled: a producer waits for room once per half a queue of jobs, and a box per wait would be an allocation.
+    // Pooled: a producer waits for room once per batch of jobs, and a box per wait would be an allocation.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> EnqueueWhenRoomAsync(Run run, QueuedJob[] batch, int next, int count)
     {
