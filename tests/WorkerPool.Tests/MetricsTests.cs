@@ -32,6 +32,50 @@ public sealed class MetricsTests : PoolTest, IDisposable
 
     public void Dispose() => _listener.Dispose();
 
+    private static readonly AsyncLocal<string?> Caller = new();
+
+    [Fact]
+    public async Task WorkersActive_WorkerRetiresAfterACallersJob_RecordsItInNoCallersContext()
+    {
+        string poolName = _poolName + "-retire";
+        var seenAtRetire = new ConcurrentQueue<string?>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "WorkerPool" && instrument.Name == "workerpool.workers.active")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+
+            // On .NET 8, Dispose leaves a listener subscribed to its instruments unless MeasurementsCompleted is set.
+            MeasurementsCompleted = static (_, _) => { },
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
+        {
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                if (value < 0 && tag.Key == "workerpool.name" && Equals(tag.Value, poolName))
+                {
+                    seenAtRetire.Enqueue(Caller.Value);
+                }
+            }
+        });
+        listener.Start();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { Name = poolName, MaxWorkers = 1 });
+
+        await Task.Run(async () =>
+        {
+            Caller.Value = "caller A";
+            (await pool.RunAsync([1, 2, 3]).Within()).Should().HaveCount(3);
+        });
+        await pool.WhenNoWorkersAsync().Within();
+
+        seenAtRetire.Should().NotBeEmpty("the worker retired once the queue was empty");
+        seenAtRetire.Should().AllSatisfy(value => value.Should().BeNull("a worker's own bookkeeping belongs to no caller"));
+    }
+
     [Fact]
     public void Meter_Instruments_FollowOpenTelemetryNaming()
     {
