@@ -170,6 +170,27 @@ public sealed class JobQueueTests
     }
 
     [Fact]
+    public async Task WriteAsync_LargeQueueFull_AdmittedOnceSixteenJobsAreTaken()
+    {
+        var queue = new JobQueue<Owner, int>(64);
+        var owner = new Owner("a");
+        Write(queue, owner, [.. Enumerable.Range(0, 64)]);
+        ValueTask<bool> write = queue.WriteAsync(owner, 64, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+
+        for (int i = 0; i < 15; i++)
+        {
+            queue.TryTake(null, out _, out _).Should().BeTrue();
+        }
+
+        queue.WaitingForRoom.Should().Be(1, "a large queue's line waits for 16 free places, not for half the queue");
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+
+        queue.WaitingForRoom.Should().Be(0);
+        (await write.Within()).Should().BeTrue();
+        queue.FreeRoom.Should().Be(15);
+    }
+
+    [Fact]
     public void TryWriteMany_MoreThanRoom_WritesWhatFitsInOrderAndReportsHowMany()
     {
         var queue = new JobQueue<Owner, int>(4);
