@@ -27,7 +27,7 @@ internal static class JobScope
     {
         for (JobMark? mark = CurrentMark.Value; mark is not null; mark = mark.Outer)
         {
-            if (ReferenceEquals(mark.Pool, pool) && mark.IsLive)
+            if (ReferenceEquals(mark.OwnerPool, pool) && mark.IsLive)
             {
                 return mark;
             }
@@ -86,16 +86,22 @@ internal interface IJobSlot
 /// nested runs in flight: the job lends its place in the bound while the count is above zero, once, however many nested
 /// runs it waits for.
 /// </summary>
-internal sealed class JobMark(object pool, IJobSlot slot, object run, JobMark? outer)
+/// <remarks>
+/// A run is itself the mark of the first slot that runs one of its jobs, so a one-job run (a submission) allocates no
+/// mark of its own; every other slot of the run gets a <see cref="SlotMark"/>.
+/// </remarks>
+internal abstract class JobMark
 {
     private int _nested;
 
-    internal object Pool { get; } = pool;
+    /// <summary>The pool whose job this mark stands for.</summary>
+    internal abstract object OwnerPool { get; }
 
     /// <summary>The mark of the job, of any pool, that started the run this mark's job belongs to.</summary>
-    internal JobMark? Outer { get; } = outer;
+    internal abstract JobMark? Outer { get; }
 
-    internal bool IsLive => slot.IsRunning(run);
+    /// <summary>Whether the mark's slot is executing a job of the mark's run now.</summary>
+    internal abstract bool IsLive { get; }
 
     /// <summary>A nested run started: returns <see langword="true"/> if it is the job's first, so its place is to be lent.</summary>
     internal bool EnterNested() => Interlocked.Increment(ref _nested) == 1;
@@ -107,4 +113,14 @@ internal sealed class JobMark(object pool, IJobSlot slot, object run, JobMark? o
         Debug.Assert(nested >= 0, "More nested runs ended than started.");
         return nested == 0;
     }
+}
+
+/// <summary>The <see cref="JobMark"/> of one run on one worker slot other than the run's first.</summary>
+internal sealed class SlotMark(object pool, IJobSlot slot, object run, JobMark? outer) : JobMark
+{
+    internal override object OwnerPool { get; } = pool;
+
+    internal override JobMark? Outer { get; } = outer;
+
+    internal override bool IsLive => slot.IsRunning(run);
 }

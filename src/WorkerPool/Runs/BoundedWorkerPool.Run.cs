@@ -13,7 +13,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// docs/design.md. <see cref="CollectingRun"/> (RunAsync) and <see cref="StreamingRun"/> (StreamAsync) add where
     /// outcomes go.
     /// </summary>
-    private abstract class Run : IJobQueueOwner
+    private abstract class Run : JobMark, IJobQueueOwner
     {
         private readonly BoundedWorkerPool<TJob, TResult> _pool;
         private readonly CancellationToken _callerToken;
@@ -68,8 +68,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private readonly JobMark? _outerMark;
 
         // The context the run's jobs execute in on each worker slot that has run one: the caller's, marked with the run
-        // and the slot. The first slot's is kept in _firstSlot/_firstContext, which is all a one-job run needs; others
-        // are kept in _jobContexts, grown under the pool's _contextSync. Each slot reads and fills only its own.
+        // and the slot. The first slot's is kept in _firstSlot/_firstContext, which is all a one-job run needs, and its
+        // mark is the run itself; others are kept in _jobContexts, grown under the pool's _contextSync, each with a
+        // SlotMark. Each slot reads and fills only its own.
         private WorkerSlot? _firstSlot;
         private ExecutionContext? _firstContext;
         private ExecutionContext?[] _jobContexts = [];
@@ -94,14 +95,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return context;
             }
 
-            context = JobScope.ContextFor(_callerContext, new JobMark(_pool, slot, this, _outerMark));
-            // The first slot to get here claims the field; only it ever reads _firstContext.
+            // The first slot to get here claims the field, and the run is its mark; only that slot ever reads _firstContext.
             if (Volatile.Read(ref _firstSlot) is null && Interlocked.CompareExchange(ref _firstSlot, slot, null) is null)
             {
-                _firstContext = context;
-                return context;
+                _firstContext = JobScope.ContextFor(_callerContext, this);
+                return _firstContext;
             }
 
+            context = JobScope.ContextFor(_callerContext, new SlotMark(_pool, slot, this, _outerMark));
             lock (_pool._contextSync)
             {
                 contexts = _jobContexts;
@@ -116,6 +117,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             return context;
         }
+
+        /// <inheritdoc/>
+        internal override object OwnerPool => _pool;
+
+        /// <inheritdoc/>
+        internal override JobMark? Outer => _outerMark;
+
+        /// <summary>As the mark of its first slot: whether that slot executes a job of the run now.</summary>
+        internal override bool IsLive => Volatile.Read(ref _firstSlot) is { } slot && slot.IsRunning(this);
 
         /// <summary>The run's id, unique within its pool: in log scopes, and in descriptions of its jobs.</summary>
         internal long Id { get; }
