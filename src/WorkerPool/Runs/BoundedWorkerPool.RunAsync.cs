@@ -257,21 +257,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // A stopping run may still have written every outcome (jobs it never started are written as Canceled): it
         // was cancelled all the same.
         bool completed = allWritten.IsCompleted && !run.IsStopping;
-        bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
-        long neverStarted = run.DrainOutcomes(collected.Add);
-        EndRun(run, stopped, neverStarted, completed);
-        if (!stopped)
+        if (await FinishAndEndAsync(run, completed, collected.Add).ConfigureAwait(false) is { } ending)
         {
             // Jobs stuck past ShutdownTimeout may still write outcomes: the list is not read, the run throws.
-            return Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(ShutdownTimeoutExceeded(run, run.Failure));
-        }
-
-        // One outcome per pulled job, each written by the job's worker or by the finish: never made up for a job that
-        // has not ended. Should a count ever disagree, the run fails rather than return an empty slot as an outcome.
-        if (run.Published + neverStarted != run.Pulled)
-        {
-            return Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(new InvalidOperationException(
-                $"The run on pool '{_name}' pulled {run.Pulled} job(s) but holds {run.Published + neverStarted} outcome(s)."));
+            return Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(ending);
         }
 
         IReadOnlyList<JobResult<TJob, TResult>> results = collected.ToList(run.Pulled);
@@ -281,6 +270,30 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             OperationCanceledException canceled when run.Failure is null => CanceledAsync<IReadOnlyList<JobResult<TJob, TResult>>>(canceled),
             Exception error => Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(error),
         };
+    }
+
+    /// <summary>
+    /// The end of every run, whatever its kind: finishes it (<see cref="Run.FinishAsync"/>: stops it unless it completed,
+    /// and waits for its workers and producer, at most ShutdownTimeout), hands every outcome not yet consumed to
+    /// <paramref name="sink"/> (<see cref="Run.DrainOutcomes"/>), and releases it (<see cref="EndRun"/>). Returns the
+    /// exception the run must end with whatever else happened, or <see langword="null"/>: the shutdown timeout if a job
+    /// is still executing; a failure if the outcomes do not add up to the jobs pulled, one outcome per job, each written
+    /// by the job's worker or by the finish, never made up for a job that has not ended.
+    /// </summary>
+    private async Task<Exception?> FinishAndEndAsync(Run run, bool completed, Action<JobResult<TJob, TResult>>? sink)
+    {
+        bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
+        long neverStarted = run.DrainOutcomes(sink);
+        EndRun(run, stopped, neverStarted, completed);
+        if (!stopped)
+        {
+            return ShutdownTimeoutExceeded(run, run.Failure);
+        }
+
+        long outcomes = run.Published + neverStarted;
+        return outcomes == run.Pulled
+            ? null
+            : new InvalidOperationException($"The run on pool '{_name}' pulled {run.Pulled} job(s) but holds {outcomes} outcome(s).");
     }
 
     /// <summary>A task that ends Canceled with <paramref name="canceled"/> itself, which its awaiters then catch.</summary>

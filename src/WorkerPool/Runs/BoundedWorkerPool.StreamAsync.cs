@@ -183,14 +183,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private async Task FinishAsync(StreamingRun run, bool completed)
         {
             _finished = true;
-            bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
             var remaining = new List<JobResult<TJob, TResult>>();
             _reorder?.DrainTo(remaining);
-            long neverStarted = run.DrainOutcomes(remaining.Add);
-            pool.EndRun(run, stopped, neverStarted, completed);
-            if (!stopped)
+            if (await pool.FinishAndEndAsync(run, completed, remaining.Add).ConfigureAwait(false) is { } ending)
             {
-                throw pool.ShutdownTimeoutExceeded(run, run.Failure);
+                throw ending;
             }
 
             Debug.Assert(!completed || remaining.Count == 0, "A completed stream left outcomes behind.");
@@ -276,14 +273,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             _finished = true;
             run.AbandonedByConsumer = true;
-            bool stopped = await run.FinishAsync(completed: false).ConfigureAwait(false);
-            long dropped = run.DrainOutcomes(sink: null);
-            pool.EndRun(run, stopped, dropped, completed: false);
-            if (!stopped)
+            // Outcomes nobody will read are dropped. The enumerator is being disposed: this is the only place left to
+            // report that jobs of this run are still executing.
+            if (await pool.FinishAndEndAsync(run, completed: false, sink: null).ConfigureAwait(false) is { } ending)
             {
-                // The enumerator is being disposed: this is the only place left to report that jobs of this run are
-                // still executing.
-                throw pool.ShutdownTimeoutExceeded(run, run.Failure);
+                throw ending;
             }
         }
     }

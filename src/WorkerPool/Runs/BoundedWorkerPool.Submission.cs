@@ -285,27 +285,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         try
         {
-            bool stopped = await submission.FinishAsync(completed: false).ConfigureAwait(false);
+            // The end is owned here: a cancellation that comes now has nothing left to do.
+            submission.Unregister();
             var outcomes = new List<JobResult<TJob, TResult>>(1);
+            if (await FinishAndEndAsync(submission, completed: false, outcomes.Add).ConfigureAwait(false) is { } ending)
+            {
+                submission.CompleteFaulted(ending);
+                return;
+            }
+
+            // The job's outcome, if a worker published it; otherwise the one the finish wrote for a job that never started.
             if (submission.HasOutcome)
             {
-                outcomes.Add(submission.Outcome);
-            }
-
-            long neverStarted = submission.DrainOutcomes(outcomes.Add);
-            submission.Unregister();
-            EndRun(submission, stopped, neverStarted, completed: false);
-            if (!stopped)
-            {
-                submission.CompleteFaulted(ShutdownTimeoutExceeded(submission, submission.Failure));
-                return;
-            }
-
-            if (outcomes.Count != submission.Pulled)
-            {
-                submission.CompleteFaulted(new InvalidOperationException(
-                    $"The submission on pool '{_name}' pulled {submission.Pulled} job(s) but holds {outcomes.Count} outcome(s)."));
-                return;
+                outcomes.Insert(0, submission.Outcome);
             }
 
             switch (RunError(submission, completed: false, outcomes))
