@@ -122,7 +122,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         CancellationToken token = _options.JobTimeout == Timeout.InfiniteTimeSpan
             ? run.Token
-            : slot.ArmTimeout(_options.JobTimeout, run.Token);
+            : slot.ArmTimeout(_options.JobTimeout, run);
         slot.Begin(run, queued);
         try
         {
@@ -408,20 +408,36 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private CancellationTokenSource? _armed;
         private CancellationTokenRegistration _link;
 
+        // The id of the run whose jobs the reusable source served (an id, not the run: a finished run is not kept alive).
+        private long _timeoutRunId;
+
         /// <summary>The running job's timeout source, or <see langword="null"/> when jobs have no timeout.</summary>
         internal CancellationTokenSource? ArmedTimeout => _armed;
 
         /// <summary>
-        /// Arms the timeout for the job about to start: the slot's source (a new one if the last one could not be reset)
-        /// is cancelled after <paramref name="after"/>, on a timer of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>,
-        /// or when <paramref name="runToken"/> is. Returns the job's token.
+        /// Arms the timeout for the job of <paramref name="run"/> about to start: the slot's source is cancelled after
+        /// <paramref name="after"/>, on a timer of the pool's <see cref="WorkerPoolOptions.TimeProvider"/>, or when the
+        /// run's token is. Returns the job's token.
         /// </summary>
-        internal CancellationToken ArmTimeout(TimeSpan after, CancellationToken runToken)
+        /// <remarks>
+        /// The source is reused only between jobs of one run. A job may leave work behind that still holds its token;
+        /// once the slot runs another run's job, the source is a new one, so nothing another caller does (its
+        /// cancellation, its job's timeout) ever cancels a token this caller's job was given.
+        /// </remarks>
+        internal CancellationToken ArmTimeout(TimeSpan after, Run run)
         {
+            if (_timeout is not null && _timeoutRunId != run.Id)
+            {
+                // Stryker disable once Statement : releases the previous run's source; not observable through the public API
+                _timeout.Dispose();
+                _timeout = null;
+            }
+
             // A source made with a time provider creates its timer from it, and CancelAfter sets that timer. For
             // TimeProvider.System the timer is the runtime's own, as with a plain source.
             CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource(Timeout.InfiniteTimeSpan, Time);
-            _link = runToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
+            _timeoutRunId = run.Id;
+            _link = run.Token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
             timeout.CancelAfter(after);
             _armed = timeout;
             return timeout.Token;
