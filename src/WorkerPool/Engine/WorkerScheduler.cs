@@ -166,9 +166,8 @@ internal sealed class WorkerScheduler
         slot.MarkLive();
         WorkerPoolMetrics.RecordWorkers(1, _nameTag);
 
-        // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync. It starts in the
-        // default ExecutionContext: it belongs to no caller, and runs each job in that job's caller's context.
-        ThreadPool.UnsafeQueueUserWorkItem(slot, preferLocal: false);
+        // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
+        slot.Start();
         return true;
     }
 
@@ -341,6 +340,13 @@ internal abstract class WorkerSlotBase(int id, TimeProvider time) : IThreadPoolW
 
     /// <summary>Runs a worker task in this slot.</summary>
     public abstract void Execute();
+
+    /// <summary>
+    /// Starts a worker task in this slot (<see cref="Execute"/>) on the thread pool, in the default ExecutionContext: it
+    /// belongs to no caller, and runs each job in that job's caller's context. A systematic test overrides it to start
+    /// the worker as a task its scheduler controls.
+    /// </summary>
+    internal virtual void Start() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
     /// <summary>Describes the job executing in this slot, if there is one. Read without a lock.</summary>
     internal abstract bool TryDescribeRunningJob(string poolName, long now, out RunningJobInfo info);
