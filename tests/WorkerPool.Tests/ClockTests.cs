@@ -54,7 +54,7 @@ public sealed class ClockTests : PoolTest
     {
         // The logger's RunEnded moves the clock an hour on: time the worker spends ending the submission the fast way.
         var clock = new TestClock();
-        var logger = new ClockMovingLogger(clock, TimeSpan.FromHours(1));
+        var logger = new ClockMovingLogger(clock, TimeSpan.FromHours(1), "RunEnded");
         var started = TestExtensions.NewGate();
         var release = TestExtensions.NewGate();
         await using var pool = new BoundedWorkerPool<int, int>(
@@ -82,8 +82,32 @@ public sealed class ClockTests : PoolTest
         (await next.Within()).Should().ContainSingle().Which.Duration.Should().Be(TimeSpan.Zero, "job 2 returned at once, on a clock that did not move while it ran");
     }
 
-    /// <summary>A logger whose RunEnded lines take an hour of the test's clock.</summary>
-    private sealed class ClockMovingLogger(TestClock clock, TimeSpan each) : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
+    [Fact]
+    public async Task Duration_JobAfterAFailedJob_DoesNotIncludeTheFailuresLogging()
+    {
+        // The logger's JobFailed moves the clock an hour on: time the worker spends logging job 1's failure.
+        var clock = new TestClock();
+        var logger = new ClockMovingLogger(clock, TimeSpan.FromHours(1), "JobFailed");
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Gated<int>(job => job == 1 ? throw new InvalidOperationException("job 1 fails") : job),
+            new WorkerPoolOptions { MaxWorkers = 1, TimeProvider = clock },
+            logger);
+        probe.Release(2);
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1, 2]);
+        await probe.Started(1).Within();
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 1).Within();
+
+        probe.Release(1);
+
+        IReadOnlyList<JobResult<int, int>> results = await run.Within();
+        logger.Moves.Should().Be(1, "job 1's failure was logged");
+        results.Select(r => r.Status).Should().Equal(JobStatus.Failed, JobStatus.Succeeded);
+        results[1].Duration.Should().Be(TimeSpan.Zero, "job 2 started after job 1's failure was logged, and returned at once");
+    }
+
+    /// <summary>A logger whose lines of one event take a given time of the test's clock.</summary>
+    private sealed class ClockMovingLogger(TestClock clock, TimeSpan each, string eventName) : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
     {
         private int _moves;
 
@@ -106,7 +130,7 @@ public sealed class ClockTests : PoolTest
 
         public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (eventId.Name == "RunEnded")
+            if (eventId.Name == eventName)
             {
                 clock.Advance(each);
                 Interlocked.Increment(ref _moves);
