@@ -106,6 +106,42 @@ public sealed class ClockTests : PoolTest
         results[1].Duration.Should().Be(TimeSpan.Zero, "job 2 started after job 1's failure was logged, and returned at once");
     }
 
+    [Fact]
+    public async Task Clock_BackToBackSucceededJobsOfOneRun_ReadOnceAsEachJobEnds()
+    {
+        var clock = new CountingClock();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Gated(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, TimeProvider = clock });
+        probe.Release(1);
+        probe.Release(2);
+        probe.Release(3);
+        probe.Release(4);
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0, 1, 2, 3, 4]);
+        await probe.Started(0).Within();
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 4).Within();
+        long before = clock.Reads;
+
+        probe.Release(0);
+
+        (await run.Within()).Should().OnlyContain(r => r.Status == JobStatus.Succeeded).And.HaveCount(5);
+        await pool.WhenNoWorkersAsync().Within();
+        (clock.Reads - before).Should().Be(5, "each of jobs 1 to 4 started when the job before it ended, without a read of its own");
+    }
+
+    /// <summary>A clock that moves one tick each time it is read, and counts its reads.</summary>
+    private sealed class CountingClock : TimeProvider
+    {
+        private long _reads;
+
+        public long Reads => Interlocked.Read(ref _reads);
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Interlocked.Increment(ref _reads);
+    }
+
     /// <summary>A logger whose lines of one event take a given time of the test's clock.</summary>
     private sealed class ClockMovingLogger(TestClock clock, TimeSpan each, string eventName) : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
     {
