@@ -9,7 +9,7 @@ public sealed class MetricsTests : PoolTest, IDisposable
 {
     private readonly string _poolName = "metrics-" + Guid.NewGuid().ToString("N");
     private readonly MeterListener _listener = new();
-    private readonly ConcurrentQueue<(string Instrument, double Value, Dictionary<string, object?> Tags)> _measurements = new();
+    private readonly ConcurrentQueue<(string Instrument, double Value, Dictionary<string, object?> Tags, string? Caller)> _measurements = new();
     private readonly ConcurrentDictionary<string, Instrument> _instruments = new();
 
     public MetricsTests()
@@ -74,6 +74,36 @@ public sealed class MetricsTests : PoolTest, IDisposable
 
         seenAtRetire.Should().NotBeEmpty("the worker retired once the queue was empty");
         seenAtRetire.Should().AllSatisfy(value => value.Should().BeNull("a worker's own bookkeeping belongs to no caller"));
+    }
+
+    [Fact]
+    public async Task JobsCompleted_WorkerTakesJobsOfAStoppedRun_CountsThemInNoCallersContext()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Gated<int>(job => job == 1 ? throw new InvalidOperationException("job 1 fails") : job),
+            new WorkerPoolOptions { Name = _poolName, MaxWorkers = 1, ErrorMode = ErrorMode.StopOnFirstError });
+        probe.Release(0);
+
+        await Task.Run(async () =>
+        {
+            Caller.Value = "caller A";
+            await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([0, 1, 2, 3]).GetAsyncEnumerator();
+            (await stream.MoveNextAsync().Within()).Should().BeTrue();
+            await probe.Started(1).Within();
+            await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 2).Within();
+
+            // Job 1's failure stops the run. The consumer is not reading, so nothing takes jobs 2 and 3 back: the worker
+            // takes them, and they never start.
+            probe.Release(1);
+            await pool.WhenNoWorkersAsync().Within();
+            (await stream.MoveNextAsync().AsTask().ShouldThrowAsync<InvalidOperationException>()).Message.Should().Be("job 1 fails");
+        });
+
+        probe.StartedJobs.Should().BeEquivalentTo([0, 1]);
+        var canceled = Mine("workerpool.jobs.completed").Where(m => Equals(m.Tags["workerpool.job.status"], "canceled")).ToList();
+        canceled.Sum(m => m.Value).Should().Be(2, "jobs 2 and 3 never started");
+        canceled.Should().AllSatisfy(m => m.Caller.Should().BeNull("the worker counts a job that never started in no caller's context"));
     }
 
     [Fact]
@@ -237,9 +267,9 @@ public sealed class MetricsTests : PoolTest, IDisposable
             dictionary[tag.Key] = tag.Value;
         }
 
-        _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), dictionary));
+        _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), dictionary, Caller.Value));
     }
 
-    private List<(string Instrument, double Value, Dictionary<string, object?> Tags)> Mine(string instrument) =>
+    private List<(string Instrument, double Value, Dictionary<string, object?> Tags, string? Caller)> Mine(string instrument) =>
         _measurements.Where(m => m.Instrument == instrument && Equals(m.Tags.GetValueOrDefault("workerpool.name"), _poolName)).ToList();
 }
