@@ -23,4 +23,18 @@ public sealed class StreamAsyncTests : PoolTest
         (await stream.MoveNextAsync().Within()).Should().BeFalse();
     }
 
+    [Fact]
+    public async Task MoveNextAsync_AfterTheStreamEnded_ReturnsFalseAndEndsTheRunOnce()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { MaxWorkers = 1 }, logs);
+        await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([0]).GetAsyncEnumerator();
+        (await stream.MoveNextAsync().Within()).Should().BeTrue();
+        (await stream.MoveNextAsync().Within()).Should().BeFalse();
+
+        (await stream.MoveNextAsync().Within()).Should().BeFalse();
+
+        logs.Entries.Where(e => e.EventId.Name == "RunEnded").Should().ContainSingle();
+        pool.GetStatistics().Succeeded.Should().Be(1);
+    }
 }
