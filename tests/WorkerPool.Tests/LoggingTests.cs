@@ -100,6 +100,25 @@ public sealed class LoggingTests : PoolTest
     }
 
     [Fact]
+    public async Task DisposeAsync_RunWaitingForItsSource_LogsOneRunAndNoJobOutsideAnyRunScope()
+    {
+        var logs = new CapturingLoggerFactory();
+        var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), loggerFactory: logs);
+        var waiting = TestExtensions.NewGate();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Sources.StallingAfterFirstAsync(waiting));
+        await waiting.Task.Within();
+        await TestExtensions.UntilAsync(() => pool.GetStatistics() is { Succeeded: 1, RunningJobs: 0 }).Within();
+
+        await pool.DisposeAsync().Within();
+
+        await run.ShouldThrowAsync<OperationCanceledException>();
+        CapturingLoggerFactory.LogEntry disposed = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "DisposedWithWorkInFlight").Subject;
+        disposed.State.Should().Contain(new KeyValuePair<string, object?>("RunCount", 1));
+        disposed.State.Should().Contain(new KeyValuePair<string, object?>("RunningJobs", 0));
+        disposed.Scope.Should().BeEmpty("the pool's own message belongs to no run");
+    }
+
+    [Fact]
     public async Task RunAsync_SourceThrows_LogsSourceFailedAtWarning()
     {
         var logs = new CapturingLoggerFactory();
