@@ -258,6 +258,24 @@ public sealed class MetricsTests : PoolTest, IDisposable
         await run.Within();
     }
 
+    [Fact]
+    public async Task Gauges_IdlePool_ReportedWhileLiveAndNotOnceDisposed()
+    {
+        var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { Name = _poolName });
+        (await pool.RunAsync([1, 2]).Within()).Should().HaveCount(2);
+        await pool.WhenNoWorkersAsync().Within();
+
+        _listener.RecordObservableInstruments();
+        Mine("workerpool.jobs.running").Should().ContainSingle().Which.Value.Should().Be(0);
+        Mine("workerpool.jobs.queued").Should().ContainSingle().Which.Value.Should().Be(0);
+
+        await pool.DisposeAsync().Within();
+        _listener.RecordObservableInstruments();
+
+        Mine("workerpool.jobs.running").Should().ContainSingle("a disposed pool with nothing in flight is no longer reported");
+        Mine("workerpool.jobs.queued").Should().ContainSingle("a disposed pool with nothing in flight is no longer reported");
+    }
+
     private void Capture<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         where T : struct
     {
