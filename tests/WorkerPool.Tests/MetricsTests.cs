@@ -276,6 +276,25 @@ public sealed class MetricsTests : PoolTest, IDisposable
         Mine("workerpool.jobs.queued").Should().ContainSingle("a disposed pool with nothing in flight is no longer reported");
     }
 
+    [Fact]
+    public async Task Gauges_PoolDisposedWhileAJobIgnoresCancellation_StillReportsThatJob()
+    {
+        var probe = new WorkProbe<int>();
+        var pool = new BoundedWorkerPool<int, int>(probe.GatedIgnoringCancellation(job => job), new WorkerPoolOptions { Name = _poolName, MaxWorkers = 1 });
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0]);
+        await probe.Started(0).Within();
+
+        Task disposed = pool.DisposeAsync().AsTask();
+        _listener.RecordObservableInstruments();
+        bool disposedWhenObserved = pool.GetStatistics().IsDisposed;
+        probe.Release(0);
+        await disposed.Within();
+        await run.ShouldThrowAsync<OperationCanceledException>();
+
+        disposedWhenObserved.Should().BeTrue();
+        Mine("workerpool.jobs.running").Should().ContainSingle().Which.Value.Should().Be(1, "the disposed pool still had a job in flight");
+    }
+
     private void Capture<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         where T : struct
     {
