@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using WorkerPool.Tests.Support;
 
 namespace WorkerPool.Tests;
@@ -128,6 +129,27 @@ public sealed class ClockTests : PoolTest
         (await run.Within()).Should().OnlyContain(r => r.Status == JobStatus.Succeeded).And.HaveCount(5);
         await pool.WhenNoWorkersAsync().Within();
         (clock.Reads - before).Should().Be(5, "each of jobs 1 to 4 started when the job before it ended, without a read of its own");
+    }
+
+    [Fact]
+    public async Task Duration_ListenerOnCompletedJobsOnly_ItsTimeIsNotChargedToTheNextJob()
+    {
+        // The listener of workerpool.jobs.completed (and of no other instrument) moves the clock an hour on per measurement.
+        var clock = new TestClock();
+        string poolName = "clock/listened-" + Guid.NewGuid().ToString("N");
+        using MeterListener listener = InstrumentListener.Start<long>("workerpool.jobs.completed", poolName, _ => clock.Advance(TimeSpan.FromHours(1)));
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Gated(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, Name = poolName, TimeProvider = clock });
+        probe.Release(1);
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0, 1]);
+        await probe.Started(0).Within();
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 1).Within();
+
+        probe.Release(0);
+
+        (await run.Within()).Select(r => r.Duration).Should().Equal([TimeSpan.Zero, TimeSpan.Zero], "job 1 started after job 0's measurement was recorded");
     }
 
     /// <summary>A clock that moves one tick each time it is read, and counts its reads.</summary>

@@ -39,30 +39,13 @@ public sealed class MetricsTests : PoolTest, IDisposable
     {
         string poolName = _poolName + "-retire";
         var seenAtRetire = new ConcurrentQueue<string?>();
-        using var listener = new MeterListener
+        using MeterListener listener = InstrumentListener.Start<int>("workerpool.workers.active", poolName, value =>
         {
-            InstrumentPublished = (instrument, l) =>
+            if (value < 0)
             {
-                if (instrument.Meter.Name == "WorkerPool" && instrument.Name == "workerpool.workers.active")
-                {
-                    l.EnableMeasurementEvents(instrument);
-                }
-            },
-
-            // On .NET 8, Dispose leaves a listener subscribed to its instruments unless MeasurementsCompleted is set.
-            MeasurementsCompleted = static (_, _) => { },
-        };
-        listener.SetMeasurementEventCallback<int>((_, value, tags, _) =>
-        {
-            foreach (KeyValuePair<string, object?> tag in tags)
-            {
-                if (value < 0 && tag.Key == "workerpool.name" && Equals(tag.Value, poolName))
-                {
-                    seenAtRetire.Enqueue(Caller.Value);
-                }
+                seenAtRetire.Enqueue(Caller.Value);
             }
         });
-        listener.Start();
         await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { Name = poolName, MaxWorkers = 1 });
 
         await Task.Run(async () =>
