@@ -73,6 +73,39 @@ public sealed class DrainTests : PoolTest
     }
 
     [Fact]
+    public async Task DrainAsync_TokenCancelledThenPoolDisposedBeforeTheRunEnds_TheRunSaysItWasDrained()
+    {
+        var started = TestExtensions.NewGate();
+        var cancelled = TestExtensions.NewGate();
+        var release = TestExtensions.NewGate();
+        var pool = new BoundedWorkerPool<int, int>(async (job, token) =>
+        {
+            started.TrySetResult();
+            using (token.Register(() => cancelled.TrySetResult()))
+            {
+                await release.Task;
+            }
+
+            return job;
+        });
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1]);
+        await started.Task.Within();
+        using var cts = new CancellationTokenSource();
+        Task drain = pool.DrainAsync(cts.Token);
+        await cts.CancelAsync();
+        await cancelled.Task.Within();
+
+        // The job ignores its cancellation, so the run is still in flight when the pool is disposed.
+        Task disposed = pool.DisposeAsync().AsTask();
+        release.TrySetResult();
+
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Message.Should().Contain("because the pool was drained");
+        await drain.Within();
+        await disposed.Within();
+    }
+
+    [Fact]
     public async Task DrainAsync_AfterDispose_ThrowsObjectDisposedException()
     {
         var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
