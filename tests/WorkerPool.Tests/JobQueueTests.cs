@@ -382,6 +382,18 @@ public sealed class JobQueueTests
         queue.RemoveAll(closing).Should().Equal(2);
     }
 
+    [Fact]
+    public void HasQueuedNow_TrueWhileAJobIsQueued_FalseOnceItIsTaken()
+    {
+        var queue = new JobQueue<Owner, int>(4);
+        queue.HasQueuedNow().Should().BeFalse();
+        Write(queue, new Owner("a"), 1);
+
+        queue.HasQueuedNow().Should().BeTrue();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+        queue.HasQueuedNow().Should().BeFalse();
+    }
+
     private static void Write(JobQueue<Owner, int> queue, Owner owner, params int[] jobs)
     {
         foreach (int job in jobs)
