@@ -394,6 +394,21 @@ public sealed class JobQueueTests
         queue.HasQueuedNow().Should().BeFalse();
     }
 
+    [Fact]
+    public async Task WriteAsync_OneByOneBeyondSixteenJobs_KeepsEveryJobInOrder()
+    {
+        var queue = new JobQueue<Owner, int>(32);
+        var owner = new Owner("a");
+        var waiter = new JobQueue<Owner, int>.Waiter();
+
+        for (int job = 1; job <= 20; job++)
+        {
+            (await queue.WriteAsync(owner, job, waiter, CancellationToken.None).Within()).Should().BeTrue();
+        }
+
+        TakeAll(queue).Should().Equal(Enumerable.Range(1, 20));
+    }
+
     private static void Write(JobQueue<Owner, int> queue, Owner owner, params int[] jobs)
     {
         foreach (int job in jobs)
