@@ -1,5 +1,4 @@
 using System.Reflection;
-using Microsoft.Extensions.Logging;
 using WorkerPool.Tests.Support;
 
 namespace WorkerPool.Tests.Runs;
@@ -12,24 +11,6 @@ namespace WorkerPool.Tests.Runs;
 public sealed class SubmissionTests : PoolTest
 {
     private const BindingFlags Any = BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public;
-
-    /// <summary>A logger that runs a hook when the armed run starts (Register logs RunStarted at Debug).</summary>
-    private sealed class HookLoggerFactory : ILoggerFactory, ILogger
-    {
-        public Action? Hook;
-        public ILogger CreateLogger(string categoryName) => this;
-        public void AddProvider(ILoggerProvider provider) { }
-        public void Dispose() { }
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (eventId.Name == "RunStarted")
-            {
-                Interlocked.Exchange(ref Hook, null)?.Invoke();
-            }
-        }
-    }
 
     private static object Registrations(CancellationTokenSource cts) =>
         typeof(CancellationTokenSource).GetField("_registrations", Any)!.GetValue(cts)
@@ -58,7 +39,7 @@ public sealed class SubmissionTests : PoolTest
     [Fact]
     public async Task SubmitAsync_CancelledAndEndedWhileTheCallerRegisters_LeavesNoRegistrationOnThePoolsToken()
     {
-        var logger = new HookLoggerFactory();
+        var logger = new HookLoggerFactory("RunStarted"); // Register logs RunStarted at Debug
         var blockerStarted = TestExtensions.NewGate();
         var releaseBlocker = TestExtensions.NewGate();
         await using var pool = new BoundedWorkerPool<int, int>(
