@@ -1,10 +1,11 @@
+using System.Runtime.CompilerServices;
 using WorkerPool.Tests.Support;
 
 namespace WorkerPool.Tests.Runs;
 
 /// <summary>
 /// How a submission ends when its caller or the pool cancels it: with its job's own outcome if the job ended anyway,
-/// with the cancellation, or with the shutdown-timeout error.
+/// with the cancellation, or with the shutdown-timeout error; and what it leaves behind once it has ended.
 /// </summary>
 /// <remarks>Shutdown timeouts run on a fake clock that only the test moves.</remarks>
 public sealed class SubmissionPathTests : PoolTest
@@ -14,6 +15,8 @@ public sealed class SubmissionPathTests : PoolTest
     private static readonly TimeSpan Tick = TimeSpan.FromTicks(1);
 
     private sealed class JobException() : Exception("the job failed");
+
+    private sealed record Parcel(int Id);
 
     private static CapturingLoggerFactory.LogEntry RunEnded(CapturingLoggerFactory logs) =>
         logs.Entries.Should().ContainSingle(entry => entry.EventId.Name == "RunEnded").Subject;
@@ -166,5 +169,78 @@ public sealed class SubmissionPathTests : PoolTest
 
         (await submitted.ShouldThrowAsync<JobException>()).Should().BeSameAs(failure);
         logger.Hook.Should().BeNull("the caller cancelled inside the pool's RunStoppedOnFirstError");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_ContinuationOfTheCallersAwait_NeverRunsOnTheWorkerThatCompletedIt()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1 });
+
+        // Run inline on the pool's only worker, this continuation would block it, and job 2 could never start.
+        async Task<bool> SubmitAgainAfter(ValueTask<int> first)
+        {
+            await first.ConfigureAwait(false);
+#pragma warning disable xUnit1031 // Blocking on purpose: the thread it blocks must not be the pool's worker.
+            return pool.SubmitAsync(2).AsTask().Wait(TestExtensions.HangLimit);
+#pragma warning restore xUnit1031
+        }
+
+        ValueTask<int> first = pool.SubmitAsync(1);
+        await probe.Started(1).Within();
+        Task<bool> next = SubmitAgainAfter(first);
+        probe.ReleaseAll();
+
+        (await next.Within()).Should().BeTrue("job 2 ran while the first submission's continuation waited for it");
+    }
+
+    [Fact]
+    public async Task SubmitAsync_EndedOnALongLivedToken_ItsJobIsCollectableWhileThePoolAndTheTokenLive()
+    {
+        using var longLived = new CancellationTokenSource();
+        await using var pool = new BoundedWorkerPool<Parcel, int>((parcel, _) => ValueTask.FromResult(parcel.Id));
+
+        WeakReference job = await SubmitAndDropAsync(pool, longLived.Token);
+
+        (await Reachability.CollectUntilAsync(() => !job.IsAlive)).Should().BeTrue(
+            "the submission has ended, so neither the caller's long-lived token nor the pool's may still hold it");
+        longLived.IsCancellationRequested.Should().BeFalse();
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CancelledByItsCaller_ItsJobIsCollectableWhileThePoolLives()
+    {
+        var started = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<Parcel, int>(async (parcel, token) =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, token);
+            return parcel.Id;
+        });
+
+        WeakReference job = await CancelAndDropAsync(pool, started.Task);
+
+        (await Reachability.CollectUntilAsync(() => !job.IsAlive)).Should().BeTrue(
+            "the cancelled submission has ended, so the pool's own disposal token may no longer hold it");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task<WeakReference> SubmitAndDropAsync(BoundedWorkerPool<Parcel, int> pool, CancellationToken token)
+    {
+        var parcel = new Parcel(5);
+        (await pool.SubmitAsync(parcel, token).Within()).Should().Be(5);
+        return new WeakReference(parcel);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task<WeakReference> CancelAndDropAsync(BoundedWorkerPool<Parcel, int> pool, Task started)
+    {
+        var parcel = new Parcel(6);
+        using var cts = new CancellationTokenSource();
+        Task<int> submitted = pool.SubmitAsync(parcel, cts.Token).AsTask();
+        await started.Within();
+        await cts.CancelAsync();
+        await submitted.ShouldThrowAsync<OperationCanceledException>();
+        return new WeakReference(parcel);
     }
 }
