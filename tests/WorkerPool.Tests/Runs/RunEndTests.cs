@@ -3,11 +3,13 @@ using WorkerPool.Tests.Support;
 namespace WorkerPool.Tests.Runs;
 
 /// <summary>
-/// How a run reports its end: the token its cancellation carries, which failure is logged as stopping it, and what a run
-/// that never started leaves.
+/// How a run reports its end: the token its cancellation carries, which failure is logged as stopping it, what a run
+/// that never started leaves, and the jobs a source that ignored the shutdown timeout hands out after the run ended.
 /// </summary>
 public sealed class RunEndTests : PoolTest
 {
+    private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
+
     private sealed class JobException(int job) : Exception($"job {job} failed");
 
     private static IEnumerable<CapturingLoggerFactory.LogEntry> StoppedOnFirstError(CapturingLoggerFactory logs) =>
@@ -119,5 +121,48 @@ public sealed class RunEndTests : PoolTest
         var canceled = await move.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
         canceled.Message.Should().Be("The run on pool 'orders' was cancelled because its stream's enumerator was disposed; 1 outcome(s) are attached.");
         await disposed.Within();
+    }
+
+    [Fact]
+    public async Task RunAsync_SourceYieldsAJobAfterItsRunEndedPastShutdownTimeout_ThatJobIsCountedAsCancelled()
+    {
+        var clock = new TestClock();
+        var stuck = TestExtensions.NewGate();
+        var release = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        using var cts = new CancellationTokenSource();
+
+        // Yields job 0, then blocks in MoveNext, ignoring the run's cancellation, until the test lets it yield job 1.
+        IEnumerable<int> Source()
+        {
+            yield return 0;
+            stuck.TrySetResult();
+            release.Task.Wait();
+            yield return 1;
+        }
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Source(), cts.Token);
+        try
+        {
+            await stuck.Task.Within();
+            await TestExtensions.UntilAsync(() => pool.GetStatistics().Succeeded == 1);
+            cts.Cancel();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout);
+
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().BeEmpty("the source holds the run, not a job");
+            pool.GetStatistics().Canceled.Should().Be(0);
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+
+        // Job 1 was pulled after the run had ended: it never starts, and is counted once the stuck producer returns.
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().Canceled == 1);
+        ExitAudit.Ended(pool.GetStatistics()).Should().Be(2, "each of the two pulled jobs ended exactly once");
     }
 }
