@@ -82,6 +82,35 @@ public sealed class DescriptionTests : PoolTest
     }
 
     [Fact]
+    public void ShutdownTimeoutException_StuckJobsOnly_MessageNamesEachJobAndNoSource()
+    {
+        var job = new RunningJobInfo { PoolName = "orders", RunId = 1, Index = 3, Elapsed = TimeSpan.FromMilliseconds(7000) };
+
+        new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [job], innerException: null).Message.Should().Be(
+            "1 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: #3 running for 7000 ms;");
+    }
+
+    [Fact]
+    public void ShutdownTimeoutException_StuckSourceAndStuckJob_MessageNamesBothAsSentences()
+    {
+        var job = new RunningJobInfo { PoolName = "orders", RunId = 1, Index = 3, Elapsed = TimeSpan.FromMilliseconds(7000) };
+
+        new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [job], sourcesStuck: 1, innerException: null).Message.Should().Be(
+            "1 job source(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05, and still hold their run. "
+            + "1 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: #3 running for 7000 ms;");
+    }
+
+    [Fact]
+    public async Task UnnamedPools_EachGetsItsOwnWorkerPoolName()
+    {
+        await using var first = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+        await using var second = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+
+        first.Name.Should().MatchRegex("^WorkerPool-[0-9]+$");
+        second.Name.Should().MatchRegex("^WorkerPool-[0-9]+$").And.NotBe(first.Name);
+    }
+
+    [Fact]
     public void CanceledException_Constructors_KeepMessageInnerExceptionAndResults()
     {
         var inner = new InvalidOperationException("inner");
