@@ -43,6 +43,27 @@ public sealed class LoggingTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_DebugEnabledOnlyAfterTheRunStarted_RunEndedGivesNoMoreThanTheTimeTheRunTook()
+    {
+        var clock = new TestClock();
+        var logs = new CapturingLoggerFactory(minimumLevel: LogLevel.Information);
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { TimeProvider = clock }, logs);
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0]);
+        await probe.Started(0).Within();
+        logs.MinimumLevel = LogLevel.Debug;
+        clock.Advance(TimeSpan.FromMilliseconds(1500));
+        probe.Release(0);
+        await run.Within();
+
+        // The run's start was not logged, so it was not timed: its end must not make up a duration.
+        logs.Entries.Should().ContainSingle(e => e.EventId.Name == "RunEnded")
+            .Which.State.Should().ContainSingle(pair => pair.Key == "ElapsedMs")
+            .Which.Value.Should().BeOfType<double>().Which.Should().BeInRange(0, 1500);
+    }
+
+    [Fact]
     public async Task RunAsync_TwoRuns_EveryLineOfARunCarriesItsRunIdInAScope()
     {
         var logs = new CapturingLoggerFactory();

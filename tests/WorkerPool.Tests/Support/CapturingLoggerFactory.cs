@@ -7,10 +7,17 @@ namespace WorkerPool.Tests.Support;
 internal sealed class CapturingLoggerFactory(LogLevel minimumLevel = LogLevel.Trace) : ILoggerFactory
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
-    private readonly LogLevel _minimumLevel = minimumLevel;
+    private volatile int _minimumLevel = (int)minimumLevel;
     private int _callsBelowMinimum;
 
     public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
+
+    /// <summary>Gets or sets the lowest level the loggers report as enabled; a test may change it while the pool runs.</summary>
+    public LogLevel MinimumLevel
+    {
+        get => (LogLevel)_minimumLevel;
+        set => _minimumLevel = (int)value;
+    }
 
     /// <summary>Gets how many times Log was called for a level that IsEnabled reported as disabled.</summary>
     public int CallsBelowMinimum => Volatile.Read(ref _callsBelowMinimum);
@@ -46,7 +53,7 @@ internal sealed class CapturingLoggerFactory(LogLevel minimumLevel = LogLevel.Tr
             return handle;
         }
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= owner._minimumLevel;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= owner.MinimumLevel;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
