@@ -181,9 +181,8 @@ public sealed class SubmissionPathTests : PoolTest
         async Task<bool> SubmitAgainAfter(ValueTask<int> first)
         {
             await first.ConfigureAwait(false);
-#pragma warning disable xUnit1031 // Blocking on purpose: the thread it blocks must not be the pool's worker.
+            // Blocks on purpose: the thread it blocks must not be the pool's worker.
             return pool.SubmitAsync(2).AsTask().Wait(TestExtensions.HangLimit);
-#pragma warning restore xUnit1031
         }
 
         ValueTask<int> first = pool.SubmitAsync(1);
