@@ -63,6 +63,67 @@ public sealed class ProduceTests : PoolTest
         (await run.Within()).Should().HaveCount(100);
     }
 
+    [Fact]
+    public async Task RunAsync_InMemoryCollection_WritesUpToThirtyTwoPulledJobsAtOnce()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 64 });
+        // The only worker holds job -1 of another run, so each job the producer writes stays in the queue.
+        Task<IReadOnlyList<JobResult<int, int>>> busy = pool.RunAsync([-1]);
+        await probe.Started(-1).Within();
+        var queuedAtEachPull = new ConcurrentQueue<int>();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(
+            new CountingList([.. Enumerable.Range(0, 40)], () => queuedAtEachPull.Enqueue(pool.GetStatistics().QueuedJobs)));
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 40).Within();
+
+        // The first 32 jobs are all pulled before any is written; the last 8 after those 32 were written together.
+        queuedAtEachPull.Should().Equal([.. Enumerable.Repeat(0, 32), .. Enumerable.Repeat(32, 8)]);
+        probe.ReleaseAll();
+        (await busy.Within()).Should().ContainSingle();
+        (await run.Within()).Select(r => r.Value).Should().Equal(Enumerable.Range(0, 40));
+    }
+
+    [Fact]
+    public async Task RunAsync_InMemoryCollectionThrowsAfterThreeJobs_ThrowsItsExceptionAndCountsTheThreeAsCanceled()
+    {
+        var error = new FormatException("the collection broke");
+        int pulls = 0;
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { MaxWorkers = 1 });
+
+        // Jobs 0 to 2 are pulled into one batch, and the fourth pull throws before the batch is written.
+        Func<Task> run = () => pool.RunAsync(new CountingList([.. Enumerable.Range(0, 10)], () =>
+        {
+            if (Interlocked.Increment(ref pulls) == 4)
+            {
+                throw error;
+            }
+        })).Within();
+
+        (await run.Should().ThrowAsync<FormatException>()).Which.Should().BeSameAs(error);
+        pool.GetStatistics().Should().BeEquivalentTo(new { Succeeded = 0, Canceled = 3 });
+    }
+
+    [Fact]
+    public async Task RunAsync_SourceThrowsFromGetEnumerator_ThrowsItsException()
+    {
+        var error = new FormatException("no enumerator");
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { MaxWorkers = 1 });
+
+        Func<Task> run = () => pool.RunAsync(new UnenumerableSource(error)).Within();
+
+        (await run.Should().ThrowAsync<FormatException>()).Which.Should().BeSameAs(error);
+        pool.GetStatistics().Should().BeEquivalentTo(new { Succeeded = 0, Canceled = 0 });
+    }
+
+    /// <summary>A source that cannot even be enumerated: GetEnumerator throws.</summary>
+    private sealed class UnenumerableSource(Exception error) : IEnumerable<int>
+    {
+        public IEnumerator<int> GetEnumerator() => throw error;
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
     /// <summary>A list that knows its count (so the producer may pull it in batches) and reports each element it yields.</summary>
     private sealed class CountingList(int[] items, Action onYield) : ICollection<int>
     {
