@@ -37,4 +37,55 @@ public sealed class StreamAsyncTests : PoolTest
         logs.Entries.Where(e => e.EventId.Name == "RunEnded").Should().ContainSingle();
         pool.GetStatistics().Succeeded.Should().Be(1);
     }
+
+    [Fact]
+    public async Task DisposeAsync_WhileMoveNextIsPending_TheMoveThrowsCancellationNamingTheDisposal()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, Name = "stream" });
+        IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([0, 1]).GetAsyncEnumerator();
+        Task<bool> pending = stream.MoveNextAsync().AsTask();
+        await probe.Started(0).Within();
+
+        Task disposal = stream.DisposeAsync().AsTask();
+
+        var canceled = await pending.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Message.Should().Be("The run on pool 'stream' was cancelled because its stream's enumerator was disposed; 2 outcome(s) are attached.");
+        canceled.Results.Select(r => (r.Index, r.Status)).Should().Equal((0, JobStatus.Canceled), (1, JobStatus.Canceled));
+        await disposal.Within();
+        (await stream.MoveNextAsync().Within()).Should().BeFalse();
+        pool.GetStatistics().Should().BeEquivalentTo(new { Succeeded = 0, Canceled = 2, RunningJobs = 0 });
+    }
+
+    [Fact]
+    public async Task DisposeAsync_AfterTheStreamEnded_EndsTheRunOnce()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { MaxWorkers = 1 }, logs);
+        IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([0, 1]).GetAsyncEnumerator();
+        while (await stream.MoveNextAsync().Within())
+        {
+        }
+
+        await stream.DisposeAsync().Within();
+
+        logs.Entries.Where(e => e.EventId.Name == "RunEnded").Should().ContainSingle();
+        pool.GetStatistics().Should().BeEquivalentTo(new { Succeeded = 2, Canceled = 0 });
+    }
+
+    [Fact]
+    public async Task MoveNextAsync_AfterDisposeBeforeAnyMove_ReturnsFalseAndStartsNoRun()
+    {
+        var logs = new CapturingLoggerFactory();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1 }, logs);
+        IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([0, 1]).GetAsyncEnumerator();
+        await stream.DisposeAsync().Within();
+
+        (await stream.MoveNextAsync().Within()).Should().BeFalse();
+
+        probe.Calls.Should().Be(0);
+        logs.Entries.Should().NotContain(e => e.EventId.Name == "RunStarted" || e.EventId.Name == "RunEnded");
+        pool.GetStatistics().Should().BeEquivalentTo(new { Succeeded = 0, Canceled = 0, QueuedJobs = 0 });
+    }
 }
