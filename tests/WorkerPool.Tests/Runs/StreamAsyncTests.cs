@@ -88,4 +88,21 @@ public sealed class StreamAsyncTests : PoolTest
         logs.Entries.Should().NotContain(e => e.EventId.Name == "RunStarted" || e.EventId.Name == "RunEnded");
         pool.GetStatistics().Should().BeEquivalentTo(new { Succeeded = 0, Canceled = 0, QueuedJobs = 0 });
     }
+
+    [Fact]
+    public async Task MoveNextAsync_ConsumerTakesABatchOfReadyOutcomes_GivesTheirCreditsBackToTheProducer()
+    {
+        // A window of 6 + 2 = 8 credits, given back in batches of 8 / 4 = 2.
+        var source = Sources.Counting();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { MaxWorkers = 2, QueueCapacity = 6 });
+        await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync(source).GetAsyncEnumerator();
+        (await stream.MoveNextAsync().Within()).Should().BeTrue();
+        // The producer has used the whole window, and the workers have published every outcome and left.
+        await TestExtensions.UntilAsync(() => source.Pulled == 8 && pool.GetStatistics().ActiveWorkers == 0).Within();
+
+        // The second outcome is ready, so the consumer does not wait: only the full batch it now holds frees the producer.
+        (await stream.MoveNextAsync().Within()).Should().BeTrue();
+
+        await TestExtensions.UntilAsync(() => source.Pulled == 10).Within();
+    }
 }
