@@ -88,4 +88,41 @@ public sealed class NestedRunTests : PoolTest
         peakAfterReturn.Should().BeLessThanOrEqualTo(1, "with the outer job holding its place again, one place of two is left");
         pool.LentPlaces.Should().Be(0);
     }
+
+    [Fact]
+    public async Task RunAsync_JobStartsANestedRunWhileTheQueueIsFull_ItsLentPlaceTakesTheQueuedJobAtOnce()
+    {
+        TaskCompletionSource firstTwoQueued = NewGate();
+        BoundedWorkerPool<int, int>? self = null;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, ct) =>
+            {
+                if (job != 0)
+                {
+                    return job;
+                }
+
+                // Job 1 fills the queue, so the nested run's job waits in line: only a worker started for the lent
+                // place can free the room it needs.
+                await firstTwoQueued.Task.WaitAsync(ct);
+                IReadOnlyList<JobResult<int, int>> nested = await self!.RunAsync([10], ct);
+                return nested.Single().Value + 1;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 1 });
+        self = pool;
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(TwoJobsThenSignal(firstTwoQueued)).Within();
+
+        results.Select(r => r.Value).Should().Equal(11, 1);
+        pool.GetStatistics().PeakWorkers.Should().Be(2);
+        pool.LentPlaces.Should().Be(0);
+    }
+
+    /// <summary>Jobs 0 and 1, pulled one at a time; asked for a third, the producer has queued both and started their workers.</summary>
+    private static IEnumerable<int> TwoJobsThenSignal(TaskCompletionSource queued)
+    {
+        yield return 0;
+        yield return 1;
+        queued.TrySetResult();
+    }
 }
