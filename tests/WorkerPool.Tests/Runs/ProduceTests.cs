@@ -116,6 +116,41 @@ public sealed class ProduceTests : PoolTest
         pool.GetStatistics().Should().BeEquivalentTo(new { Succeeded = 0, Canceled = 0 });
     }
 
+    [Fact]
+    public async Task RunAsync_SourceEndsButItsEnumeratorThrowsOnDispose_ThrowsThatExceptionWithAnOutcomeForEveryJob()
+    {
+        var error = new FormatException("dispose broke");
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { MaxWorkers = 1 });
+
+        Func<Task> run = () => pool.RunAsync(new ThrowingOnDisposeSource(2, error)).Within();
+
+        (await run.Should().ThrowAsync<FormatException>()).Which.Should().BeSameAs(error);
+        // The failure stops the run: each job either ran before that or never started.
+        WorkerPoolStatistics statistics = pool.GetStatistics();
+        (statistics.Succeeded + statistics.Canceled).Should().Be(2);
+    }
+
+    /// <summary>A source of 0..count-1 whose enumerator throws when it is disposed.</summary>
+    private sealed class ThrowingOnDisposeSource(int count, Exception error) : IEnumerable<int>
+    {
+        public IEnumerator<int> GetEnumerator() => new Enumerator(count, error);
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        private sealed class Enumerator(int count, Exception error) : IEnumerator<int>
+        {
+            public int Current { get; private set; } = -1;
+
+            object System.Collections.IEnumerator.Current => Current;
+
+            public bool MoveNext() => ++Current < count;
+
+            public void Reset() => throw new NotSupportedException();
+
+            public void Dispose() => throw error;
+        }
+    }
+
     /// <summary>A source that cannot even be enumerated: GetEnumerator throws.</summary>
     private sealed class UnenumerableSource(Exception error) : IEnumerable<int>
     {
