@@ -286,4 +286,39 @@ public sealed class CancellationTests : PoolTest
         // consumer's cancelled wait, the run's exception), never one more per job.
         Volatile.Read(ref thrown).Should().BeInRange(Jobs, Jobs + 10);
     }
+
+    [Fact]
+    public async Task RunAsync_Cancelled_TheRunsExceptionIsThrownOnlyToItsAwaiter()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1 });
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Enumerable.Range(0, 1), cts.Token);
+        await probe.Started(0).Within();
+
+        // Every throw of a WorkerPoolCanceledException anywhere in the process; the run's is told apart by identity below.
+        var thrown = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        void Record(object? sender, System.Runtime.ExceptionServices.FirstChanceExceptionEventArgs e)
+        {
+            if (e.Exception is WorkerPoolCanceledException<int, int>)
+            {
+                thrown.Enqueue(e.Exception);
+            }
+        }
+
+        AppDomain.CurrentDomain.FirstChanceException += Record;
+        WorkerPoolCanceledException<int, int> canceled;
+        try
+        {
+            cts.Cancel();
+            canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        }
+        finally
+        {
+            AppDomain.CurrentDomain.FirstChanceException -= Record;
+        }
+
+        run.IsCanceled.Should().BeTrue("a cancelled run's task is Canceled, not Faulted");
+        thrown.Count(e => ReferenceEquals(e, canceled)).Should().Be(1, "the pool makes the task Canceled without throwing; only the caller's await throws");
+    }
 }

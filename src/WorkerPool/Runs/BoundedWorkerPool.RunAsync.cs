@@ -267,7 +267,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         return RunError(run, completed, results) switch
         {
             null => Task.FromResult(results),
-            OperationCanceledException canceled when run.Failure is null => CanceledAsync<IReadOnlyList<JobResult<TJob, TResult>>>(canceled),
+            OperationCanceledException canceled when run.Failure is null => CanceledTask<IReadOnlyList<JobResult<TJob, TResult>>>(canceled),
             Exception error => Task.FromException<IReadOnlyList<JobResult<TJob, TResult>>>(error),
         };
     }
@@ -296,11 +296,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             : new InvalidOperationException($"The run on pool '{_name}' pulled {run.Pulled} job(s) but holds {outcomes} outcome(s).");
     }
 
-    /// <summary>A task that ends Canceled with <paramref name="canceled"/> itself, which its awaiters then catch.</summary>
-    private static async Task<T> CanceledAsync<T>(OperationCanceledException canceled)
+    /// <summary>
+    /// A task that is Canceled with <paramref name="canceled"/> itself, which its awaiters then catch. Nothing is thrown
+    /// to make it: the builder of an async method stores an <see cref="OperationCanceledException"/> as the task's
+    /// cancellation, as it does for one that escapes the method, so the caller's await is the only throw.
+    /// </summary>
+    private static Task<T> CanceledTask<T>(OperationCanceledException canceled)
     {
-        await Task.CompletedTask.ConfigureAwait(false);
-        throw canceled;
+        var builder = AsyncTaskMethodBuilder<T>.Create();
+        Task<T> task = builder.Task;
+        builder.SetException(canceled);
+        Debug.Assert(task.IsCanceled, "An OperationCanceledException makes the builder's task Canceled.");
+        return task;
     }
 
     /// <summary>Releases a finished run's resources and its place in the pool, counts its never-started jobs, and logs its end.</summary>
