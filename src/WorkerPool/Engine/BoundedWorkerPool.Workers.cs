@@ -149,7 +149,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Failed, default, fault, slot.Lap(started));
             }
 
-            if (completed.IsCanceled && run.IsCancellationRequested)
+            if (completed.IsCanceled && run.IsCanceled)
             {
                 // The run's own cancellation, taken without rethrowing the job's exception: a second throw per job
                 // would double the cost of cancelling many parked jobs. AsTask consumes a ValueTask source; the
@@ -184,7 +184,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         if (exception is OperationCanceledException)
         {
-            if (run.IsCancellationRequested)
+            if (run.IsCanceled)
             {
                 return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, exception, duration);
             }

@@ -6,15 +6,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// The run of a RunAsync call: workers write outcomes straight into its <see cref="Collector"/>, in input order, and
     /// its consumer (<see cref="CollectAsync"/>) waits until the last one is written or the run stops.
     /// </summary>
-    private sealed class CollectingRun(BoundedWorkerPool<TJob, TResult> pool, ResultCollector<TJob, TResult> collector, CancellationToken callerToken)
-        : Run(pool, callerToken, enumeratorToken: default)
+    private sealed class CollectingRun : SourceRun
     {
+        internal CollectingRun(BoundedWorkerPool<TJob, TResult> pool, ResultCollector<TJob, TResult> collector, CancellationToken callerToken)
+            : base(pool, callerToken)
+        {
+            Collector = collector;
+            Link(CancelRun);
+        }
+
         private readonly TaskCompletionSource _allWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _consumer;
 
         /// <summary>Where workers write outcomes, in input order.</summary>
-        internal ResultCollector<TJob, TResult> Collector { get; } = collector;
+        internal ResultCollector<TJob, TResult> Collector { get; }
 
         /// <summary>
         /// Completes (never faults) once the source is exhausted and every pulled job's outcome is written to the
@@ -29,7 +35,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return consumer;
         }
 
-        internal override void OnPulled(long index) => Collector.EnsureSlot(index);
+        protected override void OnPulled(long index) => Collector.EnsureSlot(index);
 
         internal override void Publish(in JobResult<TJob, TResult> result) => Collector.Add(result);
 

@@ -15,7 +15,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// waiting in line with it when there is no room. Ends when the source is exhausted, throws, or
     /// the run is cancelled. Never throws.
     /// </summary>
-    private async Task ProduceAsync(Run run, IEnumerable<TJob> source)
+    private async Task ProduceAsync(SourceRun run, IEnumerable<TJob> source)
     {
         CancellationToken token = run.Token;
         IEnumerator<TJob>? jobs = null;
@@ -60,7 +60,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                         break;
                     }
 
-                    batch[count++] = Pull(run, jobs.Current);
+                    batch[count++] = run.Pull(jobs.Current);
                 }
 
                 credits -= count;
@@ -119,7 +119,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// source that ignores the run's token: once the run is cancelled, a pending MoveNextAsync is abandoned, and the
     /// source is disposed when that call finally returns.
     /// </summary>
-    private async Task ProduceAsync(Run run, IAsyncEnumerable<TJob> source)
+    private async Task ProduceAsync(SourceRun run, IAsyncEnumerable<TJob> source)
     {
         CancellationToken token = run.Token;
         IAsyncEnumerator<TJob>? jobs = null;
@@ -162,7 +162,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
 
                 // Stryker disable once Boolean,Statement : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context; after a cancelled enqueue the next TakeCreditAsync returns false, so the return only saves a step
-                one[0] = Pull(run, jobs.Current);
+                one[0] = run.Pull(jobs.Current);
                 if (!await EnqueueAsync(run, one, 1).ConfigureAwait(false))
                 {
                     return;
@@ -215,7 +215,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private void OnSourceException(Run run, Exception exception, CancellationToken token)
     {
-        if (exception is OperationCanceledException && (token.IsCancellationRequested || run.IsCancellationRequested))
+        if (exception is OperationCanceledException && (token.IsCancellationRequested || run.IsCanceled))
         {
             return;
         }
@@ -241,22 +241,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         OnSourceException(run, exception, token);
     }
 
-    /// <summary>Producer only: gives a job pulled from the source its index, and makes its outcome's slot exist.</summary>
-    private static QueuedJob Pull(Run run, TJob job)
-    {
-        long index = run.Pulled;
-        run.OnPulled(index);
-        run.Pulled = index + 1;
-        return new QueuedJob(job, index);
-    }
-
     /// <summary>
     /// Queues the first <paramref name="count"/> pulled jobs of <paramref name="batch"/> in the pool queue, in order: as
     /// many as there is room for under one lock, the rest one at a time, waiting (cancellably) in line while the queue is
     /// full. Makes sure workers will take them. Returns <see langword="false"/> if the run was cancelled meanwhile; the run
     /// then keeps the jobs not queued, and its finish records them as never started.
     /// </summary>
-    private ValueTask<bool> EnqueueAsync(Run run, QueuedJob[] batch, int count)
+    private ValueTask<bool> EnqueueAsync(SourceRun run, QueuedJob[] batch, int count)
     {
         int written = _queue.TryWriteMany(run, batch.AsSpan(0, count));
         if (written > 0)
@@ -269,7 +260,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
     // Pooled: a producer waits for room once per batch of jobs, and a box per wait would be an allocation.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> EnqueueWhenRoomAsync(Run run, QueuedJob[] batch, int next, int count)
+    private async ValueTask<bool> EnqueueWhenRoomAsync(SourceRun run, QueuedJob[] batch, int next, int count)
     {
         run.RoomWaiter ??= new JobQueue<Run, QueuedJob>.Waiter();
         for (; next < count; next++)

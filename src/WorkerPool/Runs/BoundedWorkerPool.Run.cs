@@ -10,14 +10,23 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// What every run of the pool has, whatever hands its outcomes to its caller: its token and ExecutionContext, the
     /// claim protocol between workers (<see cref="TryEnter"/>/<see cref="Exit"/>) and its finish
     /// (<see cref="CloseAndDrainAsync"/>), the count of outcomes published against jobs pulled, and its end. See
-    /// docs/design.md. <see cref="CollectingRun"/> (RunAsync) and <see cref="StreamingRun"/> (StreamAsync) add where
-    /// outcomes go.
+    /// docs/design.md. <see cref="CollectingRun"/> (RunAsync), <see cref="StreamingRun"/> (StreamAsync) and
+    /// <see cref="Submission"/> (SubmitAsync) add where outcomes go.
     /// </summary>
-    private abstract class Run : JobMark, IJobQueueOwner
+    /// <remarks>
+    /// A run is its own token source, and the mark of the first worker slot that runs one of its jobs
+    /// (<see cref="IJobMark"/>): a call allocates neither apart. Registrations on its caller's token and the pool's
+    /// disposal token (<see cref="Link"/>) cancel it, as a linked source would; its disposal removes them.
+    /// </remarks>
+    private abstract class Run : CancellationTokenSource, IJobMark, IJobQueueOwner
     {
         private readonly BoundedWorkerPool<TJob, TResult> _pool;
         private readonly CancellationToken _callerToken;
-        private readonly CancellationToken _enumeratorToken;
+
+        // The registrations that cancel the run when its caller's token or the pool's disposal token is cancelled.
+        private CancellationTokenRegistration _callerLink;
+        private CancellationTokenRegistration _disposalLink;
+        private NestedRunCount _nested;
 
         // The claim protocol, and whether the run is stopping.
         private ClaimGate _claims;
@@ -36,28 +45,60 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private Exception? _failure;
         private Task? _cancellation;
 
-        protected Run(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken, CancellationToken enumeratorToken)
+        protected Run(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken)
         {
             _pool = pool;
             Id = pool.NextRunId();
             _callerContext = ExecutionContext.Capture();
             _outerMark = JobScope.Current;
             _callerToken = callerToken;
-            _enumeratorToken = enumeratorToken;
-            CancellationToken disposal = pool._disposeCts.Token;
-            Cts = (callerToken.CanBeCanceled, enumeratorToken.CanBeCanceled) switch
-            {
-                (false, false) => CancellationTokenSource.CreateLinkedTokenSource(disposal),
-                (true, false) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, disposal),
-                (false, true) => CancellationTokenSource.CreateLinkedTokenSource(enumeratorToken, disposal),
-                (true, true) => CancellationTokenSource.CreateLinkedTokenSource(callerToken, enumeratorToken, disposal),
-            };
-            Token = Cts.Token;
+
+            // Kept: a disposed source no longer hands out its token, and the token is reported after the run ended.
+            Token = base.Token;
             StartTimestamp = Log.IsEnabled(pool._logger, LogLevel.Debug) ? pool._options.TimeProvider.GetTimestamp() : NotTimed;
         }
 
         /// <summary>The token the caller passed.</summary>
         protected CancellationToken CallerToken => _callerToken;
+
+        /// <summary>Cancels the run: the callback of a link that <see cref="Link"/> makes.</summary>
+        protected static readonly Action<object?> CancelRun = static state => ((Run)state!).Cancel();
+
+        /// <summary>
+        /// Registers <paramref name="onCanceled"/>, which must cancel the run, on the caller's token and the pool's
+        /// disposal token. Call once. A token already cancelled runs it at once.
+        /// </summary>
+        protected void Link(Action<object?> onCanceled)
+        {
+            if (_callerToken.CanBeCanceled)
+            {
+                _callerLink = _callerToken.UnsafeRegister(onCanceled, this);
+            }
+
+            _disposalLink = _pool._disposeCts.Token.UnsafeRegister(onCanceled, this);
+        }
+
+        /// <summary>Removes the links, without waiting for a callback that is running (the run's disposal waits for it).</summary>
+        protected void Unlink()
+        {
+            _callerLink.Unregister();
+            _disposalLink.Unregister();
+        }
+
+        /// <summary>
+        /// Removes the links first, waiting for a callback that is running, so that none cancels the source once it is
+        /// disposed.
+        /// </summary>
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _callerLink.Dispose();
+                _disposalLink.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
 
         /// <summary>The pool the run belongs to.</summary>
         protected BoundedWorkerPool<TJob, TResult> Pool => _pool;
@@ -65,15 +106,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // The caller's context, captured when the run started (null if the caller suppressed flow), and the mark of the
         // job it was started from, if any.
         private readonly ExecutionContext? _callerContext;
-        private readonly JobMark? _outerMark;
+        private readonly IJobMark? _outerMark;
 
-        // The context the run's jobs execute in on each worker slot that has run one: the caller's, marked with the run
-        // and the slot. The first slot's is kept in _firstSlot/_firstContext, which is all a one-job run needs, and its
-        // mark is the run itself; others are kept in _jobContexts, grown under the pool's _contextSync, each with a
-        // SlotMark. Each slot reads and fills only its own.
+        // The context the run's jobs execute in on the first worker slot that runs one: the caller's, marked with the
+        // run itself. It is all a one-job run needs; a run with more jobs keeps the other slots' contexts
+        // (SourceRun.ContextForAnotherSlot). Only that slot's worker reads _firstContext.
         private WorkerSlot? _firstSlot;
         private ExecutionContext? _firstContext;
-        private ExecutionContext?[] _jobContexts = [];
 
         /// <summary>
         /// The ExecutionContext a job of the run executes in on <paramref name="slot"/>: its caller's, captured when the run
@@ -89,72 +128,63 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return _firstContext!;
             }
 
-            ExecutionContext?[] contexts = Volatile.Read(ref _jobContexts);
-            if (slot.Id < contexts.Length && contexts[slot.Id] is { } context)
-            {
-                return context;
-            }
-
-            // The first slot to get here claims the field, and the run is its mark; only that slot ever reads _firstContext.
+            // The first slot to get here claims the field, and the run is its mark.
             if (Volatile.Read(ref _firstSlot) is null && Interlocked.CompareExchange(ref _firstSlot, slot, null) is null)
             {
                 _firstContext = JobScope.ContextFor(_callerContext, this);
                 return _firstContext;
             }
 
-            context = JobScope.ContextFor(_callerContext, new SlotMark(_pool, slot, this, _outerMark));
-            lock (_pool._contextSync)
-            {
-                contexts = _jobContexts;
-                if (slot.Id >= contexts.Length)
-                {
-                    Array.Resize(ref contexts, Math.Max(slot.Id + 1, _pool._options.MaxWorkers));
-                }
-
-                contexts[slot.Id] = context;
-                Volatile.Write(ref _jobContexts, contexts);
-            }
-
-            return context;
+            return ContextForAnotherSlot(slot);
         }
 
-        /// <inheritdoc/>
-        internal override object OwnerPool => _pool;
+        /// <summary>
+        /// The context of the run's jobs on a worker slot other than its first: the caller's, marked with a
+        /// <see cref="SlotMark"/>. Called by the slot's worker only.
+        /// </summary>
+        protected abstract ExecutionContext ContextForAnotherSlot(WorkerSlot slot);
+
+        /// <summary>The caller's context, captured when the run started; null if the caller suppressed flow.</summary>
+        protected ExecutionContext? CallerContext => _callerContext;
 
         /// <inheritdoc/>
-        internal override JobMark? Outer => _outerMark;
+        public object OwnerPool => _pool;
+
+        /// <inheritdoc/>
+        public IJobMark? Outer => _outerMark;
 
         /// <summary>As the mark of its first slot: whether that slot executes a job of the run now.</summary>
-        internal override bool IsLive => Volatile.Read(ref _firstSlot) is { } slot && slot.IsRunning(this);
+        public bool IsLive => Volatile.Read(ref _firstSlot) is { } slot && slot.IsRunning(this);
+
+        /// <inheritdoc/>
+        public bool EnterNested() => _nested.Enter();
+
+        /// <inheritdoc/>
+        public bool ExitNested() => _nested.Exit();
 
         /// <summary>The run's id, unique within its pool: in log scopes, and in descriptions of its jobs.</summary>
         internal long Id { get; }
 
         /// <summary>The job of this pool that started this run and lent its place to it, if the run is nested.</summary>
-        internal JobMark? LentBy { get; set; }
+        internal IJobMark? LentBy { get; set; }
 
-        /// <summary>Linked to the caller's token(s) and the pool's disposal; cancelled by the run on failure.</summary>
-        internal CancellationTokenSource Cts { get; }
-
-        /// <summary>The token every await of the run observes.</summary>
-        internal CancellationToken Token { get; }
-
-        /// <summary>The producer's wait for room in the pool queue, made at its first wait and reused. Producer only.</summary>
-        internal JobQueue<Run, QueuedJob>.Waiter? RoomWaiter { get; set; }
-
-        private long _unsuccessful;
+        /// <summary>
+        /// The token every await of the run observes: the run's own, cancelled by its links, by its failure or by its
+        /// finish.
+        /// </summary>
+        internal new CancellationToken Token { get; }
 
         /// <summary>Jobs of the run that failed or timed out so far.</summary>
-        internal long Unsuccessful => Volatile.Read(ref _unsuccessful);
+        internal abstract long Unsuccessful { get; }
 
         /// <summary>Counts a job that failed or timed out (for the run's end in the log).</summary>
-        internal void CountUnsuccessful() => Interlocked.Increment(ref _unsuccessful);
+        internal abstract void CountUnsuccessful();
 
         /// <summary>Outcomes published by workers so far.</summary>
         internal long Published => Volatile.Read(ref _published);
 
-        /// <summary>Jobs pulled from the source. Written only by the producer; read after the producer ended.</summary>
-        internal long Pulled { get; set; }
+        /// <summary>Jobs pulled from the source: read once the producer has ended, or once it said the source is exhausted.</summary>
+        internal abstract long Pulled { get; }
 
         /// <summary>The producer task; the run's finish and the pool's disposal await it. It never faults.</summary>
         internal Task Producer { get; set; } = Task.CompletedTask;
@@ -185,23 +215,26 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>The token to report in a cancellation exception: the caller's, if it was the one cancelled.</summary>
         internal CancellationToken CanceledToken =>
             _callerToken.IsCancellationRequested ? _callerToken
-            : _enumeratorToken.IsCancellationRequested ? _enumeratorToken
+            : EnumeratorToken.IsCancellationRequested ? EnumeratorToken
             : Token;
+
+        /// <summary>A stream's enumerator token, which cancels the run as its caller's token does; none for other runs.</summary>
+        protected virtual CancellationToken EnumeratorToken => default;
 
         /// <summary>
         /// Whether the run is ending: set synchronously by <see cref="RequestStop"/>, or by cancellation of its token.
         /// No job starts once this is true, and a stream yields nothing more.
         /// </summary>
-        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || IsCancellationRequested;
+        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || IsCanceled;
 
-        internal bool CanceledByCaller => _callerToken.IsCancellationRequested || _enumeratorToken.IsCancellationRequested;
+        internal bool CanceledByCaller => _callerToken.IsCancellationRequested || EnumeratorToken.IsCancellationRequested;
 
         /// <summary>
         /// Whether the run is cancelled: its token, or already one of the tokens it is linked to. A linked token is
         /// cancelled a moment after the token it follows, so a job or source that saw the caller's token cancelled
         /// is judged by that token, not by the run's.
         /// </summary>
-        internal bool IsCancellationRequested =>
+        internal bool IsCanceled =>
             Token.IsCancellationRequested || CanceledByCaller || _pool._disposeCts.IsCancellationRequested;
 
         /// <summary>
@@ -251,18 +284,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// (<see cref="AddPublished"/>) before it leaves the run.
         /// </summary>
         internal abstract void Publish(in JobResult<TJob, TResult> result);
-
-        /// <summary>
-        /// Up to <paramref name="most"/> more jobs the producer may pull, at least one, waiting if the kind of run bounds
-        /// them; 0 once the run is cancelled.
-        /// </summary>
-        internal virtual ValueTask<int> TakeCreditsAsync(int most) =>
-            new(Token.IsCancellationRequested ? 0 : most);
-
-        /// <summary>Producer only: called for each job pulled, before it can be claimed, with its index.</summary>
-        internal virtual void OnPulled(long index)
-        {
-        }
 
         /// <summary>Called by the producer once the source is exhausted, after its last job was queued.</summary>
         internal void SourceExhausted()
@@ -321,7 +342,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal void RequestStop()
         {
             Volatile.Write(ref _stopping, 1);
-            Task? cancellation = BoundedWorkerPool<TJob, TResult>.CancelInBackground(Cts);
+            Task? cancellation = BoundedWorkerPool<TJob, TResult>.CancelInBackground(this);
             if (cancellation is not null)
             {
                 Interlocked.CompareExchange(ref _cancellation, cancellation, null);
@@ -437,7 +458,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             // Stryker disable once Statement : releases the token source; not observable through the public API
-            Cts.Dispose();
+            Dispose();
         }
     }
 }

@@ -183,7 +183,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// Registers a new run with the pool and starts its producer, or throws if the pool is disposed or draining. The
     /// producer task exists before the run is registered, so DisposeAsync always has it to wait for.
     /// </summary>
-    private void StartRun(Run run, Func<Run, Task> produce)
+    private void StartRun(SourceRun run, Func<SourceRun, Task> produce)
     {
         var producer = new Task<Task>(() => produce(run), CancellationToken.None, TaskCreationOptions.DenyChildAttach);
         run.Producer = producer.Unwrap();
@@ -199,7 +199,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private void Register(Run run)
     {
-        JobMark? lender = JobScope.FindLiveMark(this);
+        IJobMark? lender = JobScope.FindLiveMark(this);
         bool nested = lender is not null;
         bool disposed;
         bool refused;

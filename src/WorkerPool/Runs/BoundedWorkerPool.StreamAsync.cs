@@ -7,7 +7,7 @@ namespace WorkerPool;
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
     /// <summary>What StreamAsync returns: each enumeration is a run of its own, started by its first MoveNextAsync.</summary>
-    private sealed class StreamEnumerable(BoundedWorkerPool<TJob, TResult> pool, Func<Run, Task> produce, CancellationToken callerToken)
+    private sealed class StreamEnumerable(BoundedWorkerPool<TJob, TResult> pool, Func<SourceRun, Task> produce, CancellationToken callerToken)
         : IAsyncEnumerable<JobResult<TJob, TResult>>
     {
         public IAsyncEnumerator<JobResult<TJob, TResult>> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
@@ -26,7 +26,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </remarks>
     private sealed class StreamEnumerator(
         BoundedWorkerPool<TJob, TResult> pool,
-        Func<Run, Task> produce,
+        Func<SourceRun, Task> produce,
         CancellationToken callerToken,
         CancellationToken enumeratorToken) : IAsyncEnumerator<JobResult<TJob, TResult>>
     {

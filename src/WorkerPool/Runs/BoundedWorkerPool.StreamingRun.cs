@@ -9,13 +9,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// completion order, and its <see cref="Window"/> of credits keeps the producer at most a window ahead of the
     /// consumer (<see cref="StreamEnumerator"/>).
     /// </summary>
-    private sealed class StreamingRun : Run
+    private sealed class StreamingRun : SourceRun
     {
         private const int MaxCreditBatch = 32;
 
+        // The token passed to the enumerator, which cancels the run as the caller's does, and the registration that does it.
+        private readonly CancellationToken _enumeratorToken;
+        private readonly CancellationTokenRegistration _enumeratorLink;
+
         internal StreamingRun(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken, CancellationToken enumeratorToken)
-            : base(pool, callerToken, enumeratorToken)
+            : base(pool, callerToken)
         {
+            _enumeratorToken = enumeratorToken;
             // Stryker disable once Initializer,Boolean : channel tuning hints; any valid setting gives the same results
             Results = Channel.CreateUnbounded<JobResult<TJob, TResult>>(new UnboundedChannelOptions
             {
@@ -31,8 +36,25 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             CreditBatch = Math.Clamp(windowSize / 4, 1, MaxCreditBatch);
 
             // The producer's and the consumer's waits take no token: this one registration ends both. It lives as long
-            // as Cts, whose disposal removes it.
+            // as the run's source, whose disposal removes it. Made before the links, which may cancel the run at once.
             Token.UnsafeRegister(static state => ((StreamingRun)state!).OnCanceled(), this);
+            Link(CancelRun);
+            if (enumeratorToken.CanBeCanceled)
+            {
+                _enumeratorLink = enumeratorToken.UnsafeRegister(CancelRun, this);
+            }
+        }
+
+        protected override CancellationToken EnumeratorToken => _enumeratorToken;
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _enumeratorLink.Dispose();
+            }
+
+            base.Dispose(disposing);
         }
 
         /// <summary>

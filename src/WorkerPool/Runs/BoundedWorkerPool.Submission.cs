@@ -26,44 +26,66 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // Continuations run on the thread pool, never inline in the worker that completes the submission.
         private ManualResetValueTaskSourceCore<TResult> _core = new() { RunContinuationsAsynchronously = true };
 
-        // Set when the value task completes with a cancellation: only then is it Canceled, whatever the exception.
-        private bool _canceled;
+        // The submission's progress, one bit each (changed with Interlocked.Or, which returns what was there before), and
+        // from StatusShift up the published outcome's status.
+        private const int CallerArrived = 1;    // the caller's part of the fast way: the job written, the links made
+        private const int OutcomeArrived = 2;   // the other part: the outcome published and counted
+        private const int OutcomePublished = 4; // a worker published the job's outcome
+        private const int EndOwned = 8;         // one of the two ways to end owns the end
+        private const int Completed = 16;       // the value task is complete
+        private const int CompletedCanceled = 32; // ...with a cancellation: only then is it Canceled, whatever the exception
+        private const int StatusShift = 8;
+        private int _state;
 
-        // The job's outcome, once a worker published it; read after the outcome is counted.
-        private JobResult<TJob, TResult> _outcome;
-        private int _published;
-
-        // The parties of the fast way still to come (the caller's setup, the counted outcome), whether the outcome was
-        // counted, who owns the end, and whether the value task is complete.
-        private int _fastParties = 2;
-        private int _allWritten;
-        private int _endOwned;
-        private int _completed;
-        private CancellationTokenRegistration _callerRegistration;
-        private CancellationTokenRegistration _disposalRegistration;
+        // The job's outcome, once a worker published it: all of it but its index, which is 0, and its status, in _state.
+        private TJob? _job;
+        private TResult? _value;
+        private Exception? _error;
+        private TimeSpan _duration;
 
         // For the pool's disposal: null while nobody waits for the end, a wait once somebody does, Ended once it came.
         private static readonly TaskCompletionSource EndedMark = new();
         private TaskCompletionSource? _ended;
 
         internal Submission(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken)
-            : base(pool, callerToken, enumeratorToken: default)
+            : base(pool, callerToken)
         {
         }
 
         internal ValueTask<TResult> ValueTask => new(this, _core.Version);
 
         /// <summary>Whether a worker published the job's outcome.</summary>
-        internal bool HasOutcome => Volatile.Read(ref _published) != 0;
+        internal bool HasOutcome => (Volatile.Read(ref _state) & OutcomePublished) != 0;
 
         /// <summary>The job's outcome; read only once <see cref="HasOutcome"/>.</summary>
-        internal JobResult<TJob, TResult> Outcome => _outcome;
+        internal JobResult<TJob, TResult> Outcome =>
+            new(0, _job!, (JobStatus)(Volatile.Read(ref _state) >> StatusShift), _value, _error, _duration);
 
         internal override void Publish(in JobResult<TJob, TResult> result)
         {
-            _outcome = result;
-            Volatile.Write(ref _published, 1);
+            Debug.Assert(result.Index == 0, "A submission's one job has index 0.");
+            _job = result.Job;
+            _value = result.Value;
+            _error = result.Error;
+            _duration = result.Duration;
+            Interlocked.Or(ref _state, OutcomePublished | ((int)result.Status << StatusShift));
         }
+
+        /// <summary>Its one job, pulled before it is written.</summary>
+        internal override long Pulled => 1;
+
+        /// <summary>Its one job, if it failed or timed out: read once the run has ended.</summary>
+        internal override long Unsuccessful =>
+            HasOutcome && Outcome.Status is JobStatus.Failed or JobStatus.TimedOut ? 1 : 0;
+
+        // Told by its outcome's status.
+        internal override void CountUnsuccessful()
+        {
+        }
+
+        /// <summary>Its one job runs on one slot, which is the run's first.</summary>
+        protected override ExecutionContext ContextForAnotherSlot(WorkerSlot slot) =>
+            throw new InvalidOperationException("A submission's one job ran on a second worker slot.");
 
         /// <summary>
         /// The caller, once the job is written (or waits in line) and <see cref="Run.Producer"/> is set: registers for
@@ -74,20 +96,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             // On the tokens that cancel a submission from outside: the caller's and the pool's. (A job's failure in
             // StopOnFirstError stops the run too, but that job's outcome is then the submission's, as on the fast way.)
-            // Registered on those long-lived sources rather than on the run's own, a registration costs no allocation
-            // of its own; the end of the submission removes them.
-            CancellationToken callerToken = CallerToken;
-            if (callerToken.CanBeCanceled)
-            {
-                _callerRegistration = callerToken.UnsafeRegister(OnCanceledCallback, this);
-            }
-
-            _disposalRegistration = Pool._disposeCts.Token.UnsafeRegister(OnCanceledCallback, this);
+            // Each link cancels the run and starts its finish. Registered on those long-lived sources, a registration
+            // costs no allocation of its own; the end of the submission removes them. Until then the job's token is not
+            // linked, but nothing decides on it alone: every check of cancellation reads the caller's and the pool's
+            // tokens too (Run.IsCanceled).
+            Link(OnCanceledCallback);
 
             // A cancellation may have ended the submission, and removed its registrations, before they were stored. Each
             // side writes, then reads the other's write, with a full fence: either the end sees the registrations, or
             // this sees the end and removes them itself (a second removal does nothing).
-            if (Interlocked.CompareExchange(ref _endOwned, 0, 0) != 0)
+            if ((Interlocked.Or(ref _state, 0) & EndOwned) != 0)
             {
                 Unregister();
             }
@@ -97,41 +115,49 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 SourceExhausted();
             }
 
-            ArriveFast();
+            ArriveFast(CallerArrived);
         }
 
         private static readonly Action<object?> OnCanceledCallback = static state =>
-            ThreadPool.UnsafeQueueUserWorkItem(static submission => submission.Pool.OnSubmissionCanceled(submission), (Submission)state!, preferLocal: false);
+        {
+            var submission = (Submission)state!;
+            try
+            {
+                // The job's token, at once, as a linked source would; a callback of the job's that throws reaches the
+                // code that cancelled, as it would through a linked source.
+                submission.Cancel();
+            }
+            finally
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static submission => submission.Pool.OnSubmissionCanceled(submission), submission, preferLocal: false);
+            }
+        };
 
         /// <summary>Whether the caller or the pool cancelled the submission.</summary>
         private bool CanceledFromOutside => CanceledByCaller || Pool._disposeCts.IsCancellationRequested;
 
         /// <summary>Removes the registrations for cancellation, without waiting for a callback that is running.</summary>
-        internal void Unregister()
-        {
-            _callerRegistration.Unregister();
-            _disposalRegistration.Unregister();
-        }
+        internal void Unregister() => Unlink();
 
-        protected override void MarkAllWritten()
-        {
-            // Both the producer's last word and a worker's count may see every outcome written: one of them arrives.
-            if (Interlocked.Exchange(ref _allWritten, 1) == 0)
-            {
-                ArriveFast();
-            }
-        }
+        // Both the producer's last word and a worker's count may see every outcome written: the first one arrives.
+        protected override void MarkAllWritten() => ArriveFast(OutcomeArrived);
 
-        private void ArriveFast()
+        /// <summary>
+        /// One of the two parties of the fast way arrives, once (a second arrival does nothing); the last one ends the
+        /// submission unless it was cancelled from outside.
+        /// </summary>
+        private void ArriveFast(int party)
         {
-            if (Interlocked.Decrement(ref _fastParties) == 0 && !CanceledFromOutside && TryOwnEnd())
+            int before = Interlocked.Or(ref _state, party);
+            bool last = (before & party) == 0 && (before & (CallerArrived | OutcomeArrived) & ~party) != 0;
+            if (last && !CanceledFromOutside && TryOwnEnd())
             {
                 Pool.EndSubmissionFast(this);
             }
         }
 
         /// <summary>Claims the end of the submission: true for the first of the two ways to ask, false for the other.</summary>
-        internal bool TryOwnEnd() => Interlocked.Exchange(ref _endOwned, 1) == 0;
+        internal bool TryOwnEnd() => (Interlocked.Or(ref _state, EndOwned) & EndOwned) == 0;
 
         /// <summary>Completes SubmitAsync with the job's outcome, as SubmitAsync reports it.</summary>
         internal void CompleteWith(in JobResult<TJob, TResult> outcome)
@@ -162,9 +188,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>Completes SubmitAsync Canceled with <paramref name="canceled"/>.</summary>
         internal void CompleteCanceled(OperationCanceledException canceled)
         {
-            if (TryComplete())
+            if (TryComplete(CompletedCanceled))
             {
-                Volatile.Write(ref _canceled, true);
                 _core.SetException(canceled);
                 SignalEnded();
             }
@@ -180,7 +205,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
         }
 
-        private bool TryComplete() => Interlocked.Exchange(ref _completed, 1) == 0;
+        /// <summary>Claims the completion of the value task, marked with <paramref name="how"/>: true for the first claim.</summary>
+        private bool TryComplete(int how = 0) => (Interlocked.Or(ref _state, Completed | how) & Completed) == 0;
 
         // The end is signalled once the value task is complete, not when the run leaves the pool.
         internal override void MarkEnded()
@@ -215,7 +241,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             // The core calls every OperationCanceledException a cancellation: a job's own is a failure.
             ValueTaskSourceStatus status = _core.GetStatus(token);
-            return status == ValueTaskSourceStatus.Canceled && !Volatile.Read(ref _canceled) ? ValueTaskSourceStatus.Faulted : status;
+            return status == ValueTaskSourceStatus.Canceled && (Volatile.Read(ref _state) & CompletedCanceled) == 0
+                ? ValueTaskSourceStatus.Faulted
+                : status;
         }
 
         void IValueTaskSource<TResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
@@ -228,7 +256,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private void Submit(Submission submission, TJob job)
     {
-        QueuedJob queued = Pull(submission, job);
+        var queued = new QueuedJob(job, 0);
         bool written = _queue.TryWrite(submission, queued);
         if (written)
         {
@@ -245,10 +273,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <summary>The producer of a submission that found no room: waits in line with its job. Never throws.</summary>
     private async Task EnqueueSubmissionAsync(Submission submission, QueuedJob queued)
     {
-        submission.RoomWaiter = new JobQueue<Run, QueuedJob>.Waiter();
+        var waiter = new JobQueue<Run, QueuedJob>.Waiter();
 
         // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the wait ends on the thread pool, with no context
-        if (!await _queue.WriteAsync(submission, queued, submission.RoomWaiter, submission.Token).ConfigureAwait(false))
+        if (!await _queue.WriteAsync(submission, queued, waiter, submission.Token).ConfigureAwait(false))
         {
             submission.KeepUnqueued([queued]);
             return;

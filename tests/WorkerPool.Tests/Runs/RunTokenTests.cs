@@ -1,0 +1,80 @@
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests.Runs;
+
+/// <summary>
+/// A job's token follows the tokens that cancel its call as a linked token would: it is cancelled before the caller's
+/// <c>Cancel()</c> returns, and a cancellation callback of the job's that throws reaches that <c>Cancel()</c> without
+/// keeping the call from ending.
+/// </summary>
+public sealed class RunTokenTests : PoolTest
+{
+    public enum Caller
+    {
+        RunAsync,
+        StreamAsyncToken,
+        StreamAsyncWithCancellation,
+        SubmitAsync,
+    }
+
+    [Theory]
+    [InlineData(Caller.RunAsync)]
+    [InlineData(Caller.StreamAsyncToken)]
+    [InlineData(Caller.StreamAsyncWithCancellation)]
+    [InlineData(Caller.SubmitAsync)]
+    public async Task CallerCancels_TheRunningJobsTokenIsCancelledBeforeCancelReturns(Caller caller)
+    {
+        var tokens = new TaskCompletionSource<CancellationToken>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                tokens.TrySetResult(token);
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+        using var cts = new CancellationTokenSource();
+
+        Task call = Start(pool, caller, cts.Token);
+        CancellationToken jobToken = await tokens.Task.Within();
+        cts.Cancel();
+
+        jobToken.IsCancellationRequested.Should().BeTrue("the job's token is cancelled inline, as a linked token is");
+        await call.ShouldThrowAsync<OperationCanceledException>();
+    }
+
+    [Theory]
+    [InlineData(Caller.RunAsync)]
+    [InlineData(Caller.StreamAsyncToken)]
+    [InlineData(Caller.SubmitAsync)]
+    public async Task CallerCancels_AJobsCallbackThrows_CancelReportsItAndTheCallStillEndsCancelled(Caller caller)
+    {
+        var registered = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                using CancellationTokenRegistration throwing = token.Register(static () => throw new InvalidDataException("callback"));
+                registered.TrySetResult();
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+        using var cts = new CancellationTokenSource();
+
+        Task call = Start(pool, caller, cts.Token);
+        await registered.Task.Within();
+
+        Action cancel = cts.Cancel;
+        cancel.Should().Throw<AggregateException>().Which.Flatten().InnerExceptions.Should().ContainSingle(e => e is InvalidDataException);
+        await call.ShouldThrowAsync<OperationCanceledException>();
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+    }
+
+    private static Task Start(BoundedWorkerPool<int, int> pool, Caller caller, CancellationToken token) => caller switch
+    {
+        Caller.RunAsync => pool.RunAsync([1], token),
+        Caller.StreamAsyncToken => pool.StreamAsync([1], token).CollectAsync(),
+        Caller.StreamAsyncWithCancellation => pool.StreamAsync([1], CancellationToken.None).WithCancellation(token).CollectAsync(),
+        _ => pool.SubmitAsync(1, token).AsTask(),
+    };
+}
