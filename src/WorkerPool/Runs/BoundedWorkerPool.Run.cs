@@ -40,8 +40,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // The run's jobs taken out of the queue when it closed: they never start. Read once the run has drained.
         private List<QueuedJob>? _removed;
 
-        // A job the producer pulled but could not queue, because the run was cancelled or closed meanwhile. Taken once.
-        private QueuedJob[]? _unqueued;
         private Exception? _failure;
         private Task? _cancellation;
 
@@ -273,11 +271,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// Producer only, once: keeps pulled jobs that will never be queued, because the run was cancelled or the source
         /// threw meanwhile. The run's finish records them as never started.
         /// </summary>
-        internal void KeepUnqueued(ReadOnlySpan<QueuedJob> jobs)
-        {
-            Debug.Assert(Volatile.Read(ref _unqueued) is null, "A producer keeps unqueued jobs once.");
-            Volatile.Write(ref _unqueued, jobs.ToArray());
-        }
+        internal abstract void KeepUnqueued(ReadOnlySpan<QueuedJob> jobs);
+
+        /// <summary>Takes back the jobs <see cref="KeepUnqueued"/> kept, once, and hands each to <paramref name="sink"/>.</summary>
+        protected abstract long TakeBackUnqueued(Action<JobResult<TJob, TResult>>? sink);
 
         /// <summary>
         /// Hands a taken job's outcome to the run's caller. Never blocks, never throws. The worker then counts it
@@ -416,16 +413,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
             }
 
-            if (Interlocked.Exchange(ref _unqueued, null) is { } unqueued)
-            {
-                foreach (QueuedJob queued in unqueued)
-                {
-                    neverStarted++;
-                    sink?.Invoke(queued.NeverStarted());
-                }
-            }
-
-            return neverStarted;
+            return neverStarted + TakeBackUnqueued(sink);
         }
 
         /// <summary>

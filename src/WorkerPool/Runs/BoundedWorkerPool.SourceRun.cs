@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace WorkerPool;
 
 public sealed partial class BoundedWorkerPool<TJob, TResult>
@@ -12,6 +14,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         private long _pulled;
         private long _unsuccessful;
+
+        // Jobs the producer pulled but could not queue, because the run was cancelled or closed meanwhile. Taken once.
+        private QueuedJob[]? _unqueued;
 
         // The contexts of the run's jobs on worker slots other than the first, by slot id, each with a SlotMark; grown
         // under the pool's _contextSync. Each slot reads and fills only its own.
@@ -39,6 +44,27 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>Producer only: called for each job pulled, before it can be claimed, with its index.</summary>
         protected virtual void OnPulled(long index)
         {
+        }
+
+        internal override void KeepUnqueued(ReadOnlySpan<QueuedJob> jobs)
+        {
+            Debug.Assert(Volatile.Read(ref _unqueued) is null, "A producer keeps unqueued jobs once.");
+            Volatile.Write(ref _unqueued, jobs.ToArray());
+        }
+
+        protected override long TakeBackUnqueued(Action<JobResult<TJob, TResult>>? sink)
+        {
+            if (Interlocked.Exchange(ref _unqueued, null) is not { } unqueued)
+            {
+                return 0;
+            }
+
+            foreach (QueuedJob queued in unqueued)
+            {
+                sink?.Invoke(queued.NeverStarted());
+            }
+
+            return unqueued.Length;
         }
 
         /// <summary>

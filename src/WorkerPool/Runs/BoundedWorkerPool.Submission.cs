@@ -34,10 +34,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private const int EndOwned = 8;         // one of the two ways to end owns the end
         private const int Completed = 16;       // the value task is complete
         private const int CompletedCanceled = 32; // ...with a cancellation: only then is it Canceled, whatever the exception
+        private const int Unqueued = 64;        // the wait in line was cancelled: the job, in _job, never started
         private const int StatusShift = 8;
         private int _state;
 
         // The job's outcome, once a worker published it: all of it but its index, which is 0, and its status, in _state.
+        // Or the job itself, if it was never queued.
         private TJob? _job;
         private TResult? _value;
         private Exception? _error;
@@ -69,6 +71,25 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _error = result.Error;
             _duration = result.Duration;
             Interlocked.Or(ref _state, OutcomePublished | ((int)result.Status << StatusShift));
+        }
+
+        /// <summary>The wait in line, once: keeps the job, which was never queued.</summary>
+        internal override void KeepUnqueued(ReadOnlySpan<QueuedJob> jobs)
+        {
+            Debug.Assert(jobs.Length == 1 && jobs[0].Index == 0, "A submission has one job, with index 0.");
+            _job = jobs[0].Job;
+            Interlocked.Or(ref _state, Unqueued);
+        }
+
+        protected override long TakeBackUnqueued(Action<JobResult<TJob, TResult>>? sink)
+        {
+            if ((Interlocked.And(ref _state, ~Unqueued) & Unqueued) == 0)
+            {
+                return 0;
+            }
+
+            sink?.Invoke(new QueuedJob(_job!, 0).NeverStarted());
+            return 1;
         }
 
         /// <summary>Its one job, pulled before it is written.</summary>
