@@ -16,9 +16,10 @@ namespace WorkerPool.Tests;
 /// After every step the queue must agree with the model: which jobs each TryTake and RemoveAll hands out, in which
 /// order, which waits have ended and how, the owners entered and exited, and the counts. So waiting writers enter the
 /// queue in the order they began to wait, skipping those cancelled or sent away with a closed owner; the queue never
-/// holds more than its capacity; the line is admitted, up to the capacity, once the jobs waiting fall to the low-water
-/// mark (capacity minus 16, or minus half of it if that is less, and at least one below it), so nobody waits in line below that mark; and, once every owner is closed and removed, every job has ended in exactly one place:
-/// taken, removed, or refused back to its writer.
+/// holds more than its capacity; the line is admitted, up to the capacity, whenever room is freed while two or more
+/// writers wait, and otherwise once the jobs waiting fall to the low-water mark (capacity minus 16, or minus half of it
+/// if that is less, and at least one below it), so nobody waits in line below that mark; and, once every owner is closed
+/// and removed, every job has ended in exactly one place: taken, removed, or refused back to its writer.
 /// </para>
 /// <para>
 /// Everything that changes the queue happens on the driving thread. A wait without a token completes as the step that
@@ -469,12 +470,13 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
         }
 
         /// <summary>The model's hand-over: room goes to the writers in line, first come first, skipping closed owners' writers.</summary>
-        /// <summary>The queue's low-water mark: at or below it, the line is admitted.</summary>
+        /// <summary>The queue's low-water mark: at or below it, a line of one is admitted.</summary>
         private int LowWater => _capacity - Math.Max(1, Math.Min(_capacity / 2, 16));
 
         private void Admit()
         {
-            if (Waiting > LowWater)
+            // A line of two or more is admitted whenever room is freed; a line of one at the low-water mark.
+            if (Waiting > LowWater && _line.Count < 2)
             {
                 return;
             }

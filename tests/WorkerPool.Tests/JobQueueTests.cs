@@ -170,6 +170,33 @@ public sealed class JobQueueTests
     }
 
     [Fact]
+    public async Task WriteAsync_TwoProducersWaitInLine_TheFirstIsAdmittedAtTheNextTakeAndTheLastAtTheLowWaterMark()
+    {
+        var queue = new JobQueue<Owner, int>(64);
+        var owners = new[] { new Owner("a"), new Owner("b") };
+        Write(queue, owners[0], [.. Enumerable.Range(0, 64)]);
+        ValueTask<bool> first = queue.WriteAsync(owners[0], 64, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        ValueTask<bool> second = queue.WriteAsync(owners[1], 65, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+        (await first.Within()).Should().BeTrue("with two waiting, the room of each job taken goes to the line at once");
+        second.IsCompleted.Should().BeFalse("the queue is full again");
+        queue.Waiting.Should().Be(64);
+
+        // A line of one waits for the low-water mark, 16 below the capacity, as a lone producer always has.
+        for (int i = 0; i < 15; i++)
+        {
+            queue.TryTake(null, out _, out _).Should().BeTrue();
+        }
+
+        queue.WaitingForRoom.Should().Be(1);
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+        queue.WaitingForRoom.Should().Be(0);
+        (await second.Within()).Should().BeTrue();
+        TakeAll(queue).Should().Equal([.. Enumerable.Range(17, 49)]);
+    }
+
+    [Fact]
     public async Task WriteAsync_LargeQueueFull_AdmittedOnceSixteenJobsAreTaken()
     {
         var queue = new JobQueue<Owner, int>(64);

@@ -27,9 +27,10 @@ internal interface IJobQueueOwner
 /// <remarks>
 /// <para>
 /// Admission is first come, first served: once a producer waits for room, no job of a producer that arrives later
-/// enters the queue before the waiting one. Room is handed over under the lock, once the queue has fallen to its
-/// low-water mark (16 jobs below its capacity, or half of it if that is less): whoever frees room writes the jobs of the waiters in line, first come first, into
-/// the queue itself, then wakes those waiters outside the lock. A cancelled waiter leaves the line at once.
+/// enters the queue before the waiting one. Room is handed over under the lock: at every job taken while two or more
+/// producers wait, and otherwise once the queue has fallen to its low-water mark (16 jobs below its capacity, or half of
+/// it if that is less). Whoever frees room writes the jobs of the waiters in line, first come first, into the queue
+/// itself, then wakes those waiters outside the lock. A cancelled waiter leaves the line at once.
 /// </para>
 /// <para>
 /// A worker takes one job at a time, entering its owner under this lock (<see cref="IJobQueueOwner.TryEnter"/>); a taken
@@ -46,11 +47,10 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     private readonly object _sync = new();
     private readonly int _capacity;
 
-    // The line is admitted once the jobs waiting fall to this mark, not at each job taken: a producer that waited then
-    // finds room for up to 16 jobs (half a small queue), and writes them without waiting again. A larger gap would wake
-    // producers even less often, but it let the queue run half empty while callers waited in line: the slowest callers
-    // of a shared pool (p99) then waited 1.40-1.45 times as long as behind a semaphore, against 1.13-1.16 with this one
-    // (docs/design.md, "The queue and the admission line").
+    // A line of one producer is admitted once the jobs waiting fall to this mark, not at each job taken: the producer
+    // then finds room for up to 16 jobs (half a small queue), and writes them without waiting again. A line of two or
+    // more is admitted at each job taken: there the gap would leave room unused while callers wait, and lengthen the
+    // slowest callers' wait (docs/design.md, "The queue and the admission line").
     private readonly int _lowWater;
 
     // Guarded by _sync: a ring of _count entries from _head, and the jobs of closed owners, set aside. _count is also
@@ -200,7 +200,8 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     /// (<paramref name="entered"/>): a worker stays inside a run while it takes that run's jobs one after the other, and
     /// leaves it (<see cref="IJobQueueOwner.Exit"/>) once it takes another owner's job, or none. Owners found closed on
     /// the way have their jobs set aside; the caller's own, if closed, too, and the caller then leaves it. If the take
-    /// brings the queue to its low-water mark, the room goes to the waiters in line. Returns <see langword="false"/> if no
+    /// frees room for the line (two or more waiting, or the queue at its low-water mark), the room goes to the waiters in
+    /// line. Returns <see langword="false"/> if no
     /// job is queued.
     /// </summary>
     internal bool TryTake(TOwner? entered, out TOwner? owner, out TItem item)
@@ -360,14 +361,14 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
 
     /// <summary>
     /// Under the lock: hands the room there is to the waiters in line, first come first, writing each one's job into the
-    /// queue (or sending it away with <see langword="false"/> if its owner closed meanwhile). Returns the chain of waiters
-    /// to complete once the lock is released.
+    /// queue (or sending it away with <see langword="false"/> if its owner closed meanwhile), if two or more wait or the
+    /// queue is at its low-water mark. Returns the chain of waiters to complete once the lock is released.
     /// </summary>
     private Waiter? Admit()
     {
         Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
         Waiter? chain = null;
-        if (_first is null || _waiting > _lowWater)
+        if (_first is null || (_waiting > _lowWater && _lineLength < 2))
         {
             return null;
         }
