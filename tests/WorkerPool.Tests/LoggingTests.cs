@@ -106,6 +106,19 @@ public sealed class LoggingTests : PoolTest
     }
 
     [Fact]
+    public async Task SubmitAsync_JobSucceeds_RunEndedSaysCompletedWithNoneUnsuccessful()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions(), logs);
+
+        (await pool.SubmitAsync(7).AsTask().Within()).Should().Be(7);
+
+        CapturingLoggerFactory.LogEntry ended = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "RunEnded").Subject;
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("Outcome", "Completed"));
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("UnsuccessfulCount", 0L));
+    }
+
+    [Fact]
     public async Task DisposeAsync_WithWorkInFlight_LogsAtInformation()
     {
         var logs = new CapturingLoggerFactory();

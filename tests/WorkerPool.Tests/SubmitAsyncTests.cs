@@ -152,6 +152,34 @@ public sealed class SubmitAsyncTests : PoolTest
     }
 
     [Fact]
+    public async Task DisposeAsync_SubmittedJobIgnoresCancellationAndSucceeds_TheCallerGetsItsValueAndDisposeReturns()
+    {
+        var started = TestExtensions.NewGate();
+        var canceled = TestExtensions.NewGate();
+        var release = TestExtensions.NewGate();
+        var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                token.Register(() => canceled.TrySetResult());
+                started.TrySetResult();
+                await release.Task;
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+        ValueTask<int> submitted = pool.SubmitAsync(5);
+        await started.Task.Within();
+
+        Task disposed = pool.DisposeAsync().AsTask();
+        await canceled.Task.Within();
+        disposed.IsCompleted.Should().BeFalse("the job still runs");
+        release.TrySetResult();
+
+        await disposed.Within();
+        (await submitted.Within()).Should().Be(5, "the job finished despite the cancellation: its value wins");
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+    }
+
+    [Fact]
     public async Task SubmitAsync_ManyCallersOnASmallPool_EachGetsItsOwnValueInItsOwnContext()
     {
         var seen = new AsyncLocal<int>();
