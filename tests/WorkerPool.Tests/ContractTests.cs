@@ -215,6 +215,55 @@ public sealed class ContractTests : PoolTest
         context.Posts.Should().Be(0, "library code must not capture the caller's context");
     }
 
+    [Fact]
+    public async Task DrainAndStreamDisposal_WaitingUnderTheCallersContext_NeverResumeOnIt()
+    {
+        var context = new CountingContext();
+        SynchronizationContext? previous = SynchronizationContext.Current;
+
+        // A drain whose token is already cancelled: it stops the run at once, then waits for its job under the context.
+        var drainProbe = new WorkProbe<int>();
+        await using var drained = new BoundedWorkerPool<int, int>(drainProbe.Gated(job => job));
+        Task<IReadOnlyList<JobResult<int, int>>> inFlight = drained.RunAsync([1]);
+        await drainProbe.Started(1).Within();
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        // A stream disposed while a MoveNextAsync waits, and one disposed between moves while a job still runs.
+        var streamProbe = new WorkProbe<int>();
+        await using var streamed = new BoundedWorkerPool<int, int>(streamProbe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 3 });
+        IAsyncEnumerator<JobResult<int, int>> pending = streamed.StreamAsync([1]).GetAsyncEnumerator();
+        ValueTask<bool> move = pending.MoveNextAsync();
+        await streamProbe.Started(1).Within();
+        IAsyncEnumerator<JobResult<int, int>> between = streamed.StreamAsync([2, 3]).GetAsyncEnumerator();
+        ValueTask<bool> firstMove = between.MoveNextAsync();
+        await Task.WhenAll(streamProbe.Started(2), streamProbe.Started(3)).Within();
+        streamProbe.Release(2);
+        (await firstMove.AsTask().Within()).Should().BeTrue();
+
+        Task drain;
+        Task disposedWhileMoving;
+        Task disposedBetweenMoves;
+        SynchronizationContext.SetSynchronizationContext(context);
+        try
+        {
+            drain = drained.DrainAsync(cancelled.Token);
+            disposedWhileMoving = pending.DisposeAsync().AsTask();
+            disposedBetweenMoves = between.DisposeAsync().AsTask();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+
+        await drain.Within();
+        await disposedWhileMoving.Within();
+        await disposedBetweenMoves.Within();
+        await inFlight.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        await move.AsTask().ShouldThrowAsync<OperationCanceledException>();
+        context.Posts.Should().Be(0, "library code must not capture the caller's context");
+    }
+
     private static async Task UseEverythingAsync(BoundedWorkerPool<int, int> pool, WorkProbe<int> probe)
     {
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1, 2]);
