@@ -77,7 +77,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>Removes the links, without waiting for a callback that is running (the run's disposal waits for it).</summary>
-        protected void Unlink()
+        internal void Unlink()
         {
             _callerLink.Unregister();
             _disposalLink.Unregister();

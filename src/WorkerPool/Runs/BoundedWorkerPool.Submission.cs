@@ -128,7 +128,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // this sees the end and removes them itself (a second removal does nothing).
             if ((Interlocked.Or(ref _state, 0) & EndOwned) != 0)
             {
-                Unregister();
+                Unlink();
             }
 
             if (written)
@@ -156,9 +156,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>Whether the caller or the pool cancelled the submission.</summary>
         private bool CanceledFromOutside => CanceledByCaller || Pool._disposeCts.IsCancellationRequested;
-
-        /// <summary>Removes the registrations for cancellation, without waiting for a callback that is running.</summary>
-        internal void Unregister() => Unlink();
 
         // Both the producer's last word and a worker's count may see every outcome written: the first one arrives.
         protected override void MarkAllWritten() => ArriveFast(OutcomeArrived);
@@ -311,7 +308,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private void EndSubmissionFast(Submission submission)
     {
         Debug.Assert(submission.HasOutcome, "A submission ends the fast way only with its job's outcome.");
-        submission.Unregister();
+        submission.Unlink();
         EndRun(submission, stopped: true, neverStarted: 0, completed: true);
         submission.CompleteWith(submission.Outcome);
     }
@@ -335,7 +332,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         try
         {
             // The end is owned here: a cancellation that comes now has nothing left to do.
-            submission.Unregister();
+            submission.Unlink();
             var outcomes = new List<JobResult<TJob, TResult>>(1);
             if (await FinishAndEndAsync(submission, completed: false, outcomes.Add).ConfigureAwait(false) is { } ending)
             {
