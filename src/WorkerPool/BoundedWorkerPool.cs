@@ -84,7 +84,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         _options = (options ?? new WorkerPoolOptions()).ValidateAndClone();
         _name = _options.TakeName();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("WorkerPool.BoundedWorkerPool");
-        _queue = new JobQueue<Run, QueuedJob>(_options.QueueCapacity);
+        _queue = new JobQueue<Run, QueuedJob>(_options.QueueCapacity, _options.WorkerBatchSize - 1);
         _scheduler = new WorkerScheduler(_name, _options.MaxWorkers, _options.TimeProvider, _queue, id => new WorkerSlot(id, this));
         _nameTag = _scheduler.NameTag;
         PoolRegistry.Register(_scheduler);

@@ -38,6 +38,28 @@ public sealed class ArgumentValidationTests : PoolTest
 
     [Theory]
     [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(65)]
+    public void Constructor_WorkerBatchSizeOutOfRange_ThrowsNamingTheOptionAndItsRange(int value)
+    {
+        Action create = () => _ = new BoundedWorkerPool<int, int>(Identity, new WorkerPoolOptions { WorkerBatchSize = value });
+
+        create.Should().Throw<ArgumentOutOfRangeException>()
+            .Where(e => e.ParamName == "WorkerBatchSize" && Equals(e.ActualValue, value) && e.Message.Contains("from 1 to 64", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(64)]
+    public async Task Constructor_WorkerBatchSizeAtItsLimits_IsAccepted(int value)
+    {
+        await using var pool = new BoundedWorkerPool<int, int>(Identity, new WorkerPoolOptions { WorkerBatchSize = value });
+
+        (await pool.RunAsync(Enumerable.Range(0, 500))).Select(r => r.Value).Should().Equal(Enumerable.Range(0, 500));
+    }
+
+    [Theory]
+    [InlineData(0)]
     [InlineData(-2)]
     public void Constructor_JobTimeoutNotPositive_ThrowsNamingTheOption(int milliseconds)
     {

@@ -471,7 +471,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
 
         /// <summary>The model's hand-over: room goes to the writers in line, first come first, skipping closed owners' writers.</summary>
         /// <summary>The queue's low-water mark: at or below it, a line of one is admitted.</summary>
-        private int LowWater => _capacity - Math.Max(1, Math.Min(_capacity / 2, 16));
+        private int LowWater => _capacity - Math.Max(1, _capacity / 2);
 
         private void Admit()
         {

@@ -183,8 +183,8 @@ public sealed class JobQueueTests
         second.IsCompleted.Should().BeFalse("the queue is full again");
         queue.Waiting.Should().Be(64);
 
-        // A line of one waits for the low-water mark, 16 below the capacity, as a lone producer always has.
-        for (int i = 0; i < 15; i++)
+        // A line of one waits for the low-water mark, half the capacity, as a lone producer always has.
+        for (int i = 0; i < 31; i++)
         {
             queue.TryTake(null, out _, out _).Should().BeTrue();
         }
@@ -193,28 +193,28 @@ public sealed class JobQueueTests
         queue.TryTake(null, out _, out _).Should().BeTrue();
         queue.WaitingForRoom.Should().Be(0);
         (await second.Within()).Should().BeTrue();
-        TakeAll(queue).Should().Equal([.. Enumerable.Range(17, 49)]);
+        TakeAll(queue).Should().Equal([.. Enumerable.Range(33, 33)]);
     }
 
     [Fact]
-    public async Task WriteAsync_LargeQueueFull_AdmittedOnceSixteenJobsAreTaken()
+    public async Task WriteAsync_LargeQueueFull_AdmittedOnceHalfTheQueueIsTaken()
     {
-        var queue = new JobQueue<Owner, int>(64);
+        var queue = new JobQueue<Owner, int>(1024);
         var owner = new Owner("a");
-        Write(queue, owner, [.. Enumerable.Range(0, 64)]);
-        ValueTask<bool> write = queue.WriteAsync(owner, 64, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        Write(queue, owner, [.. Enumerable.Range(0, 1024)]);
+        ValueTask<bool> write = queue.WriteAsync(owner, 1024, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
 
-        for (int i = 0; i < 15; i++)
+        for (int i = 0; i < 511; i++)
         {
             queue.TryTake(null, out _, out _).Should().BeTrue();
         }
 
-        queue.WaitingForRoom.Should().Be(1, "a large queue's line waits for 16 free places, not for half the queue");
+        queue.WaitingForRoom.Should().Be(1, "a lone producer waits until half the queue is free, however large the queue");
         queue.TryTake(null, out _, out _).Should().BeTrue();
 
         queue.WaitingForRoom.Should().Be(0);
         (await write.Within()).Should().BeTrue();
-        queue.FreeRoom.Should().Be(15);
+        queue.FreeRoom.Should().Be(511, "the admitted producer finds room for half the queue without waiting again");
     }
 
     [Fact]
@@ -436,7 +436,7 @@ public sealed class JobQueueTests
         TakeAll(queue).Should().Equal(Enumerable.Range(1, 20));
     }
 
-    private static void Write(JobQueue<Owner, int> queue, Owner owner, params int[] jobs)
+    internal static void Write(JobQueue<Owner, int> queue, Owner owner, params int[] jobs)
     {
         foreach (int job in jobs)
         {
@@ -444,7 +444,7 @@ public sealed class JobQueueTests
         }
     }
 
-    private static List<int> TakeAll(JobQueue<Owner, int> queue)
+    internal static List<int> TakeAll(JobQueue<Owner, int> queue)
     {
         var taken = new List<int>();
         while (queue.TryTake(null, out _, out int job))
@@ -456,7 +456,7 @@ public sealed class JobQueueTests
     }
 
     /// <summary>A run, as the queue sees it: counts entries and exits, and can be closed.</summary>
-    private sealed class Owner(string name) : IJobQueueOwner
+    internal sealed class Owner(string name) : IJobQueueOwner
     {
         private int _closed;
 

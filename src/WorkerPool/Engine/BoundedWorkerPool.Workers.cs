@@ -22,11 +22,20 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // to the next without waiting, so the gap is its own bookkeeping. Read again after anything that may take
         // longer: a failure (logged), or a listener attached to the per-job metrics.
         bool clockFresh = false;
+
+        // The worker's hand (docs/design.md, "Batches: a worker's hand"), with WorkerBatchSize above 1: more jobs of the
+        // run it is inside, taken with the last one. The worker fills it only while its jobs complete at once and quickly
+        // (quick), and gives back what is left before it waits for a job, after a slow one, and before it retires over
+        // the bound.
+        JobQueue<Run, QueuedJob>.Hand? hand = null;
+        bool quick = false;
         while (true)
         {
             if (_scheduler.IsOverBound())
             {
                 clockFresh = false;
+                quick = false;
+                ReturnHand(entered, hand, ref uncounted);
                 Leave(ref entered, ref uncounted);
                 ExecutionContext.Restore(JobScope.DefaultContext);
                 if (_scheduler.TryRetireExcessWorker(slot))
@@ -35,9 +44,28 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
             }
 
-            // TryTake enters the job's run (under the queue's lock) before it hands out the job, unless the worker is
-            // inside that run already.
-            bool took = _queue.TryTake(entered, out Run? run, out QueuedJob queued);
+            bool took;
+            Run? run;
+            QueuedJob queued;
+            if (hand is not null && hand.TryTakeNext(out queued))
+            {
+                // The next job of the hand: of the run the worker is inside.
+                took = true;
+                run = entered;
+            }
+            else
+            {
+                // TryTake enters the job's run (under the queue's lock) before it hands out the job, unless the worker is
+                // inside that run already; the jobs of the last hand release their room there.
+                bool fill = quick && _options.WorkerBatchSize > 1;
+                if (fill)
+                {
+                    hand ??= slot.Hand;
+                }
+
+                took = _queue.TryTake(entered, hand, fill, out run, out queued);
+            }
+
             if (!ReferenceEquals(run, entered))
             {
                 // Leaving a run may end it here (a submission's fast end: its log, its token source, its value task), so
@@ -68,6 +96,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 result = queued.NeverStarted();
                 CountNeverStarted(1);
                 clockFresh = false;
+                quick = false;
             }
             else
             {
@@ -82,8 +111,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 #pragma warning disable CA2012 // Consumed exactly once, by EndJob; the awaiter only waits for it.
                 ValueTask<TResult> pending = StartJob(run, queued, slot);
 #pragma warning restore CA2012
-                if (!slot.IsCompleted(pending))
+                quick = slot.IsCompleted(pending);
+                if (!quick)
                 {
+                    // Nothing waits in the worker's hand while it waits for a job: another worker may start it.
+                    if (hand is { HasUnclaimed: true })
+                    {
+                        ReturnHand(run, hand, ref uncounted);
+                    }
+
                     // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
                     await new Completion(pending, slot);
                 }
@@ -91,10 +127,53 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 result = EndJob(run, queued, slot, pending);
                 Record(run, slot, result);
                 clockFresh = result.Status == JobStatus.Succeeded && !WorkerPoolMetrics.PerJobListened;
+                quick &= result.Status == JobStatus.Succeeded && result.Duration < QuickJob;
+                if (!quick && hand is { HasUnclaimed: true })
+                {
+                    // After a slow job, the next ones may be slow too: they wait in the queue, where any worker finds them.
+                    ReturnHand(run, hand, ref uncounted);
+                }
             }
 
             run.Publish(result);
             uncounted++;
+        }
+    }
+
+    /// <summary>
+    /// The longest a job may take, having completed at once, for its worker to take a hand of the next jobs: long enough
+    /// for trivial work, short enough that a job in the hand never waits long for the jobs before it.
+    /// </summary>
+    private static readonly TimeSpan QuickJob = TimeSpan.FromMicroseconds(20);
+
+    /// <summary>
+    /// Gives the worker's hand back, if it holds any job: releases the room of the jobs of it the worker took, and puts
+    /// the others back at the head of the queue, for any worker (<see cref="JobQueue{TOwner, TItem}.ReturnHand"/>); if
+    /// their run closed meanwhile, ends them unstarted here, as the run's finish expects of a worker inside the run.
+    /// </summary>
+    private void ReturnHand(Run? run, JobQueue<Run, QueuedJob>.Hand? hand, ref long uncounted)
+    {
+        if (hand is null || hand.Held == 0)
+        {
+            return;
+        }
+
+        Debug.Assert(run is not null && ReferenceEquals(hand.Owner, run), "A worker holds jobs only of the run it is inside.");
+        int putBack = _queue.ReturnHand(hand, out List<QueuedJob>? unstarted);
+        if (putBack > 0)
+        {
+            _scheduler.EnsureWorkers(putBack);
+        }
+
+        if (unstarted is not null)
+        {
+            foreach (QueuedJob queued in unstarted)
+            {
+                run.Publish(queued.NeverStarted());
+            }
+
+            CountNeverStarted(unstarted.Count);
+            uncounted += unstarted.Count;
         }
     }
 
@@ -337,6 +416,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal void SetAwaitFault(Exception exception) => Volatile.Write(ref _awaitFault, exception);
 
         internal Exception? TakeAwaitFault() => Interlocked.Exchange(ref _awaitFault, null);
+
+        // The hand of the slot's worker: jobs of one run taken with its last one (see WorkerLoopAsync).
+        private JobQueue<Run, QueuedJob>.Hand? _hand;
+
+        /// <summary>The hand of the slot's worker; made the first time a worker of this slot fills one.</summary>
+        internal JobQueue<Run, QueuedJob>.Hand Hand => _hand ??= _pool._queue.NewHand();
 
         // The last reading of the pool's clock, taken as a job starts and as it ends.
         private long _clock;

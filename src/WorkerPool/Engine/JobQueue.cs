@@ -47,8 +47,8 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     private readonly object _sync = new();
     private readonly int _capacity;
 
-    // A line of one producer is admitted once the jobs waiting fall to this mark, not at each job taken: the producer
-    // then finds room for up to 16 jobs (half a small queue), and writes them without waiting again. A line of two or
+    // A line of one producer is admitted once the jobs waiting fall to this mark, half the capacity, not at each job
+    // taken: the producer then finds room for half the queue, and writes it without waiting again. A line of two or
     // more is admitted at each job taken: there the gap would leave room unused while callers wait, and lengthen the
     // slowest callers' wait (docs/design.md, "The queue and the admission line").
     private readonly int _lowWater;
@@ -60,7 +60,13 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     private int _count;
     private readonly List<Entry> _setAside = [];
 
-    // Jobs holding room: in the ring or set aside. Written under _sync only; read without it.
+    // Jobs in workers' hands: taken with the first job of a hand (TryTake), holding their room until their holder
+    // releases them, and every hand there is. Guarded by _sync.
+    private int _inHands;
+    private readonly List<Hand> _hands = [];
+    private readonly int _handSize;
+
+    // Jobs holding room: in the ring, set aside, or in a worker's hand. Written under _sync only; read without it.
     private int _waiting;
 
     // The admission line, first come first: an intrusive doubly linked list of waiting producers. Guarded by _sync.
@@ -68,15 +74,21 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     private Waiter? _last;
     private int _lineLength;
 
-    internal JobQueue(int capacity)
+    /// <param name="capacity">The most jobs that hold room at once.</param>
+    /// <param name="handSize">The most jobs a worker's hand holds, beside the job it takes first; 0 for no hands.</param>
+    internal JobQueue(int capacity, int handSize = 0)
     {
+        _handSize = handSize;
         Debug.Assert(capacity > 0, "The queue holds at least one job.");
         _capacity = capacity;
-        _lowWater = capacity - Math.Max(1, Math.Min(capacity / 2, 16));
+        _lowWater = capacity - Math.Max(1, capacity / 2);
         _ring = new Entry[Math.Min(capacity, 16)];
     }
 
-    /// <summary>Jobs waiting for a worker: in the queue, or of a closed owner and not yet taken by its finish.</summary>
+    /// <summary>
+    /// Jobs waiting for a worker: in the queue, of a closed owner and not yet taken by its finish, or in a worker's hand
+    /// and not yet started.
+    /// </summary>
     internal int Waiting => Volatile.Read(ref _waiting);
 
     /// <summary>Producers waiting in line for room.</summary>
@@ -102,7 +114,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     {
         lock (_sync)
         {
-            return _count > 0;
+            return _count > 0 || (_inHands > 0 && _hands.Exists(hand => hand.HasUnclaimed));
         }
     }
 
@@ -195,16 +207,30 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         return admitted;
     }
 
+    /// <summary>Takes one job, with no hand: <see cref="TryTake(TOwner?, Hand?, bool, out TOwner?, out TItem)"/>.</summary>
+    internal bool TryTake(TOwner? entered, out TOwner? owner, out TItem item) => TryTake(entered, hand: null, fill: false, out owner, out item);
+
     /// <summary>
     /// Takes the job at the head of the queue and enters its owner, unless the caller is inside that owner already
     /// (<paramref name="entered"/>): a worker stays inside a run while it takes that run's jobs one after the other, and
     /// leaves it (<see cref="IJobQueueOwner.Exit"/>) once it takes another owner's job, or none. Owners found closed on
-    /// the way have their jobs set aside; the caller's own, if closed, too, and the caller then leaves it. If the take
-    /// frees room for the line (two or more waiting, or the queue at its low-water mark), the room goes to the waiters in
-    /// line. Returns <see langword="false"/> if no
-    /// job is queued.
+    /// the way have their jobs set aside; the caller's own, if closed, too, and the caller then leaves it. With an empty
+    /// queue, takes a job from another worker's <see cref="Hand"/> instead, if one is left there. If the take frees room
+    /// for the line (two or more waiting, or the queue at its low-water mark), the room goes to the waiters in line.
+    /// Returns <see langword="false"/> if no job is queued or in a hand.
     /// </summary>
-    internal bool TryTake(TOwner? entered, out TOwner? owner, out TItem item)
+    /// <param name="entered">The owner the caller is inside, if any.</param>
+    /// <param name="hand">
+    /// The caller's hand, if it has one, with every job of it claimed: the jobs its holder claimed give their room back
+    /// here.
+    /// </param>
+    /// <param name="fill">
+    /// Whether to fill <paramref name="hand"/> with more jobs of the same owner: the consecutive ones right behind the
+    /// first, at most a quarter of the jobs left in the queue, so that other workers find their share.
+    /// </param>
+    /// <param name="owner">The owner of the job taken.</param>
+    /// <param name="item">The job taken.</param>
+    internal bool TryTake(TOwner? entered, Hand? hand, bool fill, out TOwner? owner, out TItem item)
     {
         TOwner? closed = null;
         List<TOwner>? moreClosed = null;
@@ -214,6 +240,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         lock (_sync)
         {
             AssertInvariants();
+            bool released = hand is not null && hand.Release(this);
             while (_count > 0)
             {
                 TOwner head = _ring[_head].Owner!;
@@ -229,27 +256,41 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
                     // once it sees it took none of its jobs.
                     if (!inside)
                     {
-                        if (closed is null)
-                        {
-                            closed = head;
-                        }
-                        else
-                        {
-                            (moreClosed ??= []).Add(head);
-                        }
+                        AddClosed(head, ref closed, ref moreClosed);
                     }
 
                     continue;
                 }
 
                 owner = head;
-                item = _ring[_head].Item;
-                _ring[_head] = default;
-                _head = (_head + 1) % _ring.Length;
-                Volatile.Write(ref _count, _count - 1);
+                item = TakeHead();
+                int held = 0;
+                if (fill && hand is not null)
+                {
+                    Debug.Assert(hand.Held == 0, "A hand is filled only once it is empty.");
+                    int most = Math.Min(hand.Room, _count / 4);
+                    while (held < most && ReferenceEquals(_ring[_head].Owner, head))
+                    {
+                        hand.Add(head, TakeHead());
+                        held++;
+                    }
+                }
+
+                Volatile.Write(ref _count, _count - 1 - held);
                 Volatile.Write(ref _waiting, _waiting - 1);
-                admitted = Admit();
+                _inHands += held;
                 break;
+            }
+
+            if (owner is null && _inHands > 0)
+            {
+                owner = Steal(entered, ref closed, ref moreClosed, out item);
+            }
+
+            // Room freed (a job taken or stolen, a hand's jobs released) goes to the line.
+            if (owner is not null || released)
+            {
+                admitted = Admit();
             }
 
             AssertInvariants();
@@ -267,6 +308,126 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         }
 
         return owner is not null;
+    }
+
+    private static void AddClosed(TOwner owner, ref TOwner? closed, ref List<TOwner>? moreClosed)
+    {
+        if (closed is null)
+        {
+            closed = owner;
+        }
+        else
+        {
+            (moreClosed ??= []).Add(owner);
+        }
+    }
+
+    /// <summary>
+    /// Under the lock, with nothing queued: takes an unclaimed job from another worker's hand, entering its owner, so that
+    /// no job waits in a hand while a worker has nothing to do (its holder may be busy with a long job, even one that
+    /// waits for this one). A closed owner's jobs are left to their holder, who is inside it and ends them unstarted.
+    /// </summary>
+    private TOwner? Steal(TOwner? entered, ref TOwner? closed, ref List<TOwner>? moreClosed, out TItem item)
+    {
+        item = default!;
+        foreach (Hand hand in _hands)
+        {
+            if (hand.Owner is not { } owner || !hand.HasUnclaimed)
+            {
+                continue;
+            }
+
+            bool inside = ReferenceEquals(owner, entered);
+            if (inside ? owner.IsClosed : !owner.TryEnter())
+            {
+                if (!inside)
+                {
+                    AddClosed(owner, ref closed, ref moreClosed);
+                }
+
+                continue;
+            }
+
+            if (hand.TryClaim(out item))
+            {
+                // Stolen: the job no longer holds room in the hand.
+                _inHands--;
+                Volatile.Write(ref _waiting, _waiting - 1);
+                return owner;
+            }
+
+            // Its holder claimed the last one meanwhile: leave the owner again, unless the caller was inside it already.
+            if (!inside)
+            {
+                AddClosed(owner, ref closed, ref moreClosed);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// A worker's hand that it will not finish itself (its job has to wait, or the worker has to retire): releases the
+    /// room of the jobs of it the holder claimed, and puts the unclaimed ones back at the head of the queue, in order,
+    /// for any worker. If the owner closed meanwhile, its finish has taken its queued jobs already: nothing is put back,
+    /// the jobs leave the queue, and are handed back in <paramref name="unstarted"/>: the caller, still inside the owner,
+    /// ends them unstarted. Returns how many jobs were put back.
+    /// </summary>
+    internal int ReturnHand(Hand hand, out List<TItem>? unstarted)
+    {
+        Waiter? admitted;
+        int putBack = 0;
+        List<TItem>? ended = null;
+        lock (_sync)
+        {
+            AssertInvariants();
+            TOwner? owner = hand.Owner;
+            _ = hand.Release(this);
+            if (owner is not null)
+            {
+                int from = hand.ClaimRest(out int to);
+                int count = to - from;
+                _inHands -= count;
+                if (!owner.IsClosed)
+                {
+                    EnsureRoom(count);
+                    _head = (_head - count + _ring.Length) % _ring.Length;
+                    for (int i = 0; i < count; i++)
+                    {
+                        _ring[(_head + i) % _ring.Length] = new Entry(owner, hand.Items[from + i]);
+                    }
+
+                    Volatile.Write(ref _count, _count + count);
+                    putBack = count;
+                }
+                else
+                {
+                    Volatile.Write(ref _waiting, _waiting - count);
+                    for (int i = from; i < to; i++)
+                    {
+                        (ended ??= []).Add(hand.Items[i]);
+                    }
+                }
+
+                hand.Clear();
+            }
+
+            admitted = Admit();
+            AssertInvariants();
+        }
+
+        Waiter.CompleteAll(admitted);
+        unstarted = ended;
+        return putBack;
+    }
+
+    /// <summary>Under the lock: takes the job at the head of the ring, without counting it.</summary>
+    private TItem TakeHead()
+    {
+        TItem item = _ring[_head].Item;
+        _ring[_head] = default;
+        _head = (_head + 1) % _ring.Length;
+        return item;
     }
 
     /// <summary>
@@ -317,7 +478,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
             }
 
             Volatile.Write(ref _count, kept);
-            Volatile.Write(ref _waiting, _count + _setAside.Count);
+            Volatile.Write(ref _waiting, _count + _setAside.Count + _inHands);
 
             // The owner's own producer, if it waits in line, will never be admitted.
             for (Waiter? waiter = _first; waiter is not null;)
@@ -481,13 +642,130 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     {
         Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
         Debug.Assert(_count >= 0 && _count <= _ring.Length, "The ring holds more jobs than it has room for.");
-        Debug.Assert(_count + _setAside.Count == _waiting, "The waiting count differs from the jobs queued and set aside.");
+        Debug.Assert(_inHands >= 0, "Workers hold fewer than no jobs.");
+        Debug.Assert(_count + _setAside.Count + _inHands == _waiting, "The waiting count differs from the jobs queued, set aside and in hands.");
         Debug.Assert(_waiting <= _capacity, "More jobs wait than the queue's capacity.");
         Debug.Assert(_first is null || _waiting > _lowWater, "A producer waits in line while the queue is at or below its low-water mark.");
         Debug.Assert((_first is null) == (_last is null) && (_first is null) == (_lineLength == 0), "The line's ends and length disagree.");
     }
 
     private readonly record struct Entry(TOwner? Owner, TItem Item);
+
+    /// <summary>A hand for one worker, known to the queue so that other workers can take its jobs.</summary>
+    internal Hand NewHand()
+    {
+        Debug.Assert(_handSize > 0, "A queue made without hands hands out none.");
+        var hand = new Hand(_handSize);
+        lock (_sync)
+        {
+            _hands.Add(hand);
+        }
+
+        return hand;
+    }
+
+    /// <summary>
+    /// A worker's hand: more jobs of one owner, taken with the worker's last job so that it runs them without the queue's
+    /// lock. Its holder claims them one at a time (<see cref="TryClaim"/>), without the lock; another worker that finds
+    /// the queue empty may claim one under the lock (stealing). Every job of it is claimed exactly once, by one of them,
+    /// or given back (<see cref="ReturnHand"/>). Filled and emptied only under the queue's lock, by its holder.
+    /// </summary>
+    internal sealed class Hand(int size)
+    {
+        internal readonly TItem[] Items = new TItem[size];
+
+        // The owner of the jobs, and how many there are: written under the queue's lock, only once every job is claimed.
+        internal TOwner? Owner { get; private set; }
+
+        internal int Held { get; private set; }
+
+        // Claims: Interlocked, by the holder (without the lock) and by thieves (under it); the next index to claim.
+        private int _claimed;
+
+        // Claimed by the holder itself since the hand was filled: their room is released at its next take.
+        private int _byHolder;
+
+        /// <summary>Room for more jobs: the hand is filled only once it is empty.</summary>
+        internal int Room => Held == 0 ? Items.Length : 0;
+
+        /// <summary>Whether a job of the hand is still unclaimed.</summary>
+        internal bool HasUnclaimed => Volatile.Read(ref _claimed) < Held;
+
+        /// <summary>Under the lock, by the holder: adds a job taken from the queue.</summary>
+        internal void Add(TOwner owner, TItem item)
+        {
+            Owner = owner;
+            Items[Held++] = item;
+        }
+
+        /// <summary>Claims the next job of the hand, once: the holder's way, without the lock, or a thief's, under it.</summary>
+        internal bool TryClaim(out TItem item)
+        {
+            int index = Interlocked.Increment(ref _claimed) - 1;
+            if (index >= Held)
+            {
+                item = default!;
+                return false;
+            }
+
+            item = Items[index];
+            Items[index] = default!;
+            return true;
+        }
+
+        /// <summary>The holder, without the lock: claims its next job.</summary>
+        internal bool TryTakeNext(out TItem item)
+        {
+            if (Held == 0 || !TryClaim(out item))
+            {
+                item = default!;
+                return false;
+            }
+
+            _byHolder++;
+            return true;
+        }
+
+        /// <summary>Under the lock, by the holder: claims every job left, [from, to), for ReturnHand.</summary>
+        internal int ClaimRest(out int to)
+        {
+            to = Held;
+            return Math.Min(Interlocked.Exchange(ref _claimed, Held), Held);
+        }
+
+        /// <summary>
+        /// Under the lock, by the holder, once every job is claimed: gives back the room of the jobs it claimed itself
+        /// (a thief gave back the room of each job it took as it took it), and empties the hand for the next fill.
+        /// </summary>
+        /// <returns>Whether room was given back.</returns>
+        internal bool Release(JobQueue<TOwner, TItem> queue)
+        {
+            int released = _byHolder;
+            if (released > 0)
+            {
+                Debug.Assert(released <= queue._inHands, "A worker releases only jobs it holds.");
+                queue._inHands -= released;
+                Volatile.Write(ref queue._waiting, queue._waiting - released);
+                _byHolder = 0;
+            }
+
+            if (Held > 0 && !HasUnclaimed)
+            {
+                Clear();
+            }
+
+            return released > 0;
+        }
+
+        /// <summary>Under the lock, by the holder, once every job is claimed or given back: empties the hand.</summary>
+        internal void Clear()
+        {
+            Array.Clear(Items, 0, Held);
+            Owner = null;
+            Held = 0;
+            Volatile.Write(ref _claimed, 0);
+        }
+    }
 
     /// <summary>
     /// A producer's place in the admission line, reused from one wait to the next. It holds the job it waits to write;

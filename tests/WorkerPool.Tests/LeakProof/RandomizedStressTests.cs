@@ -13,7 +13,7 @@ using Xunit.Sdk;
 namespace WorkerPool.Tests.LeakProof;
 
 /// <summary>
-/// Random scenarios, each built from an explicit seed: pool sizes, job counts, per-job behaviour, error mode, ordering,
+/// Random scenarios, each built from an explicit seed: pool sizes, worker batches, job counts, per-job behaviour, error mode, ordering,
 /// RunAsync, StreamAsync, many concurrent SubmitAsync callers or several of these at once, and an action in the middle
 /// of the run. Every run of every scenario must pass the same three checks as the exit-path matrix
 /// (<see cref="ExitAudit"/>), and every job must run in its own caller's ExecutionContext.
@@ -257,7 +257,8 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
         int Target,
         LoggerFault LoggerFault,
         bool MeterThrows,
-        bool FaultsAreCancellations)
+        bool FaultsAreCancellations,
+        int WorkerBatchSize)
     {
         public static Scenario Generate(int seed)
         {
@@ -319,9 +320,11 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
                 runs[target] = runs[target] with { BreakAfter = k };
             }
 
+            // Drawn last, so that the rest of a seed's scenario is what it was before batches were drawn.
+            int workerBatchSize = random.Next(2) == 0 ? 1 : random.Next(2, 9);
             return new Scenario(
                 seed, maxWorkers, queueCapacity, errorMode, preserveOrder, jobTimeout, shape, runs, action, k, target,
-                loggerFault, meterThrows, faultsAreCancellations);
+                loggerFault, meterThrows, faultsAreCancellations, workerBatchSize);
         }
 
         private static StressJob NewJob(Random random, int run, int index, Rates rates, int depth)
@@ -366,7 +369,7 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
         public override string ToString()
         {
             var text = new StringBuilder();
-            text.Append(CultureInfo.InvariantCulture, $"seed {Seed}: MaxWorkers={MaxWorkers} QueueCapacity={QueueCapacity} ErrorMode={ErrorMode} PreserveOrder={PreserveOrder} ");
+            text.Append(CultureInfo.InvariantCulture, $"seed {Seed}: MaxWorkers={MaxWorkers} QueueCapacity={QueueCapacity} WorkerBatchSize={WorkerBatchSize} ErrorMode={ErrorMode} PreserveOrder={PreserveOrder} ");
             text.Append(CultureInfo.InvariantCulture, $"JobTimeout={(JobTimeout == Timeout.InfiniteTimeSpan ? "none" : JobTimeout.TotalMilliseconds + " ms")} ");
             text.Append(CultureInfo.InvariantCulture, $"{Shape}, action {Action} (k={K}, target run {Target})");
             if (LoggerFault != LoggerFault.None || MeterThrows)
@@ -454,6 +457,7 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
                     ErrorMode = _scenario.ErrorMode,
                     PreserveOrder = _scenario.PreserveOrder,
                     JobTimeout = _scenario.JobTimeout,
+                    WorkerBatchSize = _scenario.WorkerBatchSize,
                     Name = $"stress/{_scenario.Seed}",
                 },
                 loggerFactory);

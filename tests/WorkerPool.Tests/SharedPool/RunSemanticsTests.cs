@@ -400,8 +400,11 @@ public sealed class RunSemanticsTests : PoolTest
         results.Where(r => !r.IsSuccess).Should().BeEmpty("a job held behind a blocked synchronous job is run by the idle worker");
     }
 
-    [Fact]
-    public async Task RunAsync_LongSyncJobWaitsForAllOtherJobs_Completes()
+    /// <remarks>With batches, the other worker takes the jobs left in the blocked worker's batch once the queue is empty.</remarks>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    public async Task RunAsync_LongSyncJobWaitsForAllOtherJobs_Completes(int workerBatchSize)
     {
         const int Jobs = 200;
         const int Long = 100;
@@ -421,7 +424,7 @@ public sealed class RunSemanticsTests : PoolTest
 
                 return job < 2 ? CountAsync(job) : Count(job);
             },
-            new WorkerPoolOptions { MaxWorkers = 2 });
+            new WorkerPoolOptions { MaxWorkers = 2, WorkerBatchSize = workerBatchSize });
 
         IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Exhausting(Jobs, exhausted)).WaitAsync(Bounded.Limit * 2);
 
