@@ -26,7 +26,7 @@ public static class WorkerPoolOptionsBuilderExtensions
     /// <exception cref="ArgumentNullException"><paramref name="optionsBuilder"/> or <paramref name="configSectionPath"/> is <see langword="null"/>.</exception>
     /// <remarks>
     /// <para>
-    /// The keys are the option names (<c>MaxWorkers</c>, <c>QueueCapacity</c>, <c>JobTimeout</c>, <c>ErrorMode</c>,
+    /// The keys are the option names (<c>MaxWorkers</c>, <c>QueueCapacity</c>, <c>WorkerBatchSize</c>, <c>JobTimeout</c>, <c>ErrorMode</c>,
     /// <c>PreserveOrder</c>, <c>ShutdownTimeout</c>, <c>Name</c>), in any case. A time is a <see cref="TimeSpan"/> in
     /// the invariant format (<c>"00:00:30"</c>, <c>"1.00:00:00"</c>), or <c>"Infinite"</c> for
     /// <see cref="Timeout.InfiniteTimeSpan"/>. Options absent from the section, or <c>null</c> there, keep their value.

@@ -17,6 +17,10 @@ internal static class CompareWorkloads
     public const string ManyOwners = "many-owners";
 
     public const string RunAsync = "Pool RunAsync";
+    public const string RunAsyncBatched = "Pool RunAsync, WorkerBatchSize 8";
+
+    /// <summary>The <see cref="WorkerPoolOptions.WorkerBatchSize"/> of the batched contenders.</summary>
+    public const int BatchSize = 8;
     public const string ForEachSyncLambda = "Parallel.ForEachAsync, sync lambda";
     public const string ForEachAsyncLambda = "Parallel.ForEachAsync, async lambda";
     public const string ForEach = "Parallel.ForEachAsync";
@@ -25,6 +29,7 @@ internal static class CompareWorkloads
     public const string Ideal = "Ideal: one chain of back-to-back delays";
     public const string SingleRun = "Pool RunAsync, 1 run";
     public const string ManyRuns = "Pool RunAsync, many owners";
+    public const string ManyRunsBatched = "Pool RunAsync, many owners, WorkerBatchSize 8";
 
     /// <summary>Info key: the shared pool's PeakWorkers after the many-owners rounds.</summary>
     public const string PeakWorkers = "peak-workers";
@@ -45,12 +50,14 @@ internal static class CompareWorkloads
         int[] results = new int[jobs];
         long expectedSum = (long)jobs * (jobs - 1);
         using BoundedWorkerPool<int, int> runPool = Pool(workers, settings.RunQueueCapacity, TrivialContenders.PoolWork, "compare-run");
+        using BoundedWorkerPool<int, int> batchedPool = Pool(workers, settings.RunQueueCapacity, TrivialContenders.PoolWork, "compare-run-batched", BatchSize);
         BoundedWorkerPool<int, int>[] streamPools = [.. settings.StreamQueueCapacities.Select(q => Pool(workers, q, TrivialContenders.PoolWork, "compare-stream"))];
         try
         {
             var contenders = new List<Contender>
             {
                 new(RunAsync, jobs, () => TimeAsync(async () => Check((await runPool.RunAsync(Enumerable.Range(0, jobs))).Count == jobs))),
+                new(RunAsyncBatched, jobs, () => TimeAsync(async () => Check((await batchedPool.RunAsync(Enumerable.Range(0, jobs))).Count == jobs))),
             };
             foreach (BoundedWorkerPool<int, int> pool in streamPools)
             {
@@ -182,31 +189,35 @@ internal static class CompareWorkloads
         int total = owners * perOwner;
         using BoundedWorkerPool<int, int> single = Pool(settings.Workers, settings.RunQueueCapacity, TrivialContenders.PoolWork, "compare-single-run");
         using BoundedWorkerPool<int, int> shared = Pool(settings.Workers, settings.RunQueueCapacity, TrivialContenders.PoolWork, "compare-many-owners");
+        using BoundedWorkerPool<int, int> sharedBatched = Pool(settings.Workers, settings.RunQueueCapacity, TrivialContenders.PoolWork, "compare-many-owners-batched", BatchSize);
         Interleave(
             ManyOwners,
             [
                 new(SingleRun, total, () => TimeAsync(async () => Check((await single.RunAsync(Enumerable.Range(0, total))).Count == total))),
-                new(ManyRuns, total, () => TimeAsync(async () =>
-                {
-                    var runs = new Task<IReadOnlyList<JobResult<int, int>>>[owners];
-                    for (int owner = 0; owner < owners; owner++)
-                    {
-                        runs[owner] = shared.RunAsync(Enumerable.Range(owner * perOwner, perOwner));
-                    }
-
-                    foreach (IReadOnlyList<JobResult<int, int>> results in await Task.WhenAll(runs))
-                    {
-                        Check(results.Count == perOwner);
-                    }
-                })),
+                new(ManyRuns, total, () => TimeAsync(() => ManyRunsAsync(shared, owners, perOwner))),
+                new(ManyRunsBatched, total, () => TimeAsync(() => ManyRunsAsync(sharedBatched, owners, perOwner))),
             ],
             settings.Rounds,
             launch);
-        Info(PeakWorkers, shared.GetStatistics().PeakWorkers);
+        Info(PeakWorkers, Math.Max(shared.GetStatistics().PeakWorkers, sharedBatched.GetStatistics().PeakWorkers));
     }
 
-    private static BoundedWorkerPool<int, int> Pool(int workers, int queueCapacity, Func<int, CancellationToken, ValueTask<int>> work, string name) =>
-        new(work, new WorkerPoolOptions { MaxWorkers = workers, QueueCapacity = queueCapacity, Name = name });
+    private static async Task ManyRunsAsync(BoundedWorkerPool<int, int> pool, int owners, int perOwner)
+    {
+        var runs = new Task<IReadOnlyList<JobResult<int, int>>>[owners];
+        for (int owner = 0; owner < owners; owner++)
+        {
+            runs[owner] = pool.RunAsync(Enumerable.Range(owner * perOwner, perOwner));
+        }
+
+        foreach (IReadOnlyList<JobResult<int, int>> results in await Task.WhenAll(runs))
+        {
+            Check(results.Count == perOwner);
+        }
+    }
+
+    private static BoundedWorkerPool<int, int> Pool(int workers, int queueCapacity, Func<int, CancellationToken, ValueTask<int>> work, string name, int workerBatchSize = 1) =>
+        new(work, new WorkerPoolOptions { MaxWorkers = workers, QueueCapacity = queueCapacity, Name = name, WorkerBatchSize = workerBatchSize });
 
     /// <summary>Times a contender that writes <c>results[x]</c>, and checks every result afterwards.</summary>
     private static async Task<Sample> FillAsync(int[] results, Func<Task> run)

@@ -18,6 +18,7 @@ public sealed class ConfigurationTests
         {
             [$"WorkerPools:{name}:MaxWorkers"] = "3",
             [$"WorkerPools:{name}:QueueCapacity"] = "5",
+            [$"WorkerPools:{name}:WorkerBatchSize"] = "8",
             [$"WorkerPools:{name}:JobTimeout"] = "Infinite",
             [$"WorkerPools:{name}:ErrorMode"] = "StopOnFirstError",
             [$"WorkerPools:{name}:PreserveOrder"] = "true",
@@ -31,6 +32,7 @@ public sealed class ConfigurationTests
 
         options.MaxWorkers.Should().Be(3);
         options.QueueCapacity.Should().Be(5);
+        options.WorkerBatchSize.Should().Be(8);
         options.JobTimeout.Should().Be(Timeout.InfiniteTimeSpan);
         options.ErrorMode.Should().Be(ErrorMode.StopOnFirstError);
         options.PreserveOrder.Should().BeTrue();

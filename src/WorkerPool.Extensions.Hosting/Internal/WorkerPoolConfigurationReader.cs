@@ -25,6 +25,7 @@ internal static class WorkerPoolConfigurationReader
     [
         nameof(WorkerPoolOptions.MaxWorkers),
         nameof(WorkerPoolOptions.QueueCapacity),
+        nameof(WorkerPoolOptions.WorkerBatchSize),
         nameof(WorkerPoolOptions.JobTimeout),
         nameof(WorkerPoolOptions.ErrorMode),
         nameof(WorkerPoolOptions.PreserveOrder),
@@ -64,6 +65,11 @@ internal static class WorkerPoolConfigurationReader
         if (Is(key, nameof(WorkerPoolOptions.QueueCapacity)))
         {
             return ReadInt(entry, value, v => options.QueueCapacity = v);
+        }
+
+        if (Is(key, nameof(WorkerPoolOptions.WorkerBatchSize)))
+        {
+            return ReadInt(entry, value, v => options.WorkerBatchSize = v);
         }
 
         if (Is(key, nameof(WorkerPoolOptions.JobTimeout)))
