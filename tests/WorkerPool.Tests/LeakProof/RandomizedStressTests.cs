@@ -422,6 +422,9 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
 
         // Nested calls, summed for the audit: the jobs they pulled, and their work calls executing when each returned.
         private long _nestedPulled;
+
+        // Each nested call's account, for a failure's message: what it pulled and how it ended.
+        private readonly ConcurrentQueue<string> _nestedLog = new();
         private int _nestedExecutingAtExit;
 
         public ScenarioRun(Scenario scenario, Tally tally)
@@ -500,7 +503,20 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
 
                 // The nested calls' jobs are counted by the pool like any other: one more entry for all of them.
                 RunExit nested = RunExit.WithoutOutcomes(Volatile.Read(ref _nestedExecutingAtExit), Interlocked.Read(ref _nestedPulled));
-                await audit.VerifyAsync($"seed {_scenario.Seed}", [.. exits, nested]);
+                try
+                {
+                    await audit.VerifyAsync($"seed {_scenario.Seed}", [.. exits, nested]);
+                }
+                catch (XunitException failed)
+                {
+                    // What the pool counted, each run's report and each nested call's: enough to tell which side is off.
+                    WorkerPoolStatistics statistics = pool.GetStatistics();
+                    throw new XunitException(
+                        $"{failed.Message}{Environment.NewLine}Counted by the pool: {statistics.Succeeded} succeeded, {statistics.Failed} failed, " +
+                        $"{statistics.TimedOut} timed out, {statistics.Canceled} cancelled.{Environment.NewLine}" +
+                        string.Join(Environment.NewLine, reports.Select(r => $"run {r.Plan.Id}: pulled {r.Pulled}, {r.Outcomes.Count} outcome(s), {r.Error?.GetType().Name ?? "no error"}")) +
+                        Environment.NewLine + string.Join(Environment.NewLine, _nestedLog));
+                }
 
                 Volatile.Read(ref _contextMismatches).Should().Be(
                     0, "every job, source and caller must see its own caller's context; for example: {0}", string.Join(" | ", _mismatchSamples));
@@ -887,6 +903,9 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
                     foreach (Submission submission in submissions)
                     {
                         AddNested(submission.Pulled, submission.ExecutingAtExit);
+                        _nestedLog.Enqueue(
+                            $"{name}: {submission.Job}: pulled {submission.Pulled}, canceled {submission.Canceled}, " +
+                            $"{submission.Error?.GetType().Name ?? "value"} ({submission.Error?.InnerException?.GetType().Name ?? "no inner"})");
                         if (!SubmissionFits(submission, canceledAllowed))
                         {
                             Problem($"{name}: {submission.Job} ended {submission.Value?.ToString(CultureInfo.InvariantCulture) ?? submission.Error?.ToString()}");
@@ -964,6 +983,7 @@ public sealed class RandomizedStressTests(ITestOutputHelper output) : PoolTest
 
             CheckCallerContext(caller, insideJob: true, "after its nested call");
             AddNested(source.Pulled, executingAtExit);
+            _nestedLog.Enqueue($"{name}: pulled {source.Pulled}, {outcomes.Count} outcome(s), {error?.GetType().Name ?? "completed"}");
 
             bool canceledAllowed = token.IsCancellationRequested || Volatile.Read(ref _disposeIssued);
             bool canceled = false;
