@@ -350,8 +350,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             var once = new ResumeOnce(continuation);
             try
             {
+                // The worker resumes on the thread pool, never on the stack of whatever completed the job: a caller's
+                // Cancel(), or a SetResult of other code, returns at once instead of running the pool's next jobs,
+                // which may be other callers'.
                 // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: workers run on the thread pool, with no context
-                pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(once.Resume);
+                pending.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(once.Dispatch);
             }
             catch (Exception exception)
             {
@@ -363,11 +366,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     }
 
     /// <summary>Runs a worker's continuation once, however many times it is called.</summary>
-    private sealed class ResumeOnce(Action continuation)
+    private sealed class ResumeOnce(Action continuation) : IThreadPoolWorkItem
     {
         private Action? _continuation = continuation;
 
         internal void Resume() => Interlocked.Exchange(ref _continuation, null)?.Invoke();
+
+        /// <summary>Queues the continuation to the thread pool, preferring the current thread's own queue.</summary>
+        internal void Dispatch() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+
+        void IThreadPoolWorkItem.Execute() => Resume();
     }
 
     /// <summary>
