@@ -13,9 +13,9 @@ internal sealed class QueueScene : IDisposable
     private readonly QueueWorker _worker;
     private readonly List<Task> _workers = [];
 
-    public QueueScene(int capacity)
+    public QueueScene(int capacity, int handSize = 0)
     {
-        Queue = new JobQueue<ClaimingOwner, int>(capacity);
+        Queue = new JobQueue<ClaimingOwner, int>(capacity, handSize);
         _worker = new QueueWorker(Queue, _signal, Ledger);
     }
 
@@ -25,6 +25,14 @@ internal sealed class QueueScene : IDisposable
 
     /// <summary>Starts one more worker.</summary>
     public void StartWorker() => _workers.Add(Task.Run(_worker.RunAsync));
+
+    /// <summary>Starts a worker that takes batches into a hand of its own, and gives the hand back after <paramref name="giveBackAfter"/> jobs.</summary>
+    public void StartHandWorker(int giveBackAfter)
+    {
+        var worker = new HandWorker(Queue, Ledger, giveBackAfter);
+        _workers.Add(Task.Run(worker.RunAsync));
+    }
+
 
     /// <summary>Writes a job into a queue known to have room, before the scene's tasks start.</summary>
     public void Prefill(ClaimingOwner owner, int job)
