@@ -28,7 +28,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         internal Task AllWritten => _allWritten.Task;
 
-        /// <summary>Records the collector task, an internal loop that disposal waits for, and returns it.</summary>
+        /// <summary>
+        /// Records the task RunAsync returns (the collector's result, unwrapped), which disposal waits for, and returns it:
+        /// so that once DisposeAsync returns, every RunAsync call it cancelled has completed.
+        /// </summary>
         internal Task<T> SetConsumer<T>(Task<T> consumer)
         {
             Volatile.Write(ref _consumer, consumer);
@@ -43,7 +46,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         internal override void MarkEnded() => _ended.TrySetResult();
 
-        /// <summary>Completes once the producer and the collector task have ended.</summary>
+        /// <summary>Completes once the producer has ended and the task RunAsync returned has completed.</summary>
         internal override async Task WhenLoopsEndedAsync()
         {
             await Producer.ConfigureAwait(false);

@@ -50,7 +50,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // Allocated before the run starts: if this throws, nothing has started.
         var run = new CollectingRun(this, new ResultCollector<TJob, TResult>(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0), cancellationToken);
         StartRun(run, run => ProduceAsync(run, jobs));
-        return run.SetConsumer(CollectAsync(run)).Unwrap();
+        return run.SetConsumer(CollectAsync(run).Unwrap());
     }
 
     /// <summary>
@@ -95,7 +95,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         var run = new CollectingRun(this, new ResultCollector<TJob, TResult>(expected: 0), cancellationToken);
         StartRun(run, run => ProduceAsync(run, jobs));
-        return run.SetConsumer(CollectAsync(run)).Unwrap();
+        return run.SetConsumer(CollectAsync(run).Unwrap());
     }
 
     /// <summary>
