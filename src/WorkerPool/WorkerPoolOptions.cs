@@ -52,9 +52,10 @@ public sealed class WorkerPoolOptions
     /// Gets or sets the most jobs of one run that a worker takes from the queue at once. Above 1, a worker whose last job
     /// completed synchronously within 20 microseconds takes up to this many of the run's jobs next in line (at most a
     /// quarter of the jobs queued, so that other workers find their share) under one lock, and runs them one after the
-    /// other. That lowers the cost per job of trivial jobs. A job that does not complete synchronously, or takes longer,
-    /// gives the rest back to the queue before the worker waits, and an idle worker takes jobs from another worker's
-    /// batch rather than retire.
+    /// other. That lowers the cost per job of trivial jobs. The batch's jobs hold their queue room until the worker comes
+    /// back to the queue, at the latest before it waits for a job. A job that does not complete synchronously, or takes
+    /// longer, gives the rest back to the queue before the worker waits or goes on, and an idle worker takes jobs from
+    /// another worker's batch rather than retire.
     /// </summary>
     /// <value>From 1 to 64. The default is 1: jobs start in queue order, one at a time.</value>
     /// <remarks>

@@ -119,6 +119,23 @@ public sealed class JobQueueHandTests
     }
 
     [Fact]
+    public void HasQueuedNow_OnlyAClosedOwnersJobsLeftInAHand_IsFalse_SoAnIdleWorkerRetiresInsteadOfSpinning()
+    {
+        var queue = new JobQueue<Owner, int>(64, handSize: 7);
+        var a = new Owner("a");
+        Write(queue, a, [.. Enumerable.Range(0, 8)]);
+        JobQueue<Owner, int>.Hand holder = queue.NewHand();
+        queue.TryTake(null, holder, fill: true, out _, out _).Should().BeTrue();
+        Take(queue, 5).Should().Equal(3, 4, 5, 6, 7);
+        queue.HasQueuedNow().Should().BeTrue("an open owner's job waits in the hand: a worker must stay to take it");
+
+        a.Close();
+
+        queue.HasQueuedNow().Should().BeFalse("the holder, inside the closed owner, ends its jobs itself");
+        holder.HasUnclaimed.Should().BeTrue();
+    }
+
+    [Fact]
     public void ReturnHand_PutsTheUnclaimedJobsBackAtTheHeadInOrder_AndReleasesTheClaimedOnes()
     {
         var queue = new JobQueue<Owner, int>(64, handSize: 7);

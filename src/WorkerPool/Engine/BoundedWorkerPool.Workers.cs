@@ -35,9 +35,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 clockFresh = false;
                 quick = false;
+                ExecutionContext.Restore(JobScope.DefaultContext);
                 ReturnHand(entered, hand, ref uncounted);
                 Leave(ref entered, ref uncounted);
-                ExecutionContext.Restore(JobScope.DefaultContext);
                 if (_scheduler.TryRetireExcessWorker(slot))
                 {
                     return;
@@ -114,11 +114,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 quick = slot.IsCompleted(pending);
                 if (!quick)
                 {
-                    // Nothing waits in the worker's hand while it waits for a job: another worker may start it.
-                    if (hand is { HasUnclaimed: true })
-                    {
-                        ReturnHand(run, hand, ref uncounted);
-                    }
+                    // Nothing waits in the worker's hand while it waits for a job, and no job of it that started holds
+                    // room: another worker may start the rest, and a producer may fill the room.
+                    ReturnHand(run, hand, ref uncounted);
 
                     // Wait without rethrowing: a job cancelled with its run unwinds with its own exception only.
                     await new Completion(pending, slot);

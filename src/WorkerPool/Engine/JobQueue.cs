@@ -28,15 +28,16 @@ internal interface IJobQueueOwner
 /// <para>
 /// Admission is first come, first served: once a producer waits for room, no job of a producer that arrives later
 /// enters the queue before the waiting one. Room is handed over under the lock: at every job taken while two or more
-/// producers wait, and otherwise once the queue has fallen to its low-water mark (16 jobs below its capacity, or half of
-/// it if that is less). Whoever frees room writes the jobs of the waiters in line, first come first, into the queue
-/// itself, then wakes those waiters outside the lock. A cancelled waiter leaves the line at once.
+/// producers wait, and otherwise once the queue has fallen to its low-water mark (half its capacity). Whoever frees room
+/// writes the jobs of the waiters in line, first come first, into the queue itself, then wakes those waiters outside the
+/// lock. A cancelled waiter leaves the line at once.
 /// </para>
 /// <para>
 /// A worker takes one job at a time, entering its owner under this lock (<see cref="IJobQueueOwner.TryEnter"/>); a taken
-/// job no longer counts as waiting. The jobs of a closed owner are set aside, out of every worker's reach, until the
-/// owner's finish takes them (<see cref="RemoveAll"/>). So every job is, at every moment, in the queue, set aside, in a
-/// waiter's hands, or in the hands of a worker the owner waits for.
+/// job no longer counts as waiting. With hands (WorkerBatchSize above 1), it may take more of the owner's jobs into its
+/// <see cref="Hand"/>; they hold their room until the holder comes back to the lock. The jobs of a closed owner are set
+/// aside, out of every worker's reach, until the owner's finish takes them (<see cref="RemoveAll"/>). So every job is, at
+/// every moment, in the queue, set aside, in a waiter's hands, or in the hands of a worker the owner waits for.
 /// </para>
 /// </remarks>
 /// <typeparam name="TOwner">The owner of a job: its run.</typeparam>
@@ -106,15 +107,16 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     bool IWorkQueue.HasQueuedNow() => HasQueuedNow();
 
     /// <summary>
-    /// Whether a job is in the queue, read under the queue's lock. A worker that lowered the pool's worker count and
-    /// then finds no job here can retire: a producer that writes a job after this takes the same lock, so it then sees
-    /// the lowered count and starts a worker itself.
+    /// Whether a job is in the queue, or unclaimed in a hand of an open owner (which a worker can steal), read under the
+    /// queue's lock. A worker that lowered the pool's worker count and then finds no job here can retire: a producer that
+    /// writes a job after this takes the same lock, so it then sees the lowered count and starts a worker itself.
     /// </summary>
     internal bool HasQueuedNow()
     {
         lock (_sync)
         {
-            return _count > 0 || (_inHands > 0 && _hands.Exists(hand => hand.HasUnclaimed));
+            // A closed owner's jobs in a hand are its holder's to end (it is inside the owner): no other worker stays for them.
+            return _count > 0 || (_inHands > 0 && _hands.Exists(static hand => hand.HasUnclaimed && hand.Owner is { IsClosed: false }));
         }
     }
 

@@ -1,0 +1,65 @@
+using WorkerPool.Tests.Support;
+
+namespace WorkerPool.Tests.SharedPool;
+
+/// <summary>
+/// Pools with <see cref="WorkerPoolOptions.WorkerBatchSize"/> above 1: a batch's jobs hold queue room only until they
+/// start, so that the queue's counts and its admission see only jobs that wait.
+/// </summary>
+public sealed class WorkerBatchTests : PoolTest
+{
+    [Fact]
+    public async Task QueuedJobs_WhileAJobOfABatchAwaits_CountsOnlyTheJobsNotStarted()
+    {
+        const int Jobs = 40;
+        int started = 0;
+        var exhausted = TestExtensions.NewGate();
+        var parked = TestExtensions.NewGate();
+        var release = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) =>
+            {
+                Interlocked.Increment(ref started);
+                if (job == 0)
+                {
+                    // Every job is queued before the one worker goes on, so that its next take fills a batch.
+                    exhausted.Task.Wait(TestExtensions.HangLimit, CancellationToken.None);
+                }
+
+                return job == 8 ? ParkAsync(job) : ValueTask.FromResult(job);
+            },
+            // A clock that stands still: every job completes "within 20 µs", so the worker takes a batch after job 0.
+            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 64, WorkerBatchSize = 8, TimeProvider = new TestClock() });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Exhausting(Jobs, exhausted));
+        try
+        {
+            await parked.Task.Within();
+
+            pool.GetStatistics().QueuedJobs.Should().Be(Jobs - Volatile.Read(ref started), "jobs that have started hold no queue room");
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+
+        (await run.Within()).Should().OnlyContain(r => r.IsSuccess).And.HaveCount(Jobs);
+
+        async ValueTask<int> ParkAsync(int job)
+        {
+            parked.TrySetResult();
+            await release.Task;
+            return job;
+        }
+    }
+
+    private static IEnumerable<int> Exhausting(int count, TaskCompletionSource exhausted)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            yield return i;
+        }
+
+        exhausted.TrySetResult();
+    }
+}
