@@ -1,3 +1,4 @@
+using System.Threading.Tasks.Sources;
 using WorkerPool.Tests.Support;
 
 namespace WorkerPool.Tests.SharedPool;
@@ -14,8 +15,7 @@ public sealed class WorkerBatchTests : PoolTest
         const int Jobs = 40;
         int started = 0;
         var exhausted = TestExtensions.NewGate();
-        var parked = TestExtensions.NewGate();
-        var release = TestExtensions.NewGate();
+        var parked = new AwaitedSource();
         await using var pool = new BoundedWorkerPool<int, int>(
             (job, _) =>
             {
@@ -26,7 +26,7 @@ public sealed class WorkerBatchTests : PoolTest
                     exhausted.Task.Wait(TestExtensions.HangLimit, CancellationToken.None);
                 }
 
-                return job == 8 ? ParkAsync(job) : ValueTask.FromResult(job);
+                return job == 8 ? parked.ValueTask : ValueTask.FromResult(job);
             },
             // A clock that stands still: every job completes "within 20 µs", so the worker takes a batch after job 0.
             new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 64, WorkerBatchSize = 8, TimeProvider = new TestClock() });
@@ -34,22 +34,39 @@ public sealed class WorkerBatchTests : PoolTest
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Exhausting(Jobs, exhausted));
         try
         {
-            await parked.Task.Within();
+            // The worker waits for job 8, the last of its batch: everything it does before it waits is done.
+            await parked.Awaited.Within();
 
             pool.GetStatistics().QueuedJobs.Should().Be(Jobs - Volatile.Read(ref started), "jobs that have started hold no queue room");
         }
         finally
         {
-            release.TrySetResult();
+            parked.Complete(8);
         }
 
         (await run.Within()).Should().OnlyContain(r => r.IsSuccess).And.HaveCount(Jobs);
+    }
 
-        async ValueTask<int> ParkAsync(int job)
+    /// <summary>A job's value task that says when its worker has started to wait for it (registered its continuation).</summary>
+    private sealed class AwaitedSource : IValueTaskSource<int>
+    {
+        private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
+        private readonly TaskCompletionSource _awaited = TestExtensions.NewGate();
+
+        public ValueTask<int> ValueTask => new(this, _core.Version);
+
+        public Task Awaited => _awaited.Task;
+
+        public void Complete(int value) => _core.SetResult(value);
+
+        public int GetResult(short token) => _core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         {
-            parked.TrySetResult();
-            await release.Task;
-            return job;
+            _core.OnCompleted(continuation, state, token, flags);
+            _awaited.TrySetResult();
         }
     }
 
