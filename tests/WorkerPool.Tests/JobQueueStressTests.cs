@@ -125,7 +125,10 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
 
         public Owner? Owner { get; set; }
 
-        public int Item { get; set; }
+        /// <summary>The jobs of the write outstanding: one, or several written together (WriteAllAsync).</summary>
+        public int[] Items { get; set; } = [];
+
+        public string ItemsText => string.Join("+", Items);
 
         /// <summary>When the write began to wait: its place in line, by arrival.</summary>
         public int Ticket { get; set; }
@@ -331,7 +334,11 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
 
         private void WriteAsync(Producer producer, Owner owner)
         {
-            int item = _nextItem++;
+            // Now and then several jobs that wait in line together, as many as the queue lets one waiter hold.
+            int count = _queue.MaxWaitingBatch > 1 && _random.Next(3) == 0 ? _random.Next(2, _queue.MaxWaitingBatch + 1) : 1;
+            int[] items = [.. Enumerable.Range(_nextItem, count)];
+            _nextItem += count;
+            string itemsText = string.Join("+", items);
             double kind = _random.NextDouble();
             CancellationTokenSource? cancel = kind < 0.45 ? null : new CancellationTokenSource();
             if (kind > 0.95)
@@ -341,23 +348,29 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
 
             CancellationToken token = cancel?.Token ?? CancellationToken.None;
             bool? immediate = token.IsCancellationRequested || owner.IsClosed ? false
-                : _line.Count == 0 && Waiting < _capacity ? true
+                : _line.Count == 0 && Waiting + count <= _capacity ? true
                 : null;
-            ValueTask<bool> write = _queue.WriteAsync(owner, item, producer.Waiter, token);
-            Trace($"WriteAsync({owner}, {item}) by {producer}, token {(cancel is null ? "none" : token.IsCancellationRequested ? "cancelled" : "cancellable")} -> {(write.IsCompleted ? "completed" : "waits")}");
+            // Several jobs are passed from the second place of an array, so that the offset is honoured too.
+            ValueTask<bool> write = count == 1
+                ? _queue.WriteAsync(owner, items[0], producer.Waiter, token)
+                : _queue.WriteAllAsync(owner, [-1, .. items], 1, count, producer.Waiter, token);
+            Trace($"WriteAsync({owner}, {itemsText}) by {producer}, token {(cancel is null ? "none" : token.IsCancellationRequested ? "cancelled" : "cancellable")} -> {(write.IsCompleted ? "completed" : "waits")}");
             if (immediate is bool done)
             {
                 Expect(write.IsCompleted, $"a write that can be decided at once completes at once, with {done}");
                 bool result = write.Result;
                 Expect(result == done, $"the write must complete with {done}");
                 cancel?.Dispose();
-                if (done)
+                foreach (int item in items)
                 {
-                    _ring.Add((owner, item));
-                }
-                else
-                {
-                    Fate(item, "refused by WriteAsync");
+                    if (done)
+                    {
+                        _ring.Add((owner, item));
+                    }
+                    else
+                    {
+                        Fate(item, "refused by WriteAsync");
+                    }
                 }
 
                 return;
@@ -368,7 +381,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
             producer.Pending = write;
             producer.Cancel = cancel;
             producer.Owner = owner;
-            producer.Item = item;
+            producer.Items = items;
             producer.Ticket = _nextTicket++;
             producer.Decided = null;
             producer.InLine = _line.AddLast(producer);
@@ -417,7 +430,8 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
             _stats.Taken++;
             if (_ticketOf.TryGetValue(item, out int ticket))
             {
-                Expect(ticket > _lastTakenTicket, $"job {item} began to wait (ticket {ticket}) before a job taken already (ticket {_lastTakenTicket})");
+                // Jobs that waited together share a ticket.
+                Expect(ticket >= _lastTakenTicket, $"job {item} began to wait (ticket {ticket}) before a job taken already (ticket {_lastTakenTicket})");
                 _lastTakenTicket = ticket;
             }
         }
@@ -430,9 +444,12 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
                 producer.InLine = null;
                 producer.Decided = false;
                 _stats.WaitsCanceled++;
+
+                // The writer behind it may need less room than it did.
+                Admit();
             }
 
-            Trace($"cancel the write of {producer.Item} by {producer} ({(producer.Decided is null ? "waiting" : "decided")})");
+            Trace($"cancel the write of {producer.ItemsText} by {producer} ({(producer.Decided is null ? "waiting" : "decided")})");
             producer.Cancel!.Cancel();
         }
 
@@ -469,10 +486,13 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
             _owners.Remove(owner);
         }
 
-        /// <summary>The model's hand-over: room goes to the writers in line, first come first, skipping closed owners' writers.</summary>
         /// <summary>The queue's low-water mark: at or below it, a line of one is admitted.</summary>
         private int LowWater => _capacity - Math.Max(1, _capacity / 2);
 
+        /// <summary>
+        /// The model's hand-over: room goes to the writers in line, first come first, skipping closed owners' writers; the
+        /// first writer is admitted once there is room for all its jobs, and nobody behind it goes first.
+        /// </summary>
         private void Admit()
         {
             // A line of two or more is admitted whenever room is freed; a line of one at the low-water mark.
@@ -481,7 +501,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
                 return;
             }
 
-            while (_line.First is { } node && Waiting < _capacity)
+            while (_line.First is { } node && Waiting + node.Value.Items.Length <= _capacity)
             {
                 Producer producer = node.Value;
                 _line.RemoveFirst();
@@ -493,8 +513,12 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
                 }
                 else
                 {
-                    _ring.Add((producer.Owner, producer.Item));
-                    _ticketOf[producer.Item] = producer.Ticket;
+                    foreach (int item in producer.Items)
+                    {
+                        _ring.Add((producer.Owner, item));
+                        _ticketOf[item] = producer.Ticket;
+                    }
+
                     producer.Decided = true;
                     _stats.WaitsAdmitted++;
                 }
@@ -516,7 +540,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
 
                 if (producer.Decided is not bool decided)
                 {
-                    Expect(!producer.Pending.IsCompleted, $"the write of {producer.Item} by {producer} waits in line, so it has not ended");
+                    Expect(!producer.Pending.IsCompleted, $"the write of {producer.ItemsText} by {producer} waits in line, so it has not ended");
                     continue;
                 }
 
@@ -528,7 +552,7 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
                 bool result;
                 if (producer.Cancel is null)
                 {
-                    Expect(producer.Pending.IsCompleted, $"the write of {producer.Item} by {producer}, without a token, ends as the step that decides it returns");
+                    Expect(producer.Pending.IsCompleted, $"the write of {producer.ItemsText} by {producer}, without a token, ends as the step that decides it returns");
                     result = producer.Pending.Result;
                 }
                 else
@@ -537,11 +561,14 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
                     producer.Cancel.Dispose();
                 }
 
-                Trace($"the write of {producer.Item} by {producer} ended with {result}");
-                Expect(result == decided, $"the write of {producer.Item} by {producer} must end with {decided}");
+                Trace($"the write of {producer.ItemsText} by {producer} ended with {result}");
+                Expect(result == decided, $"the write of {producer.ItemsText} by {producer} must end with {decided}");
                 if (!result)
                 {
-                    Fate(producer.Item, "sent back to its writer");
+                    foreach (int item in producer.Items)
+                    {
+                        Fate(item, "sent back to its writer");
+                    }
                 }
 
                 producer.HasPending = false;

@@ -355,6 +355,96 @@ public sealed class JobQueueTests
     }
 
     [Fact]
+    public async Task WriteAllAsync_QueueFull_WaitsUntilThereIsRoomForAllItsJobs_ThenWritesThemTogetherInOrder()
+    {
+        var queue = new JobQueue<Owner, int>(8);
+        var a = new Owner("a");
+        var b = new Owner("b");
+        var c = new Owner("c");
+        Write(queue, a, 0, 1, 2, 3, 4, 5, 6, 7);
+        queue.MaxWaitingBatch.Should().Be(4, "the room between the low-water mark and the capacity");
+
+        ValueTask<bool> three = queue.WriteAllAsync(b, [-1, 10, 11, 12], offset: 1, count: 3, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        ValueTask<bool> one = queue.WriteAsync(c, 20, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        queue.WaitingForRoom.Should().Be(2);
+
+        // A line of two is admitted at every take, but the head waiter needs room for its three jobs, and nobody behind
+        // it goes first.
+        for (int taken = 1; taken <= 2; taken++)
+        {
+            queue.TryTake(null, out _, out _).Should().BeTrue();
+            three.IsCompleted.Should().BeFalse("{0} free place(s) are not room for three jobs", taken);
+            one.IsCompleted.Should().BeFalse("the producer behind the first one waits for its turn");
+        }
+
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+
+        (await three.Within()).Should().BeTrue();
+        queue.Waiting.Should().Be(8, "the three jobs were written as the room came");
+        one.IsCompleted.Should().BeFalse("the queue is full again");
+        TakeAll(queue).Should().Equal(3, 4, 5, 6, 7, 10, 11, 12, 20);
+        (await one.Within()).Should().BeTrue("alone in line, it was admitted at the low-water mark");
+    }
+
+    [Fact]
+    public async Task WriteAllAsync_QueueHasRoomForAll_WritesThemAtOnce_AndWithRoomForFewerItWaitsWithAll()
+    {
+        var queue = new JobQueue<Owner, int>(8);
+        var owner = new Owner("a");
+        Write(queue, owner, 0, 1, 2, 3, 4);
+
+        ValueTask<bool> fits = queue.WriteAllAsync(owner, [5, 6], offset: 0, count: 2, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        fits.IsCompletedSuccessfully.Should().BeTrue();
+        (await fits).Should().BeTrue();
+
+        ValueTask<bool> waits = queue.WriteAllAsync(owner, [7, 8], offset: 0, count: 2, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        waits.IsCompleted.Should().BeFalse("one place is free, and it waits for room for both");
+        queue.Waiting.Should().Be(7, "none of its jobs was written");
+    }
+
+    [Fact]
+    public async Task WriteAllAsync_HeadWaiterCancelled_TheWaiterBehindItThatFitsIsAdmittedAtOnce()
+    {
+        var queue = new JobQueue<Owner, int>(8);
+        var a = new Owner("a");
+        Write(queue, a, 0, 1, 2, 3, 4, 5, 6, 7);
+        using var cts = new CancellationTokenSource();
+        ValueTask<bool> four = queue.WriteAllAsync(a, [10, 11, 12, 13], offset: 0, count: 4, new JobQueue<Owner, int>.Waiter(), cts.Token);
+        ValueTask<bool> one = queue.WriteAsync(new Owner("b"), 20, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        ValueTask<bool> last = queue.WriteAsync(new Owner("c"), 30, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+        one.IsCompleted.Should().BeFalse("it waits behind the first producer");
+
+        await cts.CancelAsync();
+
+        (await four.Within()).Should().BeFalse();
+        (await one.Within()).Should().BeTrue("the free place is room enough for its one job, and two producers waited");
+        last.IsCompleted.Should().BeFalse("the queue is full again");
+        queue.WaitingForRoom.Should().Be(1);
+        TakeAll(queue).Should().Equal(1, 2, 3, 4, 5, 6, 7, 20, 30);
+        (await last.Within()).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task WriteAllAsync_OwnerClosedWhileItWaits_FalseAndNoneOfItsJobsWritten()
+    {
+        var queue = new JobQueue<Owner, int>(4);
+        var gone = new Owner("gone");
+        var other = new Owner("other");
+        Write(queue, other, 0, 1, 2, 3);
+        ValueTask<bool> write = queue.WriteAllAsync(gone, [10, 11], offset: 0, count: 2, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+
+        gone.Close();
+        queue.RemoveAll(gone).Should().BeNull();
+
+        (await write.Within()).Should().BeFalse();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+        TakeAll(queue).Should().Equal(2, 3);
+        queue.WaitingForRoom.Should().Be(0);
+    }
+
+    [Fact]
     public async Task RemoveAll_FreesRoom_AdmitsTheWaitersAndSendsTheClosedOwnersOwnAway()
     {
         var queue = new JobQueue<Owner, int>(2);

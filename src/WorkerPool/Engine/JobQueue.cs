@@ -30,7 +30,8 @@ internal interface IJobQueueOwner
 /// enters the queue before the waiting one. Room is handed over under the lock: at every job taken while two or more
 /// producers wait, and otherwise once the queue has fallen to its low-water mark (half its capacity). Whoever frees room
 /// writes the jobs of the waiters in line, first come first, into the queue itself, then wakes those waiters outside the
-/// lock. A cancelled waiter leaves the line at once.
+/// lock. A waiter may hold several jobs, admitted together once there is room for all of them. A cancelled waiter leaves
+/// the line at once.
 /// </para>
 /// <para>
 /// A worker takes one job at a time, entering its owner under this lock (<see cref="IJobQueueOwner.TryEnter"/>); a taken
@@ -85,6 +86,12 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         _lowWater = capacity - Math.Max(1, capacity / 2);
         _ring = new Entry[Math.Min(capacity, 16)];
     }
+
+    /// <summary>
+    /// The most jobs one producer may wait in line with (<see cref="WriteAllAsync"/>): the room between the low-water mark
+    /// and the capacity, so that a producer alone in line always fits once the queue has fallen to that mark.
+    /// </summary>
+    internal int MaxWaitingBatch => _capacity - _lowWater;
 
     /// <summary>
     /// Jobs waiting for a worker: in the queue, of a closed owner and not yet taken by its finish, or in a worker's hand
@@ -171,7 +178,24 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     /// <paramref name="cancellationToken"/> is cancelled or the owner is closed. <paramref name="waiter"/> is the
     /// producer's own, reused from one wait to the next: a wait allocates nothing.
     /// </summary>
-    internal ValueTask<bool> WriteAsync(TOwner owner, TItem item, Waiter waiter, CancellationToken cancellationToken)
+    internal ValueTask<bool> WriteAsync(TOwner owner, TItem item, Waiter waiter, CancellationToken cancellationToken) =>
+        WriteAsync(owner, new Jobs(item), waiter, cancellationToken);
+
+    /// <summary>
+    /// Writes <paramref name="count"/> jobs of <paramref name="owner"/> from <paramref name="items"/>, starting at
+    /// <paramref name="offset"/>, all together and in order: at once if the queue has room for all of them and nobody
+    /// waits in line, or else once their turn in line comes and there is room for all of them. Returns
+    /// <see langword="true"/> once every one of them is in the queue, and <see langword="false"/>, with none written,
+    /// once <paramref name="cancellationToken"/> is cancelled or the owner is closed. The array is read until the wait
+    /// ends. One place in line for several jobs: one wake-up for all of them.
+    /// </summary>
+    internal ValueTask<bool> WriteAllAsync(TOwner owner, TItem[] items, int offset, int count, Waiter waiter, CancellationToken cancellationToken)
+    {
+        Debug.Assert(count >= 1 && count <= MaxWaitingBatch, "A producer waits in line with one job at least, and no more than fit above the low-water mark.");
+        return WriteAsync(owner, new Jobs(items, offset, count), waiter, cancellationToken);
+    }
+
+    private ValueTask<bool> WriteAsync(TOwner owner, Jobs jobs, Waiter waiter, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -187,14 +211,14 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
                 return new ValueTask<bool>(false);
             }
 
-            if (_first is null && _waiting < _capacity)
+            if (_first is null && _waiting + jobs.Count <= _capacity)
             {
-                WriteCore(owner, item);
+                WriteCore(owner, jobs);
                 AssertInvariants();
                 return new ValueTask<bool>(true);
             }
 
-            admitted = waiter.Arm(this, owner, item);
+            admitted = waiter.Arm(this, owner, jobs);
             Append(waiter);
             AssertInvariants();
         }
@@ -507,6 +531,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     /// <summary>Under the lock: a cancelled waiter leaves the line, unless it was handed its room already.</summary>
     private void Cancel(Waiter waiter)
     {
+        Waiter? admitted;
         lock (_sync)
         {
             AssertInvariants();
@@ -515,11 +540,14 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
                 return;
             }
 
+            // The waiter behind it may need less room than it did, and fit now.
             Unlink(waiter);
+            admitted = Admit();
             AssertInvariants();
         }
 
         waiter.Finish(false);
+        Waiter.CompleteAll(admitted);
     }
 
     /// <summary>
@@ -536,13 +564,14 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
             return null;
         }
 
-        while (_first is { } waiter && _waiting < _capacity)
+        // The waiter at the head is admitted once there is room for all its jobs; nobody behind it goes first.
+        while (_first is { } waiter && _waiting + waiter.Jobs.Count <= _capacity)
         {
             Unlink(waiter);
             bool written = !waiter.Owner!.IsClosed;
             if (written)
             {
-                WriteCore(waiter.Owner, waiter.Item);
+                WriteCore(waiter.Owner, waiter.Jobs);
             }
 
             waiter.Chain(written, ref chain);
@@ -594,6 +623,14 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         waiter.Next = null;
         waiter.InLine = false;
         Volatile.Write(ref _lineLength, _lineLength - 1);
+    }
+
+    private void WriteCore(TOwner owner, Jobs jobs)
+    {
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            WriteCore(owner, jobs[i]);
+        }
     }
 
     private void WriteCore(TOwner owner, TItem item)
@@ -652,6 +689,32 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     }
 
     private readonly record struct Entry(TOwner? Owner, TItem Item);
+
+    /// <summary>The jobs of one write: one job, or <see cref="Count"/> jobs of an array from an offset.</summary>
+    internal readonly struct Jobs
+    {
+        private readonly TItem _item;
+        private readonly TItem[]? _items;
+        private readonly int _offset;
+
+        internal Jobs(TItem item)
+        {
+            _item = item;
+            Count = 1;
+        }
+
+        internal Jobs(TItem[] items, int offset, int count)
+        {
+            _item = default!;
+            _items = items;
+            _offset = offset;
+            Count = count;
+        }
+
+        internal int Count { get; }
+
+        internal TItem this[int index] => _items is null ? _item : _items[_offset + index];
+    }
 
     /// <summary>A hand for one worker, known to the queue so that other workers can take its jobs.</summary>
     internal Hand NewHand()
@@ -770,9 +833,9 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     }
 
     /// <summary>
-    /// A producer's place in the admission line, reused from one wait to the next. It holds the job it waits to write;
-    /// the wait ends with <see langword="true"/> once that job is in the queue, or <see langword="false"/> if the wait
-    /// was cancelled or the owner closed. One producer uses it, one wait at a time. Its links are guarded by the queue's lock.
+    /// A producer's place in the admission line, reused from one wait to the next. It holds the job or jobs it waits to
+    /// write; the wait ends with <see langword="true"/> once they are all in the queue, or <see langword="false"/> if the
+    /// wait was cancelled or the owner closed. One producer uses it, one wait at a time. Its links are guarded by the queue's lock.
     /// </summary>
     internal sealed class Waiter : ReusableWaiter<bool>
     {
@@ -781,7 +844,8 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
 
         internal TOwner? Owner { get; private set; }
 
-        internal TItem Item { get; private set; } = default!;
+        /// <summary>The jobs it waits to write, all together.</summary>
+        internal Jobs Jobs { get; private set; }
 
         internal Waiter? Prev { get; set; }
 
@@ -789,12 +853,12 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
 
         internal bool InLine { get; set; }
 
-        /// <summary>Under the queue's lock: starts a wait to write <paramref name="item"/>. Call only once the last wait's result was read.</summary>
-        internal ValueTask<bool> Arm(JobQueue<TOwner, TItem> queue, TOwner owner, TItem item)
+        /// <summary>Under the queue's lock: starts a wait to write <paramref name="jobs"/>. Call only once the last wait's result was read.</summary>
+        internal ValueTask<bool> Arm(JobQueue<TOwner, TItem> queue, TOwner owner, Jobs jobs)
         {
             _queue = queue;
             Owner = owner;
-            Item = item;
+            Jobs = jobs;
             return Arm();
         }
 
@@ -856,7 +920,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         internal void Finish(bool result)
         {
             Owner = null;
-            Item = default!;
+            Jobs = default;
             Complete(result);
         }
     }

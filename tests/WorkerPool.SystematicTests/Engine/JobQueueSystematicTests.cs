@@ -96,6 +96,47 @@ public sealed class JobQueueSystematicTests(ITestOutputHelper output)
     }, output, fuzzing: true);
 
     /// <summary>
+    /// Two jobs wait in line together for room in a full queue of four while their token is cancelled, a producer behind
+    /// them waits with one job, and two workers free room: the two go in both or neither, and the producer behind them
+    /// is admitted all the same.
+    /// </summary>
+    /// <remarks>Fuzzed, for the reason given on the test above.</remarks>
+    [Fact]
+    public void WriteAllAsync_CancelledWhileWorkersFreeRoom_BothJobsOrNeither_AndTheNextProducerIsAdmitted() => Systematic.Explore(async () =>
+    {
+        using var scene = new QueueScene(capacity: 4);
+        var a = new ClaimingOwner("a");
+        var b = new ClaimingOwner("b");
+        using var cancellation = new CancellationTokenSource();
+        for (int job = 0; job < 4; job++)
+        {
+            scene.Prefill(a, job);
+        }
+
+        Task producers = Task.Run(async () =>
+        {
+            // The pair joins the line before the single job does.
+            Task<bool> pair = scene.WriteAllAsync(a, [10, 11], new JobQueue<ClaimingOwner, int>.Waiter(), cancellation.Token);
+            Task<bool> single = scene.WriteAsync(b, 20, new JobQueue<ClaimingOwner, int>.Waiter(), CancellationToken.None);
+            await Task.WhenAll(new[] { pair, single });
+            Specification.Assert(single.Result, "The producer behind the pair is admitted.");
+        });
+        scene.StartWorker();
+        scene.StartWorker();
+        Task canceller = Task.Run(cancellation.Cancel);
+
+        await Task.WhenAll(new[] { producers, canceller });
+        await scene.StopWorkersAsync();
+        await a.FinishAsync(scene.Queue);
+        await b.FinishAsync(scene.Queue);
+
+        Specification.Assert(
+            scene.Ledger.WasAdmitted(10) == scene.Ledger.WasAdmitted(11),
+            $"Jobs that wait together go in together: 10 admitted {scene.Ledger.WasAdmitted(10)}, 11 admitted {scene.Ledger.WasAdmitted(11)}.");
+        scene.AssertEveryJobAccountedFor(a, b);
+    }, output, fuzzing: true);
+
+    /// <summary>
     /// First come, first served: a job that waits in line (or was written at once) goes into the queue before the job of a
     /// producer that came after it, whether or not its own wait is cancelled meanwhile.
     /// </summary>

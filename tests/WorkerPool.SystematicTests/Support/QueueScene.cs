@@ -56,22 +56,32 @@ internal sealed class QueueScene : IDisposable
     }
 
     /// <summary>Writes one job through the admission line, writes down what happened to it, and signals a worker if it was admitted.</summary>
-    public async Task<bool> WriteAsync(ClaimingOwner owner, int job, JobQueue<ClaimingOwner, int>.Waiter waiter, CancellationToken cancellationToken)
+    public async Task<bool> WriteAsync(ClaimingOwner owner, int job, JobQueue<ClaimingOwner, int>.Waiter waiter, CancellationToken cancellationToken) =>
+        Record(owner, [job], await Queue.WriteAsync(owner, job, waiter, cancellationToken), cancellationToken);
+
+    /// <summary>Writes several jobs together through the admission line, as the pool's producer does while the queue is full.</summary>
+    public async Task<bool> WriteAllAsync(ClaimingOwner owner, int[] jobs, JobQueue<ClaimingOwner, int>.Waiter waiter, CancellationToken cancellationToken) =>
+        Record(owner, jobs, await Queue.WriteAllAsync(owner, jobs, 0, jobs.Length, waiter, cancellationToken), cancellationToken);
+
+    /// <summary>Writes down what happened to the jobs of one write, and signals a worker for each one admitted.</summary>
+    private bool Record(ClaimingOwner owner, int[] jobs, bool admitted, CancellationToken cancellationToken)
     {
-        bool admitted = await Queue.WriteAsync(owner, job, waiter, cancellationToken);
-        if (admitted)
+        foreach (int job in jobs)
         {
-            Ledger.Admitted(job);
-            _signal.Release();
-        }
-        else
-        {
-            Ledger.Refused(job);
-            Specification.Assert(
-                owner.IsClosed || cancellationToken.IsCancellationRequested,
-                $"Job {job} was refused although its owner {owner} is open and its token was not cancelled.");
+            if (admitted)
+            {
+                Ledger.Admitted(job);
+                _signal.Release();
+            }
+            else
+            {
+                Ledger.Refused(job);
+            }
         }
 
+        Specification.Assert(
+            admitted || owner.IsClosed || cancellationToken.IsCancellationRequested,
+            $"Jobs [{string.Join(", ", jobs)}] were refused although their owner {owner} is open and their token was not cancelled.");
         return admitted;
     }
 
