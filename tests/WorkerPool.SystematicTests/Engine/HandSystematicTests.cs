@@ -1,3 +1,4 @@
+using Microsoft.Coyote.Specifications;
 using WorkerPool.SystematicTests.Support;
 using Xunit.Abstractions;
 
@@ -66,5 +67,39 @@ public sealed class HandSystematicTests(ITestOutputHelper output)
         await a.FinishAsync(scene.Queue);
 
         scene.AssertEveryJobAccountedFor(a);
+    }, output);
+
+    /// <summary>
+    /// A holder that gives its hand back before every second job awaits, a worker without a hand, and a producer that
+    /// waits in line with four jobs at a time for room in the full queue, which the takes and the hands given back
+    /// free: the producer is admitted, every job is taken once, and no room is left held.
+    /// </summary>
+    [Fact]
+    public void Hand_HolderGivesBackBeforeItAwaits_WhileAProducerWaitsInLineWithSeveralJobs() => Systematic.Explore(async () =>
+    {
+        using var scene = new QueueScene(capacity: 8, handSize: 3);
+        var a = new ClaimingOwner("a");
+        var b = new ClaimingOwner("b");
+        for (int job = 0; job < 8; job++)
+        {
+            scene.Prefill(a, job);
+        }
+
+        Task producer = Task.Run(async () =>
+        {
+            var waiter = new JobQueue<ClaimingOwner, int>.Waiter();
+            bool first = await scene.WriteAllAsync(b, [10, 11, 12, 13], waiter, CancellationToken.None);
+            bool second = await scene.WriteAllAsync(b, [14, 15, 16, 17], waiter, CancellationToken.None);
+            Specification.Assert(first && second, "The producer of an open owner is admitted.");
+        });
+        scene.StartHandWorker(giveBackAfter: 0, awaitEvery: 2);
+        scene.StartWorker();
+
+        await producer;
+        await scene.StopWorkersAsync();
+        await a.FinishAsync(scene.Queue);
+        await b.FinishAsync(scene.Queue);
+
+        scene.AssertEveryJobAccountedFor(a, b);
     }, output);
 }

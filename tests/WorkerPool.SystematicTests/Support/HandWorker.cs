@@ -5,11 +5,13 @@ namespace WorkerPool.SystematicTests.Support;
 /// <summary>
 /// A worker that takes batches, as the pool's worker does with <c>WorkerBatchSize</c> above 1: it fills its hand with
 /// each take, claims the hand's jobs one at a time without the queue's lock, and gives the hand back once, after
-/// <c>giveBackAfter</c> jobs (as a worker does before it waits for a job). Jobs given back for a closed owner it ends
-/// itself, inside that owner. It stops the first time it finds nothing: the scene's other workers take what comes later.
-/// Every job it takes or ends is checked against its owner's finish, as <see cref="QueueWorker"/> does.
+/// <c>giveBackAfter</c> jobs (as a worker does before it waits for a job), and, if <c>awaitEvery</c> is above 0, before
+/// the job of every <c>awaitEvery</c>th take awaits (as the pool's worker does before a job that does not complete at
+/// once). Jobs given back for a closed owner it ends itself, inside that owner. It stops the first time it finds
+/// nothing: the scene's other workers take what comes later. Every job it takes or ends is checked against its owner's
+/// finish, as <see cref="QueueWorker"/> does.
 /// </summary>
-internal sealed class HandWorker(JobQueue<ClaimingOwner, int> queue, JobLedger ledger, int giveBackAfter)
+internal sealed class HandWorker(JobQueue<ClaimingOwner, int> queue, JobLedger ledger, int giveBackAfter, int awaitEvery = 0)
 {
     public async Task RunAsync()
     {
@@ -45,9 +47,11 @@ internal sealed class HandWorker(JobQueue<ClaimingOwner, int> queue, JobLedger l
 
             Specification.Assert(!owner!.IsFinished, $"Job {job} was handed to a worker after its owner {owner}'s finish returned.");
             ledger.Taken(job);
-            if (++done == giveBackAfter && hand.Held > 0)
+            ++done;
+            if ((done == giveBackAfter || (awaitEvery > 0 && done % awaitEvery == 0)) && hand.Held > 0)
             {
                 queue.ReturnHand(hand, out List<int>? unstarted);
+                Specification.Assert(hand.Held == 0, "A hand given back is empty.");
                 foreach (int ended in unstarted ?? [])
                 {
                     Specification.Assert(owner.IsClosed && !owner.IsFinished, $"Job {ended} came back unstarted although its owner {owner} is open or finished.");

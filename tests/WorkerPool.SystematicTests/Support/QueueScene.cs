@@ -26,10 +26,13 @@ internal sealed class QueueScene : IDisposable
     /// <summary>Starts one more worker.</summary>
     public void StartWorker() => _workers.Add(Task.Run(_worker.RunAsync));
 
-    /// <summary>Starts a worker that takes batches into a hand of its own, and gives the hand back after <paramref name="giveBackAfter"/> jobs.</summary>
-    public void StartHandWorker(int giveBackAfter)
+    /// <summary>
+    /// Starts a worker that takes batches into a hand of its own, and gives the hand back after
+    /// <paramref name="giveBackAfter"/> jobs and before every <paramref name="awaitEvery"/>th job awaits.
+    /// </summary>
+    public void StartHandWorker(int giveBackAfter, int awaitEvery = 0)
     {
-        var worker = new HandWorker(Queue, Ledger, giveBackAfter);
+        var worker = new HandWorker(Queue, Ledger, giveBackAfter, awaitEvery);
         _workers.Add(Task.Run(worker.RunAsync));
     }
 
