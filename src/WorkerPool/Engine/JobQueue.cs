@@ -258,8 +258,8 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     /// <param name="item">The job taken.</param>
     internal bool TryTake(TOwner? entered, Hand? hand, bool fill, out TOwner? owner, out TItem item)
     {
-        TOwner? closed = null;
-        List<TOwner>? moreClosed = null;
+        TOwner? toExit = null;
+        List<TOwner>? moreToExit = null;
         Waiter? admitted = null;
         owner = null;
         item = default!;
@@ -282,7 +282,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
                     // once it sees it took none of its jobs.
                     if (!inside)
                     {
-                        AddClosed(head, ref closed, ref moreClosed);
+                        AddToExit(head, ref toExit, ref moreToExit);
                     }
 
                     continue;
@@ -310,7 +310,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
 
             if (owner is null && _inHands > 0)
             {
-                owner = Steal(entered, ref closed, ref moreClosed, out item);
+                owner = Steal(entered, ref toExit, ref moreToExit, out item);
             }
 
             // Room freed (a job taken or stolen, a hand's jobs released) goes to the line.
@@ -324,10 +324,10 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
 
         // Outside the lock: a waiter's continuation, and an Exit that may complete a closed owner's wait for its workers.
         Waiter.CompleteAll(admitted);
-        closed?.Exit();
-        if (moreClosed is not null)
+        toExit?.Exit();
+        if (moreToExit is not null)
         {
-            foreach (TOwner other in moreClosed)
+            foreach (TOwner other in moreToExit)
             {
                 other.Exit();
             }
@@ -336,15 +336,19 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         return owner is not null;
     }
 
-    private static void AddClosed(TOwner owner, ref TOwner? closed, ref List<TOwner>? moreClosed)
+    /// <summary>
+    /// Under the lock: notes an owner entered (or refused) on the way that the caller leaves once the lock is released: a
+    /// closed owner whose jobs were set aside, or one entered to steal from a hand that was empty by then.
+    /// </summary>
+    private static void AddToExit(TOwner owner, ref TOwner? toExit, ref List<TOwner>? moreToExit)
     {
-        if (closed is null)
+        if (toExit is null)
         {
-            closed = owner;
+            toExit = owner;
         }
         else
         {
-            (moreClosed ??= []).Add(owner);
+            (moreToExit ??= []).Add(owner);
         }
     }
 
@@ -353,7 +357,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     /// no job waits in a hand while a worker has nothing to do (its holder may be busy with a long job, even one that
     /// waits for this one). A closed owner's jobs are left to their holder, who is inside it and ends them unstarted.
     /// </summary>
-    private TOwner? Steal(TOwner? entered, ref TOwner? closed, ref List<TOwner>? moreClosed, out TItem item)
+    private TOwner? Steal(TOwner? entered, ref TOwner? toExit, ref List<TOwner>? moreToExit, out TItem item)
     {
         item = default!;
         foreach (Hand hand in _hands)
@@ -368,7 +372,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
             {
                 if (!inside)
                 {
-                    AddClosed(owner, ref closed, ref moreClosed);
+                    AddToExit(owner, ref toExit, ref moreToExit);
                 }
 
                 continue;
@@ -385,7 +389,7 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
             // Its holder claimed the last one meanwhile: leave the owner again, unless the caller was inside it already.
             if (!inside)
             {
-                AddClosed(owner, ref closed, ref moreClosed);
+                AddToExit(owner, ref toExit, ref moreToExit);
             }
         }
 
