@@ -5,20 +5,19 @@ namespace WorkerPool;
 
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
-    /// <summary>The most jobs a producer pulls from a synchronous source before it writes them to the queue, under one lock.</summary>
-    private const int MaxBatch = 32;
-
     /// <summary>
-    /// The most jobs of an in-memory collection a producer pulls while the queue is full, to wait in line with them
-    /// together: one wake-up for all of them, where one per job would cost a thread-pool hop each while many runs wait.
+    /// The most jobs a producer pulls from an in-memory collection before it writes them to the queue under one lock, or,
+    /// while the queue is full, waits in line with together (at most <see cref="JobQueue{TOwner, TItem}.MaxWaitingBatch"/>):
+    /// one wake-up for all of them, where one per job would cost a thread-pool hop each while many runs wait, and a
+    /// caller's jobs stay together in line, as behind a semaphore that each caller enters once for all its jobs.
     /// </summary>
-    private const int LineBatch = 8;
+    private const int MaxBatch = 32;
 
     /// <summary>
     /// The producer of a run over a synchronous source. Pulls jobs only once there is room for them. From an in-memory
     /// collection, as many at a time as the queue has room for (and the run has credits for), at most
-    /// <see cref="MaxBatch"/>, written under one lock, and while the queue is full, up to <see cref="LineBatch"/>, waiting in
-    /// line with them together; from any other source, one at a time, waiting in line with it when there is no room. Ends
+    /// <see cref="MaxBatch"/>, written under one lock, and while the queue is full, up to as many, waiting in line with them
+    /// together; from any other source, one at a time, waiting in line with it when there is no room. Ends
     /// when the source is exhausted, throws, or the run is cancelled. Never throws.
     /// </summary>
     private async Task ProduceAsync(SourceRun run, IEnumerable<TJob> source)
@@ -52,10 +51,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     return;
                 }
 
-                // When the queue is full, a few jobs (one from a source that is not in memory): the producer then waits in
-                // line with them.
+                // When the queue is full, up to MaxWaitingBatch jobs (one from a source that is not in memory): the
+                // producer then waits in line with them.
                 int room = _queue.FreeRoom;
-                int wanted = Math.Min(credits, Math.Min(batchLimit, room > 0 ? room : Math.Min(LineBatch, _queue.MaxWaitingBatch)));
+                int wanted = Math.Min(credits, Math.Min(batchLimit, room > 0 ? room : _queue.MaxWaitingBatch));
                 // Rented once per run, for the largest batch: a run of a few jobs must not pay for an array of its own.
                 batch ??= ArrayPool<QueuedJob>.Shared.Rent(MaxBatch);
 
@@ -273,9 +272,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         run.RoomWaiter ??= new JobQueue<Run, QueuedJob>.Waiter();
         while (next < count)
         {
-            // The jobs left wait in line a few at a time: after each admission the producer goes to the back of the line,
-            // so that producers that wait together take turns.
-            int together = Math.Min(count - next, Math.Min(LineBatch, _queue.MaxWaitingBatch));
+            // The jobs left wait in line together, at most MaxWaitingBatch at a time: after each admission the producer
+            // goes to the back of the line, so that producers that wait together take turns.
+            int together = Math.Min(count - next, _queue.MaxWaitingBatch);
             // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
             if (!await _queue.WriteAllAsync(run, batch, next, together, run.RoomWaiter, run.Token).ConfigureAwait(false))
             {

@@ -15,18 +15,7 @@ public sealed class AdmissionTests : PoolTest
     {
         var started = new ConcurrentQueue<int>();
         TaskCompletionSource blocker = NewGate();
-        await using var pool = new BoundedWorkerPool<int, int>(
-            async (job, ct) =>
-            {
-                started.Enqueue(job);
-                if (job == 0)
-                {
-                    await blocker.Task.WaitAsync(ct);
-                }
-
-                return job;
-            },
-            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 1 });
+        await using BoundedWorkerPool<int, int> pool = PoolBlockedBy(0, queueCapacity: 1, started, blocker);
 
         ValueTask<int> running = pool.SubmitAsync(0);
         await UntilAsync(() => started.Count == 1);
@@ -54,18 +43,7 @@ public sealed class AdmissionTests : PoolTest
     {
         var started = new ConcurrentQueue<string>();
         TaskCompletionSource blocker = NewGate();
-        await using var pool = new BoundedWorkerPool<string, string>(
-            async (job, ct) =>
-            {
-                started.Enqueue(job);
-                if (job == "block")
-                {
-                    await blocker.Task.WaitAsync(ct);
-                }
-
-                return job;
-            },
-            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 2 });
+        await using BoundedWorkerPool<string, string> pool = PoolBlockedBy("block", queueCapacity: 2, started, blocker);
 
         ValueTask<string> running = pool.SubmitAsync("block");
         await UntilAsync(() => started.Count == 1);
@@ -83,22 +61,69 @@ public sealed class AdmissionTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_TwoCallersWaitInLineWithTwentyJobsEach_EachCallersJobsAreAdmittedTogether()
+    {
+        var started = new ConcurrentQueue<string>();
+        TaskCompletionSource blocker = NewGate();
+        await using BoundedWorkerPool<string, string> pool =
+            PoolBlockedBy("block", queueCapacity: 64, started, blocker);
+        string[] Jobs(string caller, int count) => [.. Enumerable.Range(0, count).Select(i => caller + i)];
+
+        ValueTask<string> running = pool.SubmitAsync("block");
+        await UntilAsync(() => started.Count == 1);
+        Task<IReadOnlyList<JobResult<string, string>>> fill = pool.RunAsync(Jobs("f", 64));
+        await UntilAsync(() => pool.GetStatistics().QueuedJobs == 64);
+        Task<IReadOnlyList<JobResult<string, string>>> first = pool.RunAsync(Jobs("a", 20));
+        await UntilAsync(() => pool.WaitingForRoom == 1);
+        Task<IReadOnlyList<JobResult<string, string>>> second = pool.RunAsync(Jobs("b", 20));
+        await UntilAsync(() => pool.WaitingForRoom == 2);
+
+        blocker.SetResult();
+        await running.Within();
+        await Task.WhenAll(fill, first, second).Within();
+
+        // Each caller waited in line once with all its jobs (at most half the queue), as it would behind a semaphore
+        // entered once per caller: the first caller's jobs do not interleave with the second's.
+        started.Should().Equal(["block", .. Jobs("f", 64), .. Jobs("a", 20), .. Jobs("b", 20)]);
+    }
+
+    [Fact]
+    public async Task RunAsync_CallersWaitInLineWithMoreJobsThanHalfTheQueue_TheyTakeTurnsHalfAQueueAtATime()
+    {
+        var started = new ConcurrentQueue<string>();
+        TaskCompletionSource blocker = NewGate();
+        await using BoundedWorkerPool<string, string> pool =
+            PoolBlockedBy("block", queueCapacity: 8, started, blocker);
+        string[] Jobs(string caller, int from, int count) =>
+            [.. Enumerable.Range(from, count).Select(i => caller + i)];
+
+        ValueTask<string> running = pool.SubmitAsync("block");
+        await UntilAsync(() => started.Count == 1);
+        Task<IReadOnlyList<JobResult<string, string>>> fill = pool.RunAsync(Jobs("f", 0, 8));
+        await UntilAsync(() => pool.GetStatistics().QueuedJobs == 8);
+        Task<IReadOnlyList<JobResult<string, string>>> first = pool.RunAsync(Jobs("a", 0, 6));
+        await UntilAsync(() => pool.WaitingForRoom == 1);
+        Task<IReadOnlyList<JobResult<string, string>>> second = pool.RunAsync(Jobs("b", 0, 6));
+        await UntilAsync(() => pool.WaitingForRoom == 2);
+
+        blocker.SetResult();
+        await running.Within();
+        await Task.WhenAll(fill, first, second).Within();
+
+        // A producer waits in line with at most half the queue (4 of 8) at a time. After its admission it pulls the
+        // rest only once it runs again, so which of the two callers' last jobs go first is up to the thread pool.
+        started.Take(17).Should().Equal(["block", .. Jobs("f", 0, 8), .. Jobs("a", 0, 4), .. Jobs("b", 0, 4)]);
+        string[] rest = [.. started.Skip(17)];
+        rest.Where(job => job[0] == 'a').Should().Equal(Jobs("a", 4, 2));
+        rest.Where(job => job[0] == 'b').Should().Equal(Jobs("b", 4, 2));
+    }
+
+    [Fact]
     public async Task SubmitAsync_CallersAheadInLineCancel_TheCallerBehindThemIsAdmittedAndTheyNeverRun()
     {
         var started = new ConcurrentQueue<int>();
         TaskCompletionSource blocker = NewGate();
-        await using var pool = new BoundedWorkerPool<int, int>(
-            async (job, ct) =>
-            {
-                started.Enqueue(job);
-                if (job == 0)
-                {
-                    await blocker.Task.WaitAsync(ct);
-                }
-
-                return job;
-            },
-            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 1 });
+        await using BoundedWorkerPool<int, int> pool = PoolBlockedBy(0, queueCapacity: 1, started, blocker);
         using var cancelled = new CancellationTokenSource();
 
         ValueTask<int> running = pool.SubmitAsync(0);
@@ -128,18 +153,7 @@ public sealed class AdmissionTests : PoolTest
     {
         var started = new ConcurrentQueue<string>();
         TaskCompletionSource blocker = NewGate();
-        await using var pool = new BoundedWorkerPool<string, string>(
-            async (job, ct) =>
-            {
-                started.Enqueue(job);
-                if (job == "block")
-                {
-                    await blocker.Task.WaitAsync(ct);
-                }
-
-                return job;
-            },
-            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 1 });
+        await using BoundedWorkerPool<string, string> pool = PoolBlockedBy("block", queueCapacity: 1, started, blocker);
 
         ValueTask<string> running = pool.SubmitAsync("block");
         await UntilAsync(() => started.Count == 1);
@@ -158,4 +172,23 @@ public sealed class AdmissionTests : PoolTest
 
         started.Should().Equal("block", "queued", "s0", "late");
     }
+
+    /// <summary>
+    /// A pool of one worker whose work records each job as it starts, and holds <paramref name="blocking"/> until
+    /// <paramref name="blocker"/> opens.
+    /// </summary>
+    private static BoundedWorkerPool<T, T> PoolBlockedBy<T>(
+        T blocking, int queueCapacity, ConcurrentQueue<T> started, TaskCompletionSource blocker) =>
+        new(
+            async (job, ct) =>
+            {
+                started.Enqueue(job);
+                if (EqualityComparer<T>.Default.Equals(job, blocking))
+                {
+                    await blocker.Task.WaitAsync(ct);
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = queueCapacity });
 }
