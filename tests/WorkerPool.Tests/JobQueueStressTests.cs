@@ -490,38 +490,41 @@ public sealed class JobQueueStressTests(ITestOutputHelper output)
         private int LowWater => _capacity - Math.Max(1, _capacity / 2);
 
         /// <summary>
-        /// The model's hand-over: room goes to the writers in line, first come first, skipping closed owners' writers; the
-        /// first writer is admitted once there is room for all its jobs, and nobody behind it goes first.
+        /// The model's hand-over: room goes to the writers in line, first come first. A closed owner's writer at the head
+        /// is sent away whatever the room; the first other writer is admitted once there is room for all its jobs, and
+        /// nobody behind it goes first.
         /// </summary>
         private void Admit()
         {
             // A line of two or more is admitted whenever room is freed; a line of one at the low-water mark.
-            if (Waiting > LowWater && _line.Count < 2)
-            {
-                return;
-            }
-
-            while (_line.First is { } node && Waiting + node.Value.Items.Length <= _capacity)
+            bool admitting = Waiting <= LowWater || _line.Count >= 2;
+            while (_line.First is { } node)
             {
                 Producer producer = node.Value;
-                _line.RemoveFirst();
-                producer.InLine = null;
                 if (producer.Owner!.IsClosed)
                 {
+                    _line.RemoveFirst();
+                    producer.InLine = null;
                     producer.Decided = false;
                     _stats.WaitsSentAway++;
+                    continue;
                 }
-                else
-                {
-                    foreach (int item in producer.Items)
-                    {
-                        _ring.Add((producer.Owner, item));
-                        _ticketOf[item] = producer.Ticket;
-                    }
 
-                    producer.Decided = true;
-                    _stats.WaitsAdmitted++;
+                if (!admitting || Waiting + producer.Items.Length > _capacity)
+                {
+                    return;
                 }
+
+                _line.RemoveFirst();
+                producer.InLine = null;
+                foreach (int item in producer.Items)
+                {
+                    _ring.Add((producer.Owner, item));
+                    _ticketOf[item] = producer.Ticket;
+                }
+
+                producer.Decided = true;
+                _stats.WaitsAdmitted++;
             }
         }
 

@@ -444,6 +444,39 @@ public sealed class JobQueueTests
         queue.WaitingForRoom.Should().Be(0);
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    public void WriteAllAsync_NoJobsOrMoreThanHalfTheQueue_Throws(int count)
+    {
+        var queue = new JobQueue<Owner, int>(8);
+
+        Action write = () => queue.WriteAllAsync(new Owner("a"), new int[8], offset: 0, count, new JobQueue<Owner, int>.Waiter(), CancellationToken.None).AsTask();
+
+        write.Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("count");
+        queue.Waiting.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task WriteAllAsync_ClosedOwnersWaiterAtTheHead_IsSentAwayAtTheNextTake_AndDoesNotHoldUpTheOneBehind()
+    {
+        var queue = new JobQueue<Owner, int>(8);
+        var a = new Owner("a");
+        var gone = new Owner("gone");
+        Write(queue, a, 0, 1, 2, 3, 4, 5, 6, 7);
+        ValueTask<bool> four = queue.WriteAllAsync(gone, [10, 11, 12, 13], offset: 0, count: 4, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        ValueTask<bool> one = queue.WriteAsync(new Owner("b"), 20, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+
+        // Closed, but not yet removed: its run's finish calls RemoveAll later. Its waiter needs no room to be sent away.
+        gone.Close();
+        queue.TryTake(null, out _, out _).Should().BeTrue();
+
+        (await four.Within()).Should().BeFalse("its owner closed while it waited");
+        (await one.Within()).Should().BeTrue("the one free place is its room");
+        queue.WaitingForRoom.Should().Be(0);
+        TakeAll(queue).Should().Equal(1, 2, 3, 4, 5, 6, 7, 20);
+    }
+
     [Fact]
     public async Task RemoveAll_FreesRoom_AdmitsTheWaitersAndSendsTheClosedOwnersOwnAway()
     {

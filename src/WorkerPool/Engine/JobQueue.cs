@@ -189,9 +189,14 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     /// once <paramref name="cancellationToken"/> is cancelled or the owner is closed. The array is read until the wait
     /// ends. One place in line for several jobs: one wake-up for all of them.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// <paramref name="count"/> is less than 1 or more than <see cref="MaxWaitingBatch"/>: so many jobs might never find
+    /// room together.
+    /// </exception>
     internal ValueTask<bool> WriteAllAsync(TOwner owner, TItem[] items, int offset, int count, Waiter waiter, CancellationToken cancellationToken)
     {
-        Debug.Assert(count >= 1 && count <= MaxWaitingBatch, "A producer waits in line with one job at least, and no more than fit above the low-water mark.");
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, MaxWaitingBatch);
         return WriteAsync(owner, new Jobs(items, offset, count), waiter, cancellationToken);
     }
 
@@ -532,7 +537,10 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         return removed;
     }
 
-    /// <summary>Under the lock: a cancelled waiter leaves the line, unless it was handed its room already.</summary>
+    /// <summary>
+    /// A cancelled waiter leaves the line, unless it was handed its room already, and the line is admitted under the
+    /// same lock (the waiter behind it may fit now); the waiters admitted are completed after the lock is released.
+    /// </summary>
     private void Cancel(Waiter waiter)
     {
         Waiter? admitted;
@@ -555,30 +563,36 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     }
 
     /// <summary>
-    /// Under the lock: hands the room there is to the waiters in line, first come first, writing each one's job into the
-    /// queue (or sending it away with <see langword="false"/> if its owner closed meanwhile), if two or more wait or the
-    /// queue is at its low-water mark. Returns the chain of waiters to complete once the lock is released.
+    /// Under the lock: hands the room there is to the waiters in line, first come first, writing each one's jobs into the
+    /// queue, if two or more wait or the queue is at its low-water mark. A waiter at the head whose owner closed
+    /// meanwhile is sent away with <see langword="false"/> whatever the room: it writes nothing. Returns the chain of
+    /// waiters to complete once the lock is released.
     /// </summary>
     private Waiter? Admit()
     {
         Debug.Assert(Monitor.IsEntered(_sync), "The queue lock must be held.");
         Waiter? chain = null;
-        if (_first is null || (_waiting > _lowWater && _lineLength < 2))
+        bool admitting = _waiting <= _lowWater || _lineLength >= 2;
+        while (_first is { } waiter)
         {
-            return null;
-        }
-
-        // The waiter at the head is admitted once there is room for all its jobs; nobody behind it goes first.
-        while (_first is { } waiter && _waiting + waiter.Jobs.Count <= _capacity)
-        {
-            Unlink(waiter);
-            bool written = !waiter.Owner!.IsClosed;
-            if (written)
+            if (waiter.Owner!.IsClosed)
             {
-                WriteCore(waiter.Owner, waiter.Jobs);
+                // Its run's finish would send it away too (RemoveAll), but it must not hold up the waiters behind it
+                // until then.
+                Unlink(waiter);
+                waiter.Chain(false, ref chain);
+                continue;
             }
 
-            waiter.Chain(written, ref chain);
+            // The waiter at the head is admitted once there is room for all its jobs; nobody behind it goes first.
+            if (!admitting || _waiting + waiter.Jobs.Count > _capacity)
+            {
+                break;
+            }
+
+            Unlink(waiter);
+            WriteCore(waiter.Owner, waiter.Jobs);
+            waiter.Chain(true, ref chain);
         }
 
         return chain;
