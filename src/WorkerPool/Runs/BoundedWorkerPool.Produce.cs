@@ -251,8 +251,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <summary>
     /// Queues the first <paramref name="count"/> pulled jobs of <paramref name="batch"/> in the pool queue, in order: as
     /// many as there is room for under one lock, the rest waiting (cancellably) in line together, at most
-    /// <see cref="JobQueue{TOwner, TItem}.MaxWaitingBatch"/> at a time. Makes sure workers will take them. Returns <see langword="false"/> if the run was cancelled meanwhile; the run
-    /// then keeps the jobs not queued, and its finish records them as never started.
+    /// <see cref="JobQueue{TOwner, TItem}.MaxWaitingBatch"/> at a time. Makes sure workers will take them. Returns
+    /// <see langword="false"/> if the run was cancelled meanwhile; the run then keeps the jobs not queued, and its finish
+    /// records them as never started.
     /// </summary>
     private ValueTask<bool> EnqueueAsync(SourceRun run, QueuedJob[] batch, int count)
     {
