@@ -118,6 +118,35 @@ public sealed class AdmissionTests : PoolTest
         rest.Where(job => job[0] == 'b').Should().Equal(Jobs("b", 4, 2));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    public async Task RunAsync_SmallQueue_CallersWaitingInLineWithManyJobsEach_RunEveryJobOnce(int queueCapacity)
+    {
+        var started = new ConcurrentQueue<string>();
+        TaskCompletionSource blocker = NewGate();
+        await using BoundedWorkerPool<string, string> pool =
+            PoolBlockedBy("block", queueCapacity, started, blocker);
+        string[] Jobs(string caller) => [.. Enumerable.Range(0, 7).Select(i => caller + i)];
+
+        ValueTask<string> running = pool.SubmitAsync("block");
+        await UntilAsync(() => started.Count == 1);
+        Task<IReadOnlyList<JobResult<string, string>>> first = pool.RunAsync(Jobs("a"));
+        Task<IReadOnlyList<JobResult<string, string>>> second = pool.RunAsync(Jobs("b"));
+        await UntilAsync(() => pool.WaitingForRoom == 2);
+
+        blocker.SetResult();
+        await running.Within();
+        (await first.Within()).Select(r => r.Value).Should().Equal(Jobs("a"));
+        (await second.Within()).Select(r => r.Value).Should().Equal(Jobs("b"));
+
+        started.Should().OnlyHaveUniqueItems().And.HaveCount(15);
+        pool.GetStatistics().QueuedJobs.Should().Be(0);
+        pool.WaitingForRoom.Should().Be(0);
+    }
+
     [Fact]
     public async Task SubmitAsync_CallersAheadInLineCancel_TheCallerBehindThemIsAdmittedAndTheyNeverRun()
     {
