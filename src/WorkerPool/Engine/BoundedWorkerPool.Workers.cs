@@ -46,7 +46,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             bool took;
             Run? run;
-            QueuedJob queued;
+            // Assigned here, so that a rewrite of the condition below (a mutant) still compiles.
+            QueuedJob queued = default;
             if (hand is not null && hand.TryTakeNext(out queued))
             {
                 // The next job of the hand: of the run the worker is inside.

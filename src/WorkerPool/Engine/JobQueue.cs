@@ -367,7 +367,8 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
         item = default!;
         foreach (Hand hand in _hands)
         {
-            if (hand.Owner is not { } owner || !hand.HasUnclaimed)
+            TOwner? owner = hand.Owner;
+            if (owner is null || !hand.HasUnclaimed)
             {
                 continue;
             }
