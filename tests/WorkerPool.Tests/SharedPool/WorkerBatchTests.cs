@@ -47,6 +47,61 @@ public sealed class WorkerBatchTests : PoolTest
         (await run.Within()).Should().OnlyContain(r => r.IsSuccess).And.HaveCount(Jobs);
     }
 
+    [Fact]
+    public async Task RunAsync_CancelledWhileAJobOfABatchIsStuckPastShutdownTimeout_TheBatchsOtherJobsNeverStartAndCountAsCancelled()
+    {
+        const int Jobs = 40;
+        var shutdownTimeout = TimeSpan.FromSeconds(5);
+        int started = 0;
+        var exhausted = TestExtensions.NewGate();
+        var stuck = TestExtensions.NewGate();
+        var release = TestExtensions.NewGate();
+        var clock = new TestClock();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) =>
+            {
+                Interlocked.Increment(ref started);
+                if (job == 0)
+                {
+                    exhausted.Task.Wait(TestExtensions.HangLimit, CancellationToken.None);
+                }
+                else if (job == 1)
+                {
+                    // The first job of the worker's batch: it ignores the cancellation, and returns only when told to.
+                    stuck.TrySetResult();
+                    release.Task.Wait(TestExtensions.HangLimit, CancellationToken.None);
+                }
+
+                return ValueTask.FromResult(job);
+            },
+            new WorkerPoolOptions
+            {
+                MaxWorkers = 1, QueueCapacity = 64, WorkerBatchSize = 8, ShutdownTimeout = shutdownTimeout, TimeProvider = clock,
+            });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(Exhausting(Jobs, exhausted), cts.Token);
+        try
+        {
+            await stuck.Task.Within();
+            cts.Cancel();
+            await clock.TimerSet(shutdownTimeout).Within();
+            clock.Advance(shutdownTimeout);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+
+        // Job 1 took the shutdown timeout, so its worker gives its batch back, to a run that has closed meanwhile.
+        await pool.WhenNoWorkersAsync().Within();
+        Volatile.Read(ref started).Should().Be(2, "no job of a closed run starts, not even one its worker held");
+        WorkerPoolStatistics statistics = pool.GetStatistics();
+        statistics.Succeeded.Should().Be(2);
+        statistics.Canceled.Should().Be(Jobs - 2, "every job that never started is counted once, those of the batch too");
+    }
+
     /// <summary>A job's value task that says when its worker has started to wait for it (registered its continuation).</summary>
     private sealed class AwaitedSource : IValueTaskSource<int>
     {
