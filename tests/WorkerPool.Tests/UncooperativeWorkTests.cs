@@ -170,6 +170,39 @@ public sealed class UncooperativeWorkTests : PoolTest
     }
 
     [Fact]
+    public async Task DrainAsync_AfterARunEndedPastShutdownTimeout_WaitsUntilItsStuckJobReturns()
+    {
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5], cts.Token);
+        Task drain;
+        try
+        {
+            await probe.Started(5).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+
+            // No run is left, but the stuck job's worker is.
+            drain = pool.DrainAsync();
+            drain.IsCompleted.Should().BeFalse("a worker is still running the stuck job");
+        }
+        finally
+        {
+            probe.Release(5);
+        }
+
+        await drain.Within();
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+        probe.Executing.Should().Be(0);
+    }
+
+    [Fact]
     public async Task StreamAsync_ConsumerBreaksWhileJobIgnoresTokenPastShutdownTimeout_DisposalThrowsNamingIt()
     {
         var clock = new TestClock();
