@@ -203,6 +203,44 @@ public sealed class UncooperativeWorkTests : PoolTest
     }
 
     [Fact]
+    public async Task DisposeAsync_AfterARunEndedPastShutdownTimeout_LogsItsStuckJobAsWorkInFlight()
+    {
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        var logs = new CapturingLoggerFactory();
+        var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock },
+            logs);
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5], cts.Token);
+        Task disposed;
+        try
+        {
+            await probe.Started(5).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+
+            disposed = pool.DisposeAsync().AsTask();
+
+            CapturingLoggerFactory.LogEntry inFlight = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "DisposedWithWorkInFlight").Subject;
+            inFlight.State.Should().Contain(new KeyValuePair<string, object?>("RunCount", 0));
+            inFlight.State.Should().Contain(new KeyValuePair<string, object?>("RunningJobs", 1), "no run is left, but its stuck job is");
+            disposed.IsCompleted.Should().BeFalse("disposal waits for the stuck job, at most ShutdownTimeout");
+        }
+        finally
+        {
+            probe.Release(5);
+        }
+
+        await disposed.Within();
+        pool.GetStatistics().ActiveWorkers.Should().Be(0);
+        probe.Executing.Should().Be(0);
+    }
+
+    [Fact]
     public async Task StreamAsync_ConsumerBreaksWhileJobIgnoresTokenPastShutdownTimeout_DisposalThrowsNamingIt()
     {
         var clock = new TestClock();
