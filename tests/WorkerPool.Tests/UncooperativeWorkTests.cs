@@ -183,10 +183,7 @@ public sealed class UncooperativeWorkTests : PoolTest
         try
         {
             await probe.Started(5).Within();
-            await cts.CancelAsync();
-            await clock.TimerSet(ShutdownTimeout).Within();
-            clock.Advance(ShutdownTimeout);
-            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            await CancelPastShutdownTimeoutAsync(run, cts, clock);
 
             // No run is left, but the stuck job's worker is.
             drain = pool.DrainAsync();
@@ -218,10 +215,7 @@ public sealed class UncooperativeWorkTests : PoolTest
         try
         {
             await probe.Started(5).Within();
-            await cts.CancelAsync();
-            await clock.TimerSet(ShutdownTimeout).Within();
-            clock.Advance(ShutdownTimeout);
-            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            await CancelPastShutdownTimeoutAsync(run, cts, clock);
 
             disposed = pool.DisposeAsync().AsTask();
 
@@ -278,5 +272,14 @@ public sealed class UncooperativeWorkTests : PoolTest
         }
 
         await pool.WhenNoWorkersAsync().Within();
+    }
+
+    /// <summary>Cancels a run whose job ignores the cancellation, and lets its shutdown timeout pass: the run throws, its job runs on.</summary>
+    private static async Task CancelPastShutdownTimeoutAsync(Task run, CancellationTokenSource cts, TestClock clock)
+    {
+        await cts.CancelAsync();
+        await clock.TimerSet(ShutdownTimeout).Within();
+        clock.Advance(ShutdownTimeout);
+        await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
     }
 }
