@@ -170,37 +170,7 @@ public sealed class UncooperativeWorkTests : PoolTest
     }
 
     [Fact]
-    public async Task DrainAsync_AfterARunEndedPastShutdownTimeout_WaitsUntilItsStuckJobReturns()
-    {
-        var clock = new TestClock();
-        var probe = new WorkProbe<int>();
-        await using var pool = new BoundedWorkerPool<int, int>(
-            probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
-        using var cts = new CancellationTokenSource();
-        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5], cts.Token);
-        Task drain;
-        try
-        {
-            await probe.Started(5).Within();
-            await CancelPastShutdownTimeoutAsync(run, cts, clock);
-
-            // No run is left, but the stuck job's worker is.
-            drain = pool.DrainAsync();
-            drain.IsCompleted.Should().BeFalse("a worker is still running the stuck job");
-        }
-        finally
-        {
-            probe.Release(5);
-        }
-
-        await drain.Within();
-        pool.GetStatistics().ActiveWorkers.Should().Be(0);
-        probe.Executing.Should().Be(0);
-    }
-
-    [Fact]
-    public async Task DisposeAsync_AfterARunEndedPastShutdownTimeout_LogsItsStuckJobAsWorkInFlight()
+    public async Task DrainAndDisposeAsync_AfterARunEndedPastShutdownTimeout_SeeItsStuckJobAndWaitUntilItReturns()
     {
         var clock = new TestClock();
         var probe = new WorkProbe<int>();
@@ -211,17 +181,23 @@ public sealed class UncooperativeWorkTests : PoolTest
             logs);
         using var cts = new CancellationTokenSource();
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5], cts.Token);
+        Task drain;
         Task disposed;
         try
         {
             await probe.Started(5).Within();
-            await CancelPastShutdownTimeoutAsync(run, cts, clock);
+            await cts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
 
+            // No run is left, but the stuck job's worker is.
+            drain = pool.DrainAsync();
+            drain.IsCompleted.Should().BeFalse("a worker is still running the stuck job");
             disposed = pool.DisposeAsync().AsTask();
-
             CapturingLoggerFactory.LogEntry inFlight = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "DisposedWithWorkInFlight").Subject;
             inFlight.State.Should().Contain(new KeyValuePair<string, object?>("RunCount", 0));
-            inFlight.State.Should().Contain(new KeyValuePair<string, object?>("RunningJobs", 1), "no run is left, but its stuck job is");
+            inFlight.State.Should().Contain(new KeyValuePair<string, object?>("RunningJobs", 1));
             disposed.IsCompleted.Should().BeFalse("disposal waits for the stuck job, at most ShutdownTimeout");
         }
         finally
@@ -229,6 +205,7 @@ public sealed class UncooperativeWorkTests : PoolTest
             probe.Release(5);
         }
 
+        await drain.Within();
         await disposed.Within();
         pool.GetStatistics().ActiveWorkers.Should().Be(0);
         probe.Executing.Should().Be(0);
@@ -272,14 +249,5 @@ public sealed class UncooperativeWorkTests : PoolTest
         }
 
         await pool.WhenNoWorkersAsync().Within();
-    }
-
-    /// <summary>Cancels a run whose job ignores the cancellation, and lets its shutdown timeout pass: the run throws, its job runs on.</summary>
-    private static async Task CancelPastShutdownTimeoutAsync(Task run, CancellationTokenSource cts, TestClock clock)
-    {
-        await cts.CancelAsync();
-        await clock.TimerSet(ShutdownTimeout).Within();
-        clock.Advance(ShutdownTimeout);
-        await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
     }
 }
