@@ -158,6 +158,27 @@ public sealed class JobQueueHandTests
     }
 
     [Fact]
+    public void ReturnHand_WhileOthersJobsRefilledTheQueue_MakesRoomForTheJobsGivenBack_AndLosesNone()
+    {
+        var queue = new JobQueue<Owner, int>(64, handSize: 7);
+        var a = new Owner("a");
+        var b = new Owner("b");
+        Write(queue, a, [.. Enumerable.Range(0, 16)]);
+        JobQueue<Owner, int>.Hand hand = queue.NewHand();
+        queue.TryTake(null, hand, fill: true, out _, out int first).Should().BeTrue();
+        first.Should().Be(0);
+        hand.Held.Should().Be(4, "16 jobs were queued: a quarter of them may go into the hand");
+        // The ring of a queue of 64 starts with 16 places: 11 of a's jobs wait in it, and now 5 of b's fill it.
+        Write(queue, b, [.. Enumerable.Range(100, 5)]);
+
+        queue.ReturnHand(hand, out List<int>? unstarted).Should().Be(4);
+
+        unstarted.Should().BeNull();
+        queue.Waiting.Should().Be(20, "only the first job, taken, gave its room back");
+        TakeAll(queue).Should().Equal([.. Enumerable.Range(1, 15), .. Enumerable.Range(100, 5)]);
+    }
+
+    [Fact]
     public void ReturnHand_OwnerClosed_HandsTheJobsBackToEndUnstarted_AndTheyLeaveTheQueue()
     {
         var queue = new JobQueue<Owner, int>(64, handSize: 7);
