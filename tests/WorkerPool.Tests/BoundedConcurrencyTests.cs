@@ -30,6 +30,21 @@ public sealed class BoundedConcurrencyTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_FewerJobsThanWorkers_StartsOneWorkerPerJob()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 4 });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0, 1]);
+        await Task.WhenAll(probe.Started(0), probe.Started(1)).Within();
+
+        pool.GetStatistics().ActiveWorkers.Should().Be(2, "a worker starts only for a job that waits for one");
+        probe.ReleaseAll();
+        (await run.Within()).Should().HaveCount(2).And.OnlyContain(r => r.IsSuccess);
+        pool.GetStatistics().PeakWorkers.Should().Be(2);
+    }
+
+    [Fact]
     public async Task RunAsync_ThousandConcurrentCalls_PeakWorkersNeverExceedsMaxWorkers()
     {
         var probe = new WorkProbe<int>();
