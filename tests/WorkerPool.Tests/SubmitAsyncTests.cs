@@ -144,9 +144,11 @@ public sealed class SubmitAsyncTests : PoolTest
         running.IsCanceled.Should().BeTrue("the running job saw its token cancelled by the disposal");
         queued.IsCanceled.Should().BeTrue("the queued job never started");
         inLine.IsCanceled.Should().BeTrue("the job waiting in line never entered the queue");
-        await running.AsTask().ShouldThrowAsync<OperationCanceledException>();
-        await queued.AsTask().ShouldThrowAsync<OperationCanceledException>();
-        await inLine.AsTask().ShouldThrowAsync<OperationCanceledException>();
+        foreach (ValueTask<int> submitted in new[] { running, queued, inLine })
+        {
+            (await submitted.AsTask().ShouldThrowAsync<OperationCanceledException>()).Message.Should().Contain("because the pool was disposed");
+        }
+
         probe.StartedJobs.Should().Equal(0);
         pool.GetStatistics().ActiveWorkers.Should().Be(0);
     }
