@@ -215,6 +215,26 @@ public sealed class JobQueueHandTests
         (await write.Within()).Should().BeTrue("the hand's room came back, and the queue fell to its low-water mark");
     }
 
+    [Fact]
+    public async Task ReturnHand_ReleasingTheRoomOfTheJobsClaimedFromIt_AdmitsTheLine()
+    {
+        var queue = new JobQueue<Owner, int>(8, handSize: 7);
+        var a = new Owner("a");
+        Write(queue, a, [.. Enumerable.Range(0, 8)]);
+        ValueTask<bool> write = queue.WriteAsync(a, 8, new JobQueue<Owner, int>.Waiter(), CancellationToken.None);
+        JobQueue<Owner, int>.Hand hand = queue.NewHand();
+        queue.TryTake(null, hand, fill: true, out _, out _).Should().BeTrue();
+        ClaimAll(hand).Should().Equal(1, 2);
+        Take(queue, 1).Should().Equal(3);
+        write.IsCompleted.Should().BeFalse("the hand's two jobs still hold their room: 6 of 8 places are taken, above the mark of 4");
+
+        queue.ReturnHand(hand, out List<int>? unstarted).Should().Be(0);
+
+        unstarted.Should().BeNull();
+        (await write.Within()).Should().BeTrue("the hand's room came back, and the queue fell to its low-water mark");
+        TakeAll(queue).Should().Equal(4, 5, 6, 7, 8);
+    }
+
     /// <summary>Takes exactly <paramref name="count"/> jobs, one at a time.</summary>
     private static List<int> Take(JobQueue<Owner, int> queue, int count)
     {
