@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using WorkerPool.Tests.Support;
 
 namespace WorkerPool.Tests;
@@ -108,6 +109,30 @@ public sealed class JobQueueTests
 
         queue.Waiting.Should().Be(2);
         TakeAll(queue).Should().Equal(2, 4);
+    }
+
+    [Fact]
+    public async Task RemoveAll_TheOwnersJobsAreCollectableOnceTaken_WhileTheQueueLives()
+    {
+        var queue = new JobQueue<Owner, object>(20);
+        var a = new Owner("a");
+        var b = new Owner("b");
+        queue.TryWrite(a, new object()).Should().BeTrue();
+        WeakReference removed = WriteAndRemove(queue, b);
+
+        (await Reachability.CollectUntilAsync(() => !removed.IsAlive)).Should().BeTrue("the queue keeps no reference to a job it gave away");
+        queue.Waiting.Should().Be(1);
+        GC.KeepAlive(queue);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference WriteAndRemove(JobQueue<Owner, object> queue, Owner owner)
+    {
+        var job = new object();
+        queue.TryWrite(owner, job).Should().BeTrue();
+        owner.Close();
+        queue.RemoveAll(owner).Should().ContainSingle().Which.Should().BeSameAs(job);
+        return new WeakReference(job);
     }
 
     [Fact]
