@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using WorkerPool.Tests.Support;
 using static WorkerPool.Tests.JobQueueTests;
 
@@ -176,6 +177,39 @@ public sealed class JobQueueHandTests
         unstarted.Should().BeNull();
         queue.Waiting.Should().Be(20, "only the first job, taken, gave its room back");
         TakeAll(queue).Should().Equal([.. Enumerable.Range(1, 15), .. Enumerable.Range(100, 5)]);
+    }
+
+    [Fact]
+    public async Task ReturnHand_TheJobsGivenBackAreCollectableOnceTaken_WhileTheHandLives()
+    {
+        var queue = new JobQueue<Owner, object>(64, handSize: 7);
+        JobQueue<Owner, object>.Hand hand = queue.NewHand();
+        WeakReference[] jobs = FillGiveBackAndTake(queue, hand);
+
+        (await Reachability.CollectUntilAsync(() => !jobs.Any(job => job.IsAlive))).Should().BeTrue(
+            "a hand keeps no reference to the jobs it gave back");
+        hand.Held.Should().Be(0);
+        GC.KeepAlive(queue);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference[] FillGiveBackAndTake(JobQueue<Owner, object> queue, JobQueue<Owner, object>.Hand hand)
+    {
+        var a = new Owner("a");
+        object[] jobs = [.. Enumerable.Range(0, 8).Select(_ => new object())];
+        foreach (object job in jobs)
+        {
+            queue.TryWrite(a, job).Should().BeTrue();
+        }
+
+        queue.TryTake(null, hand, fill: true, out _, out _).Should().BeTrue();
+        hand.Held.Should().Be(2, "8 jobs were queued: a quarter of them may go into the hand");
+        queue.ReturnHand(hand, out _).Should().Be(2);
+        while (queue.TryTake(null, out _, out _))
+        {
+        }
+
+        return [.. jobs.Select(job => new WeakReference(job))];
     }
 
     [Fact]
