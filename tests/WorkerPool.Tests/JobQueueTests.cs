@@ -136,6 +136,33 @@ public sealed class JobQueueTests
     }
 
     [Fact]
+    public async Task WriteAsync_AdmittedAfterWaitingInLine_LeavesNothingRegisteredOnTheCallersToken()
+    {
+        var queue = new JobQueue<Owner, int>(1);
+        var a = new Owner("a");
+        using var longLived = new CancellationTokenSource();
+        Write(queue, a, 1);
+
+        WeakReference waiter = await WaitInLineAndDropAsync(queue, a, longLived.Token);
+
+        (await Reachability.CollectUntilAsync(() => !waiter.IsAlive)).Should().BeTrue(
+            "once its wait has ended, the caller's long-lived token holds no registration of the waiter");
+        TakeAll(queue).Should().Equal(2);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task<WeakReference> WaitInLineAndDropAsync(JobQueue<Owner, int> queue, Owner owner, CancellationToken token)
+    {
+        var waiter = new JobQueue<Owner, int>.Waiter();
+        ValueTask<bool> write = queue.WriteAsync(owner, 2, waiter, token);
+        write.IsCompleted.Should().BeFalse("the queue is full");
+        queue.TryTake(null, out _, out int first).Should().BeTrue();
+        first.Should().Be(1);
+        (await write.Within()).Should().BeTrue();
+        return new WeakReference(waiter);
+    }
+
+    [Fact]
     public void Ring_GrowsPastItsFirstSize_KeepingOrderAcrossTheWrap()
     {
         var queue = new JobQueue<Owner, int>(1000);
