@@ -106,6 +106,24 @@ public sealed class LoggingTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_SomeJobsFail_RunEndedSaysCompletedWithFailuresAndCountsThem()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => job % 3 == 1 ? ValueTask.FromException<int>(new InvalidOperationException()) : ValueTask.FromResult(job),
+            new WorkerPoolOptions(),
+            logs);
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync(Enumerable.Range(0, 6)).Within();
+
+        results.Count(r => r.Status == JobStatus.Failed).Should().Be(2);
+        CapturingLoggerFactory.LogEntry ended = logs.Entries.Should().ContainSingle(e => e.EventId.Name == "RunEnded").Subject;
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("Outcome", "CompletedWithFailures"));
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("JobCount", 6L));
+        ended.State.Should().Contain(new KeyValuePair<string, object?>("UnsuccessfulCount", 2L));
+    }
+
+    [Fact]
     public async Task SubmitAsync_JobSucceeds_RunEndedSaysCompletedWithNoneUnsuccessful()
     {
         var logs = new CapturingLoggerFactory();
