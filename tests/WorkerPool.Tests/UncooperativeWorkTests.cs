@@ -250,4 +250,38 @@ public sealed class UncooperativeWorkTests : PoolTest
 
         await pool.WhenNoWorkersAsync().Within();
     }
+
+    [Fact]
+    public async Task StreamAsync_CancelledWhileAJobIgnoresTokenPastShutdownTimeout_TheWaitingMoveThrowsNamingIt()
+    {
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        using var cts = new CancellationTokenSource();
+
+        IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([5, 6], cts.Token).GetAsyncEnumerator();
+        try
+        {
+            Task<bool> move = stream.MoveNextAsync().AsTask();
+            await probe.Started(5).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout - Tick);
+            move.IsCompleted.Should().BeFalse("the stream waits for the stuck job until the shutdown timeout has passed");
+
+            clock.Advance(Tick);
+            var timeout = await move.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
+        }
+        finally
+        {
+            probe.ReleaseAll();
+        }
+
+        await stream.DisposeAsync().AsTask().Within();
+        await pool.WhenNoWorkersAsync().Within();
+        probe.StartedJobs.Should().Equal(5);
+    }
 }
