@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using WorkerPool.Tests.Support;
 
 namespace WorkerPool.Tests;
@@ -235,6 +236,36 @@ public sealed class CancellationTests : PoolTest
 
         var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
         canceled.Results.Should().ContainSingle().Which.IsSuccess.Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task RunAsync_AsyncSourceThatIgnoresTheTokenCancelsTheCaller_IsAskedForNoMoreJobs()
+    {
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+        using var cts = new CancellationTokenSource();
+        var pulls = new StrongBox<int>();
+
+        var canceled = await pool.RunAsync(CancellingAtAsync(3, cts, pulls), cts.Token).ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+
+        pulls.Value.Should().Be(4, "the run stops asking its source for jobs once it is cancelled");
+        canceled.Results.Select(r => r.Index).Should().Equal(0L, 1L, 2L, 3L);
+    }
+
+    /// <summary>Yields 0, 1, 2... at once, ignoring any token, and cancels <paramref name="cts"/> as it yields <paramref name="at"/>.</summary>
+    private static async IAsyncEnumerable<int> CancellingAtAsync(int at, CancellationTokenSource cts, StrongBox<int> pulls)
+    {
+        for (int i = 0; ; i++)
+        {
+            await Task.CompletedTask;
+            pulls.Value++;
+            if (i == at)
+            {
+                // Synchronously, so that the pull completes at once: the run is cancelled by the time it has the job.
+                cts.Cancel();
+            }
+
+            yield return i;
+        }
     }
 
     [Fact]
