@@ -48,6 +48,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     // Guards the growth of runs' per-slot context arrays (Run.JobContextFor): taken at most once per run and worker slot.
     private readonly object _contextSync = new();
     private readonly HashSet<Run> _runs = [];
+
+    // Runs that returned past ShutdownTimeout and have not yet counted their last jobs (HoldRest): named when a drain or
+    // disposal times out on them.
+    private readonly HashSet<Run> _endingRuns = [];
     private bool _disposed;
     private bool _draining;
     private TaskCompletionSource? _noRuns;
@@ -97,8 +101,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     internal int LentPlaces => _scheduler.LentPlaces;
 
     /// <summary>
-    /// Returns a task that completes the next time the pool holds no worker task (at once if it holds none now).
-    /// Lets callers observe a pool at rest without polling.
+    /// Returns a task that completes the next time the pool is at rest: no worker task, and no run that returned past
+    /// ShutdownTimeout with jobs still to count (at once if that is so now). Lets callers observe a pool at rest
+    /// without polling.
     /// </summary>
     internal Task WhenNoWorkersAsync() => _scheduler.WhenNoWorkersAsync();
 
@@ -386,7 +391,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
 
         int sourcesStuck = 0;
-        foreach (Run candidate in run is null ? runs ?? [] : [run])
+        Run[] candidates = run is null ? [.. runs ?? [], .. SnapshotEndingRuns()] : [run];
+        foreach (Run candidate in candidates)
         {
             if (!candidate.Producer.IsCompleted)
             {
@@ -396,6 +402,39 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
 
         return new WorkerPoolShutdownTimeoutException(_name, _options.ShutdownTimeout, running, sourcesStuck, innerException);
+    }
+
+    /// <summary>
+    /// Keeps the pool from rest until <see cref="ReleaseRest"/>: <paramref name="run"/> returned past ShutdownTimeout and
+    /// counts its last jobs once its stuck work returns.
+    /// </summary>
+    private void HoldRest(Run run)
+    {
+        lock (_sync)
+        {
+            _endingRuns.Add(run);
+        }
+
+        _scheduler.HoldRest();
+    }
+
+    /// <summary>Ends <see cref="HoldRest"/> once <paramref name="run"/> has counted its last jobs.</summary>
+    private void ReleaseRest(Run run)
+    {
+        lock (_sync)
+        {
+            _endingRuns.Remove(run);
+        }
+
+        _scheduler.ReleaseRest();
+    }
+
+    private Run[] SnapshotEndingRuns()
+    {
+        lock (_sync)
+        {
+            return [.. _endingRuns];
+        }
     }
 
     [Conditional("DEBUG")]

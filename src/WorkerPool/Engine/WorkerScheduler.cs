@@ -46,6 +46,9 @@ internal sealed class WorkerScheduler
     private int _peakWorkers;
     private TaskCompletionSource? _noWorkers;
 
+    // Runs that returned past ShutdownTimeout and have yet to count their last jobs (see HoldRest). Guarded by _sync.
+    private int _heldRests;
+
     // Places in the bound lent by jobs that wait for a nested run of this pool (JobScope.cs). Changed with Interlocked.
     private int _lent;
     private int _disposed;
@@ -223,7 +226,7 @@ internal sealed class WorkerScheduler
     {
         TaskCompletionSource? noWorkers = null;
         _freeSlots.Push(slot.Id);
-        if (_activeWorkers == 0)
+        if (_activeWorkers == 0 && _heldRests == 0)
         {
             noWorkers = _noWorkers;
             _noWorkers = null;
@@ -231,6 +234,39 @@ internal sealed class WorkerScheduler
 
         AssertInvariants();
         return noWorkers;
+    }
+
+    /// <summary>
+    /// Keeps the pool from rest until the matching <see cref="ReleaseRest"/>: a run that returned past ShutdownTimeout
+    /// still counts the jobs it never started once its stuck jobs and producer return, and
+    /// <see cref="WhenNoWorkersAsync"/> (so drain and disposal) waits for that count.
+    /// </summary>
+    internal void HoldRest()
+    {
+        lock (_sync)
+        {
+            _heldRests++;
+            AssertInvariants();
+        }
+    }
+
+    /// <summary>Ends a <see cref="HoldRest"/>; completes the wait for rest if no worker and no other hold is left.</summary>
+    internal void ReleaseRest()
+    {
+        TaskCompletionSource? noWorkers = null;
+        lock (_sync)
+        {
+            _heldRests--;
+            if (_activeWorkers == 0 && _heldRests == 0)
+            {
+                noWorkers = _noWorkers;
+                _noWorkers = null;
+            }
+
+            AssertInvariants();
+        }
+
+        noWorkers?.TrySetResult();
     }
 
     /// <summary>After the lock: a retired worker's last words.</summary>
@@ -242,15 +278,16 @@ internal sealed class WorkerScheduler
     }
 
     /// <summary>
-    /// Returns a task that completes the next time the pool holds no worker task (at once if it holds none now).
-    /// Lets callers observe a pool at rest without polling.
+    /// Returns a task that completes the next time the pool is at rest: it holds no worker task, and no run that returned
+    /// past ShutdownTimeout has jobs left to count (at once if that is so now). Lets callers observe a pool at rest
+    /// without polling.
     /// </summary>
     internal Task WhenNoWorkersAsync()
     {
         lock (_sync)
         {
             AssertInvariants();
-            if (_activeWorkers == 0)
+            if (_activeWorkers == 0 && _heldRests == 0)
             {
                 return Task.CompletedTask;
             }
@@ -309,7 +346,8 @@ internal sealed class WorkerScheduler
         Debug.Assert(_peakWorkers <= _slots.Length, "More workers existed than slots.");
         Debug.Assert(_slots.Length >= MaxWorkers, "Fewer slots than MaxWorkers.");
         Debug.Assert(_freeSlots.Count == _slots.Length - _activeWorkers, "Free worker slots do not match the worker count.");
-        Debug.Assert(_noWorkers is null || _activeWorkers > 0, "A wait for no workers is pending while none exist.");
+        Debug.Assert(_heldRests >= 0, "More rests released than held.");
+        Debug.Assert(_noWorkers is null || _activeWorkers > 0 || _heldRests > 0, "A wait for rest is pending while the pool is at rest.");
     }
 }
 

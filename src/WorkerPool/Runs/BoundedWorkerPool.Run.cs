@@ -377,7 +377,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             // Once its last stuck job returns, take back the run's jobs that never started and dispose its resources;
-            // until then they are still in use.
+            // until then they are still in use. The pool is not at rest before that count.
+            _pool.HoldRest(this);
             _ = both.ContinueWith(
                 static (_, state) => ((Run)state!).EndAfterTimeout(),
                 this,
@@ -418,17 +419,25 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// A run whose finish timed out, once its stuck jobs and its producer have returned: counts the job a producer that
-        /// was stuck may have pulled since (nobody reads outcomes any more: the run has thrown), and disposes its resources.
+        /// was stuck may have pulled since (nobody reads outcomes any more: the run has thrown), disposes its resources,
+        /// and lets the pool come to rest.
         /// </summary>
         private void EndAfterTimeout()
         {
-            long neverStarted = TakeBackNeverStarted(sink: null);
-            if (neverStarted > 0)
+            try
             {
-                _pool.CountNeverStarted(neverStarted);
-            }
+                long neverStarted = TakeBackNeverStarted(sink: null);
+                if (neverStarted > 0)
+                {
+                    _pool.CountNeverStarted(neverStarted);
+                }
 
-            DisposeResources();
+                DisposeResources();
+            }
+            finally
+            {
+                _pool.ReleaseRest(this);
+            }
         }
 
         /// <summary>Disposes the run's token source, once any background cancellation has finished with it.</summary>

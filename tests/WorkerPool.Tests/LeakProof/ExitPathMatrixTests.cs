@@ -537,9 +537,8 @@ public sealed class ExitPathMatrixTests : PoolTest
         {
             await probe.Started(7).Within();
 
-            // Job 8 waits in the queue, so that the run's finish counts it as never started when the timeout passes. (Had
-            // the producer still held it then, the count would come a moment after the producer ends, which nothing here
-            // waits for.)
+            // Job 8 waits in the queue, so that the run's finish counts it as never started when the timeout passes. (The
+            // case of a producer still holding it then is the test below.)
             await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 1).Within();
             await cts.CancelAsync();
             await clock.TimerSet(shutdownTimeout).Within();
@@ -563,6 +562,136 @@ public sealed class ExitPathMatrixTests : PoolTest
         await audit.VerifyAfterReleaseAsync(() => probe.Executing, source.Pulled);
         await pool.DisposeAsync().Within();
     }
+
+    [Fact]
+    public async Task RunAsync_JobAndSourceIgnoreTheirTokenPastShutdownTimeout_PoolIsNotAtRestUntilTheSourcesLastJobIsCounted()
+    {
+        StuckRunEnd ended = await TimeOutWithAJobAndTheSourceStuckAsync();
+        BoundedWorkerPool<int, int> pool = ended.Pool;
+
+        // The stuck job returns and its worker ends; the source still holds the run's last job.
+        ended.Probe.Release(7);
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0).Within();
+        Task atRest = pool.WhenNoWorkersAsync();
+        atRest.IsCompleted.Should().BeFalse("job 8 is still to be counted once the source hands it over");
+
+        ended.SourceGate.SetResult();
+        await atRest.Within();
+        ended.Source.Pulled.Should().Be(2);
+        pool.GetStatistics().Canceled.Should().BeGreaterThanOrEqualTo(1, "job 8 never started, and is counted by the time the pool is at rest");
+        await ended.Audit.VerifyAfterReleaseAsync(() => ended.Probe.Executing, ended.Source.Pulled);
+        await pool.DisposeAsync().Within();
+    }
+
+    [Fact]
+    public async Task DisposeAsync_AfterARunEndedPastShutdownTimeoutWithItsSourceStuck_WaitsUntilTheSourcesLastJobIsCounted()
+    {
+        StuckRunEnd ended = await TimeOutWithAJobAndTheSourceStuckAsync();
+        BoundedWorkerPool<int, int> pool = ended.Pool;
+        ended.Probe.Release(7);
+        await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0).Within();
+
+        Task disposal = pool.DisposeAsync().AsTask();
+        disposal.IsCompleted.Should().BeFalse("the source still holds a job of the pool's last run");
+
+        ended.SourceGate.SetResult();
+        await disposal.Within();
+        WorkerPoolStatistics statistics = pool.GetStatistics();
+        ended.Source.Pulled.Should().Be(2);
+        ExitAudit.Ended(statistics).Should().Be(2, "disposal has returned, so every pulled job is counted");
+        statistics.Canceled.Should().BeGreaterThanOrEqualTo(1, "job 8 never started");
+    }
+
+    [Fact]
+    public async Task DisposeAsync_SourceOfAnEndedRunStillStuckPastShutdownTimeout_ReturnsAndLogsTheSource()
+    {
+        StuckRunEnd ended = await TimeOutWithAJobAndTheSourceStuckAsync();
+        BoundedWorkerPool<int, int> pool = ended.Pool;
+        try
+        {
+            ended.Probe.Release(7);
+            await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0).Within();
+            int loggedByTheRun = ended.Logs.Entries.Count(e => e.EventId.Name == "SourceIgnoredShutdown");
+
+            Task disposal = pool.DisposeAsync().AsTask();
+            await ended.Clock.TimerSet(ended.ShutdownTimeout, count: 2).Within();
+            ended.Clock.Advance(ended.ShutdownTimeout);
+            await disposal.Within();
+
+            ended.Logs.Entries.Count(e => e.EventId.Name == "SourceIgnoredShutdown").Should().Be(
+                loggedByTheRun + 1,
+                "disposal gave up on the source of the ended run, and says so");
+        }
+        finally
+        {
+            ended.SourceGate.TrySetResult();
+        }
+
+        await pool.WhenNoWorkersAsync().Within();
+        ExitAudit.Ended(pool.GetStatistics()).Should().Be(2);
+    }
+
+    /// <summary>
+    /// A run of jobs 7 and 8 on one worker, with ShutdownTimeout on a test clock: job 7 ignores its token, and the
+    /// source, asked for job 8, blocks in MoveNext until <see cref="StuckRunEnd.SourceGate"/> opens. The caller cancels,
+    /// the timeout passes, and the run throws naming job 7 and the source. Job 7 is still held.
+    /// </summary>
+    private static async Task<StuckRunEnd> TimeOutWithAJobAndTheSourceStuckAsync([CallerMemberName] string test = "")
+    {
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        var logs = new CapturingLoggerFactory();
+        var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            Options(maxWorkers: 1, shutdownTimeout: shutdownTimeout, timeProvider: clock, test: test),
+            logs);
+        var audit = ExitAudit.Start(pool);
+        TaskCompletionSource sourceGate = TestExtensions.NewGate();
+        TaskCompletionSource asked = TestExtensions.NewGate();
+        var source = Sources.Counted(SevenThenEightAfter(asked, sourceGate.Task));
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
+        try
+        {
+            await Task.WhenAll(probe.Started(7), asked.Task).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(shutdownTimeout).Within();
+            clock.Advance(shutdownTimeout);
+
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(7);
+            timeout.Message.Should().Contain("1 job source(s)");
+            source.Pulled.Should().Be(1);
+        }
+        catch
+        {
+            probe.Release(7);
+            sourceGate.TrySetResult();
+            throw;
+        }
+
+        return new StuckRunEnd(pool, audit, probe, sourceGate, source, clock, shutdownTimeout, logs);
+
+        static IEnumerable<int> SevenThenEightAfter(TaskCompletionSource asked, Task gate)
+        {
+            yield return 7;
+            asked.TrySetResult();
+            gate.Wait();
+            yield return 8;
+        }
+    }
+
+    private sealed record StuckRunEnd(
+        BoundedWorkerPool<int, int> Pool,
+        ExitAudit Audit,
+        WorkProbe<int> Probe,
+        TaskCompletionSource SourceGate,
+        CountedSource<int> Source,
+        TestClock Clock,
+        TimeSpan ShutdownTimeout,
+        CapturingLoggerFactory Logs);
 
     // ---------------------------------------------------------------------------------------------------------------
     // Edge sizes
