@@ -60,21 +60,23 @@ internal static class CompareReport
 
     private static IEnumerable<string> CancellationTable(CompareSettings settings, IReadOnlyList<CompareLaunch> launches) => Section(
         Text($"(c) Cancellation: {settings.CancellationJobs:N0} jobs, {settings.CancellationJobs:N0} workers, every job parked in ") +
-        "Task.Delay(Timeout.Infinite, token) when the caller's token is cancelled; both wrap the job the same way, " +
+        "Task.Delay(Timeout.Infinite, token) when the caller's token is cancelled; the pool and Parallel.ForEachAsync wrap the job the same way, " +
         "(x, ct) => new ValueTask(ParkAsync(x, ct)). Time from Cancel() until the call has returned (its exception caught). " +
         "Exceptions: first-chance exceptions in the whole process from Cancel() until the last job has exited, per job; each job " +
         "throws one itself (its await of the cancelled delay), so the next column is what the rest threw, per call, the caller's " +
-        "own exception included. Allocation over the same window.",
+        "own exception included. Allocation over the same window. The third contender is the floor: the same jobs started " +
+        "directly, with no scheduler, and awaited with Task.WhenAll.",
         Table(
             launches,
             Cancellation,
-            [RunAsync, ForEach],
+            [RunAsync, ForEach, NoPool],
             new Column("ms, Cancel() to return", "N2", (_, _, result) => Total(result) / 1e6),
             new Column("exceptions per job", "N3", (_, _, result) => result.Exceptions),
             new Column("exceptions beyond the jobs' own, per call", "N0", (_, _, result) => (result.Exceptions - 1) * result.Units),
             PerUnitBytes("B/job", "N0"),
             new Column("jobs still running at return", "N0", (_, _, result) => result.StillRunning),
-            TimeRatio(Cancellation, ForEach, "time ÷ Parallel.ForEachAsync")));
+            TimeRatio(Cancellation, ForEach, "time ÷ Parallel.ForEachAsync"),
+            TimeRatio(Cancellation, NoPool, "time ÷ no pool")));
 
     private static IEnumerable<string> LatencyTable(CompareSettings settings, IReadOnlyList<CompareLaunch> launches)
     {

@@ -25,6 +25,7 @@ internal static class CompareWorkloads
     public const string ForEachAsyncLambda = "Parallel.ForEachAsync, async lambda";
     public const string ForEach = "Parallel.ForEachAsync";
     public const string ForAsync = "Parallel.ForAsync (no shared enumerator)";
+    public const string NoPool = "No pool: the jobs called directly, Task.WhenAll";
     public const string SubmitAsync = "Pool SubmitAsync";
     public const string Ideal = "Ideal: one chain of back-to-back delays";
     public const string SingleRun = "Pool RunAsync, 1 run";
@@ -141,6 +142,17 @@ internal static class CompareWorkloads
                     Enumerable.Range(0, jobs),
                     new ParallelOptions { MaxDegreeOfParallelism = jobs, CancellationToken = token },
                     (x, ct) => new ValueTask(lot.ParkAsync(x, ct))))),
+                // The floor: the same jobs with no scheduler at all, each throwing its own exception, awaited together.
+                new(NoPool, jobs, () => CancelParkedAsync(jobs, (lot, token) =>
+                {
+                    var parked = new Task<int>[jobs];
+                    for (int x = 0; x < jobs; x++)
+                    {
+                        parked[x] = lot.ParkAsync(x, token);
+                    }
+
+                    return Task.WhenAll(parked);
+                })),
             ],
             settings.CancellationRounds,
             launch);
