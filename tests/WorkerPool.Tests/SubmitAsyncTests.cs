@@ -66,6 +66,36 @@ public sealed class SubmitAsyncTests : PoolTest
     }
 
     [Fact]
+    public async Task SubmitAsync_CancelledWhileWaitingInLineForRoom_HandsBackItsJobAsNeverStarted()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, QueueCapacity = 1 });
+        ValueTask<int> running = pool.SubmitAsync(0);
+        await probe.Started(0).Within();
+        ValueTask<int> queued = pool.SubmitAsync(1);
+        using var cts = new CancellationTokenSource();
+        Task<int> inLine = pool.SubmitAsync(2, cts.Token).AsTask();
+        await TestExtensions.UntilAsync(() => pool.WaitingForRoom == 1).Within();
+
+        await cts.CancelAsync();
+
+        var canceled = await inLine.ShouldThrowAsync<OperationCanceledException>();
+        canceled.CancellationToken.Should().Be(cts.Token);
+        JobResult<int, int> outcome = canceled.InnerException.Should().BeOfType<WorkerPoolCanceledException<int, int>>()
+            .Which.Results.Should().ContainSingle("the job pulled for the submission has an outcome").Subject;
+        outcome.Job.Should().Be(2);
+        outcome.Status.Should().Be(JobStatus.Canceled);
+        outcome.Duration.Should().Be(TimeSpan.Zero, "it never started");
+        pool.GetStatistics().Canceled.Should().Be(1);
+
+        probe.Release(0);
+        probe.Release(1);
+        (await running.AsTask().Within()).Should().Be(0);
+        (await queued.AsTask().Within()).Should().Be(1);
+        probe.StartedJobs.Should().BeEquivalentTo([0, 1], "the cancelled job never started");
+    }
+
+    [Fact]
     public async Task SubmitAsync_CancelledWhileRunning_CancelsTheJobAndCompletesAfterItEnded()
     {
         var probe = new WorkProbe<int>();

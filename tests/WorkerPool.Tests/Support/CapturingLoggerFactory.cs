@@ -7,10 +7,14 @@ namespace WorkerPool.Tests.Support;
 internal sealed class CapturingLoggerFactory(LogLevel minimumLevel = LogLevel.Trace) : ILoggerFactory
 {
     private readonly ConcurrentQueue<LogEntry> _entries = new();
+    private readonly ConcurrentQueue<string> _categories = new();
     private volatile int _minimumLevel = (int)minimumLevel;
     private int _callsBelowMinimum;
 
     public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
+
+    /// <summary>The category of every logger created, in order.</summary>
+    public IReadOnlyList<string> Categories => _categories.ToArray();
 
     /// <summary>Gets or sets the lowest level the loggers report as enabled; a test may change it while the pool runs.</summary>
     public LogLevel MinimumLevel
@@ -22,7 +26,11 @@ internal sealed class CapturingLoggerFactory(LogLevel minimumLevel = LogLevel.Tr
     /// <summary>Gets how many times Log was called for a level that IsEnabled reported as disabled.</summary>
     public int CallsBelowMinimum => Volatile.Read(ref _callsBelowMinimum);
 
-    public ILogger CreateLogger(string categoryName) => new CapturingLogger(this);
+    public ILogger CreateLogger(string categoryName)
+    {
+        _categories.Enqueue(categoryName);
+        return new CapturingLogger(this);
+    }
 
     public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException();
 
