@@ -136,7 +136,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// Stops the pool accepting new runs, and waits until the runs in flight have finished and no worker is left. If
     /// <paramref name="cancellationToken"/> is cancelled first, cancels those runs and waits until their work has stopped.
     /// </summary>
-    /// <param name="cancellationToken">Ends the wait for the runs to finish by themselves: they are cancelled instead.</param>
+    /// <param name="cancellationToken">
+    /// Ends the wait for the runs to finish by themselves: they are cancelled instead, and the drain then waits at most
+    /// ShutdownTimeout, also for jobs of runs that have already thrown their shutdown timeout.
+    /// </param>
     /// <returns>A task that completes once no run and no worker is left.</returns>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
     /// <exception cref="WorkerPoolShutdownTimeoutException">
@@ -171,11 +174,21 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         if (noRuns.IsCompleted)
         {
-            await WhenNoWorkersAsync().ConfigureAwait(false);
-            return;
+            // No run is left. Workers still there are retiring, or run jobs of runs that have already thrown their
+            // shutdown timeout; the drain's token ends this wait too.
+            Task atRest = WhenNoWorkersAsync();
+            if (!atRest.IsCompleted)
+            {
+                await atRest.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            if (atRest.IsCompleted)
+            {
+                return;
+            }
         }
 
-        // The runs did not finish in time: cancel them, and wait until their work has stopped.
+        // The runs did not finish in time: cancel them, and wait until their work has stopped, at most ShutdownTimeout.
         Run[] runs;
         lock (_sync)
         {

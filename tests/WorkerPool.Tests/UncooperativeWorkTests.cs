@@ -212,6 +212,45 @@ public sealed class UncooperativeWorkTests : PoolTest
     }
 
     [Fact]
+    public async Task DrainAsync_TokenCancelledWhileAJobOfAnEndedRunIgnoresIt_ThrowsNamingTheJobAfterShutdownTimeout()
+    {
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        using var runCts = new CancellationTokenSource();
+        using var drainCts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5], runCts.Token);
+        try
+        {
+            await probe.Started(5).Within();
+            await runCts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+
+            // No run is left, but the stuck job's worker is: the drain waits for it until its token is cancelled, and
+            // then at most ShutdownTimeout.
+            Task drain = pool.DrainAsync(drainCts.Token);
+            drain.IsCompleted.Should().BeFalse("a worker is still running the stuck job");
+            await drainCts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout, count: 2).Within();
+            clock.Advance(ShutdownTimeout);
+
+            var timeout = await drain.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
+        }
+        finally
+        {
+            probe.Release(5);
+        }
+
+        await pool.WhenNoWorkersAsync().Within();
+        probe.Executing.Should().Be(0);
+    }
+
+    [Fact]
     public async Task StreamAsync_ConsumerBreaksWhileJobIgnoresTokenPastShutdownTimeout_DisposalThrowsNamingIt()
     {
         var clock = new TestClock();
