@@ -61,7 +61,7 @@ public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
     public string PoolName { get; }
 
     /// <summary>Gets the jobs that were still running when the timeout elapsed.</summary>
-    /// <value>One entry per job, with its index and how long it had run.</value>
+    /// <value>One entry per job, in index order, with its index and how long it had run.</value>
     public IReadOnlyList<RunningJobInfo> RunningJobs { get; }
 
     private static string FormatMessage(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, int sourcesStuck)

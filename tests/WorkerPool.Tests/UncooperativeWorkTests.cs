@@ -86,6 +86,48 @@ public sealed class UncooperativeWorkTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_JobsOnBothWorkersIgnoreTheirTokenPastShutdownTimeout_TheExceptionNamesThemInIndexOrder()
+    {
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { MaxWorkers = 2, ShutdownTimeout = ShutdownTimeout, Name = "stubborn-pair", TimeProvider = clock });
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0, 1, 2], cts.Token);
+        int other;
+        try
+        {
+            await Task.WhenAll(probe.Started(0), probe.Started(1)).Within();
+
+            // The worker of the first slot gets job 2, so that the slots, read in order, hold job 2 before the other one.
+            int onFirstSlot = (int)WorkerPoolDiagnostics.GetLiveWorkers("stubborn-pair")
+                .Single(worker => worker.WorkerId == 0).RunningJob!.Value.Index;
+            other = 1 - onFirstSlot;
+            probe.Release(onFirstSlot);
+            await probe.Started(2).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout);
+
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Select(job => job.Index).Should().Equal(other, 2);
+            timeout.Message.Should().Contain($"#{other} running").And.Contain("#2 running");
+            timeout.Message.IndexOf($"#{other} running", StringComparison.Ordinal).Should().BeLessThan(
+                timeout.Message.IndexOf("#2 running", StringComparison.Ordinal));
+        }
+        finally
+        {
+            probe.Release(0);
+            probe.Release(1);
+            probe.Release(2);
+        }
+
+        await pool.WhenNoWorkersAsync().Within();
+    }
+
+    [Fact]
     public async Task DisposeAsync_JobIgnoresTokenPastShutdownTimeout_ReturnsAndLogsItAtError()
     {
         var clock = new TestClock();
