@@ -317,12 +317,17 @@ public sealed class UncooperativeWorkTests : PoolTest
 
             Task disposed = stream.DisposeAsync().AsTask();
             await clock.TimerSet(ShutdownTimeout).Within();
+            Task disposedAgainMeanwhile = stream.DisposeAsync().AsTask();
             clock.Advance(ShutdownTimeout - Tick);
             disposed.IsCompleted.Should().BeFalse("the enumerator's disposal waits for the stuck job until the shutdown timeout has passed");
 
             clock.Advance(Tick);
             var timeout = await disposed.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
             timeout.RunningJobs.Should().ContainSingle().Which.Index.Should().Be(1);
+
+            // A concurrent call, and a later one, end with the same exception.
+            (await disposedAgainMeanwhile.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>()).Should().BeSameAs(timeout);
+            (await stream.DisposeAsync().AsTask().ShouldThrowAsync<WorkerPoolShutdownTimeoutException>()).Should().BeSameAs(timeout);
         }
         finally
         {
