@@ -404,7 +404,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
 
         int sourcesStuck = 0;
-        Run[] candidates = run is null ? [.. runs ?? [], .. SnapshotEndingRuns()] : [run];
+        // A run that timed out may be in both lists: it enters the ending runs before it leaves the runs.
+        Run[] candidates = run is null ? [.. (runs ?? []).Union(SnapshotEndingRuns())] : [run];
         foreach (Run candidate in candidates)
         {
             if (!candidate.Producer.IsCompleted)

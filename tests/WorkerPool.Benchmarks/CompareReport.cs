@@ -64,8 +64,8 @@ internal static class CompareReport
         "(x, ct) => new ValueTask(ParkAsync(x, ct)). Time from Cancel() until the call has returned (its exception caught). " +
         "Exceptions: first-chance exceptions in the whole process from Cancel() until the last job has exited, per job; each job " +
         "throws one itself (its await of the cancelled delay), so the next column is what the rest threw, per call, the caller's " +
-        "own exception included. Allocation over the same window. The third contender is the floor: the same jobs started " +
-        "directly, with no scheduler, and awaited with Task.WhenAll.",
+        "own exception included. Allocation over the same window. The third contender is a baseline: the same jobs started " +
+        "directly, with no scheduler, and awaited with Task.WhenAll (its Cancel() runs every job's continuation on one thread).",
         Table(
             launches,
             Cancellation,

@@ -142,7 +142,7 @@ internal static class CompareWorkloads
                     Enumerable.Range(0, jobs),
                     new ParallelOptions { MaxDegreeOfParallelism = jobs, CancellationToken = token },
                     (x, ct) => new ValueTask(lot.ParkAsync(x, ct))))),
-                // The floor: the same jobs with no scheduler at all, each throwing its own exception, awaited together.
+                // A baseline: the same jobs with no scheduler at all, each throwing its own exception, awaited together.
                 new(NoPool, jobs, () => CancelParkedAsync(jobs, (lot, token) =>
                 {
                     var parked = new Task<int>[jobs];

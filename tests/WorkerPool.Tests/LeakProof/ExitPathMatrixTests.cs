@@ -570,12 +570,19 @@ public sealed class ExitPathMatrixTests : PoolTest
         BoundedWorkerPool<int, int> pool = ended.Pool;
 
         // The stuck job returns and its worker ends; the source still holds the run's last job.
-        ended.Probe.Release(7);
-        await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0).Within();
-        Task atRest = pool.WhenNoWorkersAsync();
-        atRest.IsCompleted.Should().BeFalse("job 8 is still to be counted once the source hands it over");
+        Task atRest;
+        try
+        {
+            ended.Probe.Release(7);
+            await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0).Within();
+            atRest = pool.WhenNoWorkersAsync();
+            atRest.IsCompleted.Should().BeFalse("job 8 is still to be counted once the source hands it over");
+        }
+        finally
+        {
+            ended.SourceGate.TrySetResult();
+        }
 
-        ended.SourceGate.SetResult();
         await atRest.Within();
         ended.Source.Pulled.Should().Be(2);
         pool.GetStatistics().Canceled.Should().BeGreaterThanOrEqualTo(1, "job 8 never started, and is counted by the time the pool is at rest");
@@ -588,13 +595,20 @@ public sealed class ExitPathMatrixTests : PoolTest
     {
         StuckRunEnd ended = await TimeOutWithAJobAndTheSourceStuckAsync();
         BoundedWorkerPool<int, int> pool = ended.Pool;
-        ended.Probe.Release(7);
-        await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0).Within();
+        Task disposal;
+        try
+        {
+            ended.Probe.Release(7);
+            await TestExtensions.UntilAsync(() => pool.GetStatistics().ActiveWorkers == 0).Within();
 
-        Task disposal = pool.DisposeAsync().AsTask();
-        disposal.IsCompleted.Should().BeFalse("the source still holds a job of the pool's last run");
+            disposal = pool.DisposeAsync().AsTask();
+            disposal.IsCompleted.Should().BeFalse("the source still holds a job of the pool's last run");
+        }
+        finally
+        {
+            ended.SourceGate.TrySetResult();
+        }
 
-        ended.SourceGate.SetResult();
         await disposal.Within();
         WorkerPoolStatistics statistics = pool.GetStatistics();
         ended.Source.Pulled.Should().Be(2);
