@@ -224,14 +224,8 @@ internal sealed class WorkerScheduler
     /// <summary>Under _sync, once the worker count is lowered: frees the slot; returns the wait for no workers to complete, if it was the last.</summary>
     private TaskCompletionSource? FreeSlotLocked(WorkerSlotBase slot)
     {
-        TaskCompletionSource? noWorkers = null;
         _freeSlots.Push(slot.Id);
-        if (_activeWorkers == 0 && _heldRests == 0)
-        {
-            noWorkers = _noWorkers;
-            _noWorkers = null;
-        }
-
+        TaskCompletionSource? noWorkers = TakeRestWaiterLocked();
         AssertInvariants();
         return noWorkers;
     }
@@ -253,20 +247,31 @@ internal sealed class WorkerScheduler
     /// <summary>Ends a <see cref="HoldRest"/>; completes the wait for rest if no worker and no other hold is left.</summary>
     internal void ReleaseRest()
     {
-        TaskCompletionSource? noWorkers = null;
+        TaskCompletionSource? noWorkers;
         lock (_sync)
         {
             _heldRests--;
-            if (_activeWorkers == 0 && _heldRests == 0)
-            {
-                noWorkers = _noWorkers;
-                _noWorkers = null;
-            }
-
+            noWorkers = TakeRestWaiterLocked();
             AssertInvariants();
         }
 
         noWorkers?.TrySetResult();
+    }
+
+    /// <summary>Under _sync: whether the pool is at rest, with no worker and no run still counting its last jobs.</summary>
+    private bool IsAtRestLocked() => _activeWorkers == 0 && _heldRests == 0;
+
+    /// <summary>Under _sync: the pending wait for rest, taken to be completed after the lock, if the pool is at rest now.</summary>
+    private TaskCompletionSource? TakeRestWaiterLocked()
+    {
+        if (!IsAtRestLocked())
+        {
+            return null;
+        }
+
+        TaskCompletionSource? noWorkers = _noWorkers;
+        _noWorkers = null;
+        return noWorkers;
     }
 
     /// <summary>After the lock: a retired worker's last words.</summary>
@@ -287,7 +292,7 @@ internal sealed class WorkerScheduler
         lock (_sync)
         {
             AssertInvariants();
-            if (_activeWorkers == 0 && _heldRests == 0)
+            if (IsAtRestLocked())
             {
                 return Task.CompletedTask;
             }
