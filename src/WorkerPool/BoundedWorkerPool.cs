@@ -437,6 +437,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         lock (_sync)
         {
+            Debug.Assert(!_runs.Contains(run), "A run lets the pool come to rest only after its end has counted the jobs it took back.");
             _endingRuns.Remove(run);
         }
 

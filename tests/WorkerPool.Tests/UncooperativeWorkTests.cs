@@ -370,4 +370,43 @@ public sealed class UncooperativeWorkTests : PoolTest
         await pool.WhenNoWorkersAsync().Within();
         probe.StartedJobs.Should().Equal(5);
     }
+    [Fact]
+    public async Task StreamAsync_JobIgnoresTokenPastShutdownTimeoutAndReturnsAtOnce_EveryJobIsCountedWhenThePoolIsAtRest()
+    {
+        // The stuck job returns while the run is ending: whichever of the run's end and the stuck job's return comes first,
+        // the queued job is counted before the pool comes to rest. Repeated, since the two race.
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            var clock = new TestClock();
+            var probe = new WorkProbe<int>();
+            var pool = new BoundedWorkerPool<int, int>(
+                probe.GatedIgnoringCancellation(job => job),
+                new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+            using var cts = new CancellationTokenSource();
+
+            IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([5, 6], cts.Token).GetAsyncEnumerator();
+            try
+            {
+                Task<bool> move = stream.MoveNextAsync().AsTask();
+                await probe.Started(5).Within();
+                await TestExtensions.UntilAsync(() => pool.GetStatistics().QueuedJobs == 1).Within();
+                await cts.CancelAsync();
+                await clock.TimerSet(ShutdownTimeout).Within();
+                clock.Advance(ShutdownTimeout);
+                probe.Release(5);
+                await move.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            }
+            finally
+            {
+                probe.ReleaseAll();
+            }
+
+            await pool.WhenNoWorkersAsync().Within();
+            WorkerPoolStatistics statistics = pool.GetStatistics();
+            ExitAudit.Ended(statistics).Should().Be(2, "the pool is at rest, so both jobs are counted (attempt {0})", attempt);
+            statistics.Canceled.Should().Be(1, "job 6 never started");
+            await stream.DisposeAsync().AsTask().Within();
+            await pool.DisposeAsync().Within();
+        }
+    }
 }

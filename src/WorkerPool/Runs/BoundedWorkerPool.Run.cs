@@ -43,6 +43,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private Exception? _failure;
         private Task? _cancellation;
 
+        // The run's workers and producer, when its finish timed out before they stopped (see EndAfterStuckWorkReturns).
+        private Task? _stuckWork;
+
         protected Run(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken)
         {
             _pool = pool;
@@ -376,16 +379,27 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return true;
             }
 
-            // Once its last stuck job returns, take back the run's jobs that never started and dispose its resources;
-            // until then they are still in use. The pool is not at rest before that count.
+            // The run's resources are still in use and some of its jobs may not be counted yet: the pool is not at rest
+            // until EndAfterTimeout, which EndAfterStuckWorkReturns arranges once the run's end has counted what it holds.
             _pool.HoldRest(this);
-            _ = both.ContinueWith(
+            _stuckWork = both;
+            return false;
+        }
+
+        /// <summary>
+        /// After <see cref="FinishAsync"/> timed out and the run's end counted the jobs it took back: once its stuck jobs and
+        /// its producer return, <see cref="EndAfterTimeout"/> counts what they left and lets the pool come to rest. Arranged
+        /// only now, so that the pool cannot come to rest between the end taking jobs back and counting them.
+        /// </summary>
+        internal void EndAfterStuckWorkReturns()
+        {
+            Debug.Assert(_stuckWork is not null, "Only a run whose finish timed out ends after its stuck work.");
+            _ = _stuckWork.ContinueWith(
                 static (_, state) => ((Run)state!).EndAfterTimeout(),
                 this,
                 CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
-            return false;
         }
 
         /// <summary>

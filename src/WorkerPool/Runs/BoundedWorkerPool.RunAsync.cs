@@ -287,7 +287,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         EndRun(run, stopped, neverStarted, completed);
         if (!stopped)
         {
-            return ShutdownTimeoutExceeded(run, run.Failure);
+            Exception timedOut = ShutdownTimeoutExceeded(run, run.Failure);
+            run.EndAfterStuckWorkReturns();
+            return timedOut;
         }
 
         long outcomes = run.Published + neverStarted;
