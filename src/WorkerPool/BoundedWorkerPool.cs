@@ -140,7 +140,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// Ends the wait for the runs to finish by themselves: they are cancelled instead, and the drain then waits at most
     /// ShutdownTimeout, also for jobs of runs that have already thrown their shutdown timeout.
     /// </param>
-    /// <returns>A task that completes once no run and no worker is left.</returns>
+    /// <returns>
+    /// A task that completes once no run and no worker is left, and every run that returned past ShutdownTimeout has
+    /// counted its last jobs.
+    /// </returns>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
     /// <exception cref="WorkerPoolShutdownTimeoutException">
     /// (From the task.) The runs were cancelled, and jobs (or synchronous sources) ignored cancellation for longer than a
@@ -166,23 +169,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     private async Task DrainCoreAsync(CancellationToken cancellationToken)
     {
-        Task noRuns = WhenNoRunsAsync();
-        if (!noRuns.IsCompleted)
-        {
-            await noRuns.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
-        if (noRuns.IsCompleted)
+        while (await WaitUnlessCanceledAsync(WhenNoRunsAsync(), cancellationToken).ConfigureAwait(false))
         {
             // No run is left. Workers still there are retiring, or run jobs of runs that have already thrown their
             // shutdown timeout; the drain's token ends this wait too.
-            Task atRest = WhenNoWorkersAsync();
-            if (!atRest.IsCompleted)
+            if (!await WaitUnlessCanceledAsync(WhenNoWorkersAsync(), cancellationToken).ConfigureAwait(false))
             {
-                await atRest.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                break;
             }
 
-            if (atRest.IsCompleted)
+            // Such a job may have started a nested run meanwhile, and returned without waiting for it: wait for it too.
+            if (WhenNoRunsAsync().IsCompleted)
             {
                 return;
             }
@@ -201,6 +198,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         {
             throw ShutdownTimeoutExceeded(run: null, innerException: null, runs);
         }
+    }
+
+    /// <summary>Waits for <paramref name="task"/>, which never faults, unless <paramref name="cancellationToken"/> is cancelled first. Returns whether it completed.</summary>
+    private static async ValueTask<bool> WaitUnlessCanceledAsync(Task task, CancellationToken cancellationToken)
+    {
+        if (!task.IsCompleted)
+        {
+            await task.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        return task.IsCompleted;
     }
 
     /// <summary>Returns a task that completes the next time the pool holds no run (at once if it holds none now).</summary>

@@ -114,4 +114,73 @@ public sealed class DrainTests : PoolTest
         Action drain = () => _ = pool.DrainAsync();
         drain.Should().Throw<ObjectDisposedException>();
     }
+    [Fact]
+    public async Task DrainAsync_AStuckJobOfAnEndedRunStartsANestedRunAndReturns_TheDrainWaitsForTheNestedRun()
+    {
+        var clock = new TestClock();
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        TaskCompletionSource jobGate = TestExtensions.NewGate();
+        TaskCompletionSource started = TestExtensions.NewGate();
+        TaskCompletionSource sourceAsked = TestExtensions.NewGate();
+        TaskCompletionSource sourceGate = TestExtensions.NewGate();
+        Task<IReadOnlyList<JobResult<int, int>>>? nested = null;
+        BoundedWorkerPool<int, int>? self = null;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, _) =>
+            {
+                if (job == 1)
+                {
+                    // Ignores its token past ShutdownTimeout, then starts a nested run it does not wait for.
+                    started.TrySetResult();
+                    await jobGate.Task;
+                    nested = self!.RunAsync(NestedSource(sourceAsked, sourceGate.Task), CancellationToken.None);
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = shutdownTimeout, TimeProvider = clock });
+        self = pool;
+        using var cts = new CancellationTokenSource();
+        try
+        {
+            Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1], cts.Token);
+            await started.Task.Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(shutdownTimeout).Within();
+            clock.Advance(shutdownTimeout);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+
+            Task drain = pool.DrainAsync();
+            bool nestedEndedWhenTheDrainReturned = false;
+            Task observed = drain.ContinueWith(
+                _ => nestedEndedWhenTheDrainReturned = nested is { IsCompleted: true },
+                CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously,
+                TaskScheduler.Default);
+
+            // The stuck job returns after starting the nested run, whose producer then waits for its source: no worker is
+            // left, but a run is.
+            jobGate.SetResult();
+            await sourceAsked.Task.Within();
+            await pool.WhenNoWorkersAsync().Within();
+
+            sourceGate.SetResult();
+            await observed.Within();
+            await drain.Within();
+            nestedEndedWhenTheDrainReturned.Should().BeTrue("a drain returns once no run is left, nested runs included");
+            (await nested!.Within()).Select(r => r.Value).Should().Equal(2);
+        }
+        finally
+        {
+            jobGate.TrySetResult();
+            sourceGate.TrySetResult();
+        }
+
+        static async IAsyncEnumerable<int> NestedSource(TaskCompletionSource asked, Task gate)
+        {
+            asked.TrySetResult();
+            await gate;
+            yield return 2;
+        }
+    }
 }

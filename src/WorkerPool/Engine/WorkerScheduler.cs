@@ -20,11 +20,12 @@ internal interface IWorkQueue
 
 /// <summary>
 /// The pool's workers, whatever their jobs' types: how many run, in which slots, when one starts and when it retires,
-/// the places lent to nested runs, and the wait for none to be left. One per pool; the process-wide registry holds it for
+/// the places lent to nested runs, and the wait for rest: no worker left and no hold of a run that returned past
+/// ShutdownTimeout and has yet to count its last jobs. One per pool; the process-wide registry holds it for
 /// <see cref="WorkerPoolDiagnostics"/> and the metrics' gauges. See docs/design.md, "Worker start and retire".
 /// </summary>
 /// <remarks>
-/// Its lock guards the worker count, the free slots and the wait for no workers; the worker count is also read without
+/// Its lock guards the worker count, the free slots, the holds and the wait for rest; the worker count is also read without
 /// it, as a hint. Under it, only the queue's lock is ever taken (<see cref="IWorkQueue.HasQueuedNow"/>), never the other
 /// way round, and nothing outside the pool runs.
 /// </remarks>
