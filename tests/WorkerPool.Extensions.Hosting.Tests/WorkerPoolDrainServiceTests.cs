@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using WorkerPool.Testing;
+using WorkerPool.Tests.Support;
 
 namespace WorkerPool.Extensions.Hosting.Tests;
 
@@ -62,6 +63,56 @@ public sealed class WorkerPoolDrainServiceTests
         WorkerPoolCanceledException<string, string> canceled =
             (await run.Invoking(r => r).Should().ThrowAsync<WorkerPoolCanceledException<string, string>>()).Which;
         canceled.Results.Should().ContainSingle().Which.Status.Should().Be(JobStatus.Canceled);
+        await WorkerPoolLeakCheck.VerifyNoneAsync(name);
+    }
+
+    [Fact]
+    public async Task StopAsync_AJobOfARunPastItsShutdownTimeoutStillRuns_FailsNamingItAfterTheTokenAndOneShutdownTimeout()
+    {
+        string name = TestHosts.UniqueName("drain-stuck");
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        var clock = new TestClock();
+        HostApplicationBuilder builder = TestHosts.CreateBuilder();
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).Configure(o => o.ShutdownTimeout = shutdownTimeout);
+        using IHost host = builder.Build();
+        await host.StartAsync();
+        BoundedWorkerPool<string, string> pool = host.Pool(name);
+        TestGates gates = host.Gates();
+        using var runCts = new CancellationTokenSource();
+        using var hostShutdownTimeout = new CancellationTokenSource();
+        try
+        {
+            // The run is cancelled, and its job holds on past ShutdownTimeout: the run throws and the job goes on.
+            Task<IReadOnlyList<JobResult<string, string>>> run = pool.RunAsync(["stubborn"], runCts.Token);
+            await gates.Started.Task.Within();
+            await runCts.CancelAsync();
+            await gates.SawCancellation.Task.Within();
+            await clock.TimerSet(shutdownTimeout).Within();
+            clock.Advance(shutdownTimeout);
+            await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+
+            // No run is left, but the job's worker is: the host's stop waits for it until its own token is cancelled, then
+            // at most the pool's ShutdownTimeout, and fails naming the job.
+            Task stop = host.StopAsync(hostShutdownTimeout.Token);
+            stop.IsCompleted.Should().BeFalse("a job of the pool still runs");
+            await hostShutdownTimeout.CancelAsync();
+            await clock.TimerSet(shutdownTimeout, count: 2).Within();
+            clock.Advance(shutdownTimeout);
+
+            Exception failure = await stop.ShouldThrowAsync<Exception>();
+            WorkerPoolShutdownTimeoutException timeout = failure is AggregateException aggregate
+                ? aggregate.Flatten().InnerExceptions.OfType<WorkerPoolShutdownTimeoutException>().Single()
+                : failure.Should().BeOfType<WorkerPoolShutdownTimeoutException>().Subject;
+            timeout.RunningJobs.Should().ContainSingle().Which.Job.Should().Be("stubborn");
+            pool.ShouldBeDisposed("the pool is disposed even though its drain failed, without waiting a second ShutdownTimeout for the same job");
+        }
+        finally
+        {
+            gates.Release.TrySetResult();
+        }
+
+        await gates.Returned.Task.Within();
         await WorkerPoolLeakCheck.VerifyNoneAsync(name);
     }
 

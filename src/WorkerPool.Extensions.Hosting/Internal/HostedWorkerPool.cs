@@ -13,8 +13,15 @@ internal sealed class HostedWorkerPool<TJob, TResult>(
 
     public WorkerPoolStatistics GetStatistics() => pool.GetStatistics();
 
+    /// <summary>
+    /// Drains the pool with the host's shutdown token, then disposes it. If the drain has already waited the pool's
+    /// ShutdownTimeout for jobs that ignore cancellation, and throws naming them, the disposal is started but not waited
+    /// for: it would wait for the same jobs a second ShutdownTimeout. It cancels nothing more (the drain cancelled every
+    /// run), refuses new runs at once, and logs the jobs if they are still running when its own timeout passes.
+    /// </summary>
     public async Task DrainAndDisposeAsync(CancellationToken cancellationToken)
     {
+        bool waitForDisposal = true;
         try
         {
             if (!IsDisposed)
@@ -26,10 +33,24 @@ internal sealed class HostedWorkerPool<TJob, TResult>(
         {
             // Disposed by its owner meanwhile: there is nothing left to drain.
         }
+        catch (WorkerPoolShutdownTimeoutException)
+        {
+            waitForDisposal = false;
+            throw;
+        }
         finally
         {
             Volatile.Write(ref _disposed, 1);
-            await pool.DisposeAsync().ConfigureAwait(false);
+            ValueTask disposal = pool.DisposeAsync();
+            if (waitForDisposal)
+            {
+                await disposal.ConfigureAwait(false);
+            }
+            else
+            {
+                // DisposeAsync never faults; its task ends when the stuck jobs return or its timeout passes.
+                _ = disposal.AsTask();
+            }
         }
     }
 }
