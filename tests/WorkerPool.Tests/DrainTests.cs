@@ -151,12 +151,7 @@ public sealed class DrainTests : PoolTest
             await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
 
             Task drain = pool.DrainAsync();
-            bool nestedEndedWhenTheDrainReturned = false;
-            Task observed = drain.ContinueWith(
-                _ => nestedEndedWhenTheDrainReturned = nested is { IsCompleted: true },
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default);
+            Task<bool> nestedEndedWhenTheDrainReturned = drain.ReadWhenDone(() => nested is { IsCompleted: true });
 
             // The stuck job returns after starting the nested run, whose producer then waits for its source: no worker is
             // left, but a run is.
@@ -165,9 +160,8 @@ public sealed class DrainTests : PoolTest
             await pool.WhenNoWorkersAsync().Within();
 
             sourceGate.SetResult();
-            await observed.Within();
             await drain.Within();
-            nestedEndedWhenTheDrainReturned.Should().BeTrue("a drain returns once no run is left, nested runs included");
+            (await nestedEndedWhenTheDrainReturned.Within()).Should().BeTrue("a drain returns once no run is left, nested runs included");
             (await nested!.Within()).Select(r => r.Value).Should().Equal(2);
         }
         finally
