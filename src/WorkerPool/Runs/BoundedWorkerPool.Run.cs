@@ -43,9 +43,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private Exception? _failure;
         private Task? _cancellation;
 
-        // The run's workers and producer, when its finish timed out before they stopped (see EndAfterStuckWorkReturns).
-        private Task? _stuckWork;
-
         protected Run(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken)
         {
             _pool = pool;
@@ -351,9 +348,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// Ends the run: cancels it unless it completed, closes it to new claims, and waits for its workers and its
-        /// producer, at most ShutdownTimeout on the options' clock. Returns <see langword="true"/> if all of them stopped.
+        /// producer, at most ShutdownTimeout on the options' clock. Returns <see langword="null"/> if all of them stopped;
+        /// otherwise the task of their stopping, for <see cref="EndAfterStuckWorkReturns"/>.
         /// </summary>
-        internal async Task<bool> FinishAsync(bool completed)
+        internal async Task<Task?> FinishAsync(bool completed)
         {
             if (!completed)
             {
@@ -367,7 +365,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 await drained.ConfigureAwait(false);
                 await producer.ConfigureAwait(false);
-                return true;
+                return null;
             }
 
             Task both = Task.WhenAll(drained, producer);
@@ -376,25 +374,24 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _ = waited.Exception;
             if (both.IsCompleted)
             {
-                return true;
+                return null;
             }
 
             // The run's resources are still in use and some of its jobs may not be counted yet: the pool is not at rest
             // until EndAfterTimeout, which EndAfterStuckWorkReturns arranges once the run's end has counted what it holds.
             _pool.HoldRest(this);
-            _stuckWork = both;
-            return false;
+            return both;
         }
 
         /// <summary>
         /// After <see cref="FinishAsync"/> timed out and the run's end counted the jobs it took back: once its stuck jobs and
-        /// its producer return, <see cref="EndAfterTimeout"/> counts what they left and lets the pool come to rest. Arranged
-        /// only now, so that the pool cannot come to rest between the end taking jobs back and counting them.
+        /// its producer return (<paramref name="stuckWork"/>), <see cref="EndAfterTimeout"/> counts what they left and lets
+        /// the pool come to rest. Arranged only now, so that the pool cannot come to rest between the end taking jobs back
+        /// and counting them.
         /// </summary>
-        internal void EndAfterStuckWorkReturns()
+        internal void EndAfterStuckWorkReturns(Task stuckWork)
         {
-            Debug.Assert(_stuckWork is not null, "Only a run whose finish timed out ends after its stuck work.");
-            _ = _stuckWork.ContinueWith(
+            _ = stuckWork.ContinueWith(
                 static (_, state) => ((Run)state!).EndAfterTimeout(),
                 this,
                 CancellationToken.None,

@@ -282,13 +282,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private async Task<Exception?> FinishAndEndAsync(Run run, bool completed, Action<JobResult<TJob, TResult>>? sink)
     {
-        bool stopped = await run.FinishAsync(completed).ConfigureAwait(false);
+        Task? stuckWork = await run.FinishAsync(completed).ConfigureAwait(false);
+        bool stopped = stuckWork is null;
         long neverStarted = run.DrainOutcomes(sink);
         EndRun(run, stopped, neverStarted, completed);
-        if (!stopped)
+        if (stuckWork is not null)
         {
             Exception timedOut = ShutdownTimeoutExceeded(run, run.Failure);
-            run.EndAfterStuckWorkReturns();
+            run.EndAfterStuckWorkReturns(stuckWork);
             return timedOut;
         }
 
