@@ -106,6 +106,59 @@ public sealed class DrainTests : PoolTest
     }
 
     [Fact]
+    public async Task DrainAsync_PoolDisposedThenTheDrainsTokenCancelledBeforeTheRunEnds_TheRunSaysThePoolWasDisposed()
+    {
+        var clock = new TestClock();
+        TimeSpan shutdownTimeout = TimeSpan.FromSeconds(5);
+        var probe = new WorkProbe<int>();
+        var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { ShutdownTimeout = shutdownTimeout, TimeProvider = clock });
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1]);
+        using var cts = new CancellationTokenSource();
+        try
+        {
+            await probe.Started(1).Within();
+            Task drain = pool.DrainAsync(cts.Token);
+
+            // Disposal stops the run first (its finish and the disposal each set a timer); the drain's token comes after,
+            // and the drain's own wait sets the third timer.
+            Task disposed = pool.DisposeAsync().AsTask();
+            await clock.TimerSet(shutdownTimeout, count: 2).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(shutdownTimeout, count: 3).Within();
+            probe.Release(1);
+
+            var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+            canceled.Message.Should().Contain("because the pool was disposed", "the first reason to stop the run is the one it reports");
+            await drain.Within();
+            await disposed.Within();
+        }
+        finally
+        {
+            probe.ReleaseAll();
+        }
+    }
+
+    [Fact]
+    public async Task DrainAsync_CalledTwiceWhileARunIsInFlight_BothReturnOnceItFinishes()
+    {
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job));
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([1]);
+        await probe.Started(1).Within();
+
+        Task first = pool.DrainAsync();
+        Task second = pool.DrainAsync();
+        first.IsCompleted.Should().BeFalse();
+        second.IsCompleted.Should().BeFalse();
+        probe.Release(1);
+
+        (await run.Within()).Should().ContainSingle().Which.Value.Should().Be(1);
+        await Task.WhenAll(first, second).Within();
+    }
+
+    [Fact]
     public async Task DrainAsync_AfterDispose_ThrowsObjectDisposedException()
     {
         var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
