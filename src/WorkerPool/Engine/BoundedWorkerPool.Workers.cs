@@ -359,6 +359,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             {
                 // The job's value task refused the continuation: the worker must not wait forever, nor die.
                 slot.SetAwaitFault(exception);
+                // Stryker disable once Boolean : preferLocal is a scheduling hint
                 ThreadPool.UnsafeQueueUserWorkItem(static once => once.Resume(), once, preferLocal: false);
             }
         }
@@ -372,6 +373,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal void Resume() => Interlocked.Exchange(ref _continuation, null)?.Invoke();
 
         /// <summary>Queues the continuation to the thread pool, preferring the current thread's own queue.</summary>
+        // Stryker disable once Boolean : preferLocal is a scheduling hint
         internal void Dispatch() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
 
         void IThreadPoolWorkItem.Execute() => Resume();
@@ -527,6 +529,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             // A source made with a time provider creates its timer from it, and CancelAfter sets that timer. For
             // TimeProvider.System the timer is the runtime's own, as with a plain source.
+            // Stryker disable once Assignment : a new timeout source for each job only costs an allocation
             CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource(Timeout.InfiniteTimeSpan, Time);
             _timeoutRunId = run.Id;
             _link = run.Token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);

@@ -65,6 +65,7 @@ internal static class JobScope
         ExecutionContext? captured = null;
 
         // UnsafeStart flows nothing to the thread: what it captures is the default context.
+        // Stryker disable once Initializer,Boolean,String : the thread's name and background flag are not observable: it ends at once and is joined
         var thread = new Thread(() => captured = ExecutionContext.Capture()) { IsBackground = true, Name = "WorkerPool context capture" };
         thread.UnsafeStart();
         thread.Join();

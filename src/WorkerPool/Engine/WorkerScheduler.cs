@@ -390,6 +390,7 @@ internal abstract class WorkerSlotBase(int id, TimeProvider time) : IThreadPoolW
     /// belongs to no caller, and runs each job in that job's caller's context. A systematic test overrides it to start
     /// the worker as a task its scheduler controls.
     /// </summary>
+    // Stryker disable once Boolean : preferLocal is a scheduling hint
     internal virtual void Start() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
     /// <summary>Describes the job executing in this slot, if there is one. Read without a lock.</summary>

@@ -56,6 +56,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 int room = _queue.FreeRoom;
                 int wanted = Math.Min(credits, Math.Min(batchLimit, room > 0 ? room : _queue.MaxWaitingBatch));
                 // Rented once per run, for the largest batch: a run of a few jobs must not pay for an array of its own.
+                // Stryker disable once Assignment : renting a new array for each batch only costs memory
                 batch ??= ArrayPool<QueuedJob>.Shared.Rent(MaxBatch);
 
                 bool exhausted = false;
@@ -103,6 +104,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             if (batch is not null)
             {
                 // Cleared when jobs hold references, so that the pool keeps none of them alive.
+                // Stryker disable once Statement : returning the array to the shared pool only saves memory
                 ArrayPool<QueuedJob>.Shared.Return(batch, RuntimeHelpers.IsReferenceOrContainsReferences<QueuedJob>());
             }
 
@@ -270,6 +272,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> EnqueueWhenRoomAsync(SourceRun run, QueuedJob[] batch, int next, int count)
     {
+        // Stryker disable once Assignment : a new waiter for each wait only costs an allocation; the last wait has ended
         run.RoomWaiter ??= new JobQueue<Run, QueuedJob>.Waiter();
         while (next < count)
         {

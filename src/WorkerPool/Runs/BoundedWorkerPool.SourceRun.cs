@@ -92,6 +92,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 }
 
                 contexts[slot.Id] = context;
+                // Stryker disable once Statement : the array is a cache: a context not kept is built again, the same
                 Volatile.Write(ref _jobContexts, contexts);
             }
 

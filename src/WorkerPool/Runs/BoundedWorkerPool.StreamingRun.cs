@@ -54,6 +54,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 _enumeratorLink.Dispose();
             }
 
+            // Stryker disable once Statement : releases the token source; not observable through the public API
             base.Dispose(disposing);
         }
 

@@ -61,6 +61,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>The job's outcome; read only once <see cref="HasOutcome"/>.</summary>
         internal JobResult<TJob, TResult> Outcome =>
+            // Stryker disable once Bitwise : the state is never negative, so both shifts agree
             new(0, _job!, (JobStatus)(Volatile.Read(ref _state) >> StatusShift), _value, _error, _duration);
 
         internal override void Publish(in JobResult<TJob, TResult> result)
@@ -150,6 +151,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
             finally
             {
+                // Stryker disable once Boolean : preferLocal is a scheduling hint
                 ThreadPool.UnsafeQueueUserWorkItem(static submission => submission.Pool.OnSubmissionCanceled(submission), submission, preferLocal: false);
             }
         };

@@ -16,8 +16,10 @@ internal sealed class ReorderBuffer<TJob, TResult>
     internal void Add(JobResult<TJob, TResult> result)
     {
         Debug.Assert(result.Index >= _next, "An outcome arrived for a job already yielded.");
+        // Stryker disable once Arithmetic : growing when the ring is not full only costs memory; it grows whenever it is
         if (result.Index - _next >= _ring.Length)
         {
+            // Stryker disable once Arithmetic : asking for a larger ring than needed only costs memory
             Grow(result.Index - _next + 1);
         }
 
@@ -30,11 +32,13 @@ internal sealed class ReorderBuffer<TJob, TResult>
     private void Grow(long needed)
     {
         long size = _ring.Length;
+        // Stryker disable once Equality : one more doubling only costs memory
         while (size < needed)
         {
             size *= 2;
         }
 
+        // Stryker disable once Checked : overflows only past 2^31 outcomes held out of order, more memory than a test can have
         var ring = new JobResult<TJob, TResult>[checked((int)size)];
         var present = new bool[ring.Length];
         for (int i = 0; i < _ring.Length; i++)

@@ -27,6 +27,7 @@ internal sealed class ResultCollector<TJob, TResult>
     internal ResultCollector(int expected)
     {
         _chunkLength = expected > 0 ? Math.Min(expected, MaxPreallocation) : ChunkLength;
+        // Stryker disable once Conditional,Equality : allocating the first chunk up front or in EnsureSlot gives the same slots
         _chunks = expected > 0 ? [new JobResult<TJob, TResult>[_chunkLength]] : [];
         _made = _chunks.Length;
     }
