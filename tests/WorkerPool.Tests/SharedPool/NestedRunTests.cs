@@ -43,6 +43,61 @@ public sealed class NestedRunTests : PoolTest
     }
 
     [Fact]
+    public async Task SubmitAsync_NestedRunEndsWhileItsLentWorkerRunsAJob_ThatWorkerRetiresAfterTheJob()
+    {
+        var probe = new WorkProbe<int>();
+        Func<int, CancellationToken, ValueTask<int>> gated = probe.Gated(job => job);
+        TaskCompletionSource nestedReturned = NewGate();
+        TaskCompletionSource holdZero = NewGate();
+        BoundedWorkerPool<int, int>? self = null;
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, ct) =>
+            {
+                if (job == 0)
+                {
+                    await self!.SubmitAsync(100, ct);
+                    nestedReturned.SetResult();
+                    await holdZero.Task.WaitAsync(ct);
+                    return 0;
+                }
+
+                return await gated(job, ct);
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+        self = pool;
+        try
+        {
+            // Job 0 waits for its nested job 100, which runs in the place it lent; another caller's jobs queue meanwhile.
+            Task<int> outer = pool.SubmitAsync(0).AsTask();
+            await probe.Started(100).Within();
+            Task<IReadOnlyList<JobResult<int, int>>> other = pool.RunAsync([1, 2, 3]);
+            await UntilAsync(() => pool.GetStatistics().QueuedJobs == 3).Within();
+
+            // The nested run ends: the lent worker goes on to job 1, and job 0 holds its place again.
+            probe.Release(100);
+            await Task.WhenAll(nestedReturned.Task, probe.Started(1)).Within();
+            await UntilAsync(() => pool.LentPlaces == 0).Within();
+            pool.GetStatistics().ActiveWorkers.Should().Be(2, "a worker over the bound retires after its job, not during it");
+
+            // After job 1 the pool is over its bound: that worker retires, and job 2 waits for job 0's place.
+            probe.Release(1);
+            await UntilAsync(() => pool.GetStatistics().ActiveWorkers == 1).Within();
+            probe.StartedJobs.Should().BeEquivalentTo([100, 1], "job 0 holds the only place of MaxWorkers 1");
+
+            holdZero.SetResult();
+            probe.ReleaseAll();
+            (await outer.Within()).Should().Be(0);
+            (await other.Within()).Select(r => r.Value).Should().Equal(1, 2, 3);
+            pool.GetStatistics().PeakWorkers.Should().Be(2);
+        }
+        finally
+        {
+            holdZero.TrySetResult();
+            probe.ReleaseAll();
+        }
+    }
+
+    [Fact]
     public async Task RunAsync_NestedRunEndsWhileJobsAreQueued_WorkersFallBackWithinTheBound()
     {
         TaskCompletionSource nestedDone = NewGate();
