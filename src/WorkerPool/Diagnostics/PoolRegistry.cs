@@ -18,6 +18,18 @@ internal static class PoolRegistry
         }
     }
 
+    /// <summary>How many pools are registered, collected ones not yet pruned included.</summary>
+    internal static int Count
+    {
+        get
+        {
+            lock (Pools)
+            {
+                return Pools.Count;
+            }
+        }
+    }
+
     internal static List<WorkerScheduler> Snapshot()
     {
         var pools = new List<WorkerScheduler>();
