@@ -674,12 +674,14 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
 
     private void EnsureRoom(int more)
     {
+        // Stryker disable once Equality,Statement : growing a ring that still fits only costs memory
         if (_count + more <= _ring.Length)
         {
             return;
         }
 
         int length = _ring.Length;
+        // Stryker disable once Equality : one more doubling only costs memory
         while (length < _count + more)
         {
             length *= 2;
