@@ -134,6 +134,7 @@ public sealed class OwnershipTests : PoolTest
         await probe.Started(100).Within();
 
         Task disposal = pool.DisposeAsync().AsTask();
+        Task<bool> runsEndedAtDisposal = disposal.ReadWhenDone(() => first.IsCompleted && second.IsCompleted);
         await Task.Yield();
         disposal.IsCompleted.Should().BeFalse("two jobs are still unwinding");
 
@@ -142,8 +143,7 @@ public sealed class OwnershipTests : PoolTest
 
         probe.Executing.Should().Be(0);
         pool.GetStatistics().ActiveWorkers.Should().Be(0);
-        first.IsCompleted.Should().BeTrue();
-        second.IsCompleted.Should().BeTrue();
+        (await runsEndedAtDisposal.Within()).Should().BeTrue("every RunAsync call the disposal cancelled has completed when it returns");
         var canceled = await first.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
         canceled.Message.Should().Contain("disposed");
         canceled.Results.Should().ContainSingle().Which.Status.Should().Be(JobStatus.Canceled);
