@@ -288,9 +288,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         EndRun(run, stopped, neverStarted, completed);
         if (stuckWork is not null)
         {
-            Exception timedOut = ShutdownTimeoutExceeded(run, run.Failure);
-            run.EndAfterStuckWorkReturns(stuckWork);
-            return timedOut;
+            try
+            {
+                return ShutdownTimeoutExceeded(run, run.Failure);
+            }
+            finally
+            {
+                // Whatever happened above: until this is arranged, the run holds the pool from rest.
+                run.EndAfterStuckWorkReturns(stuckWork);
+            }
         }
 
         long outcomes = run.Published + neverStarted;
