@@ -175,11 +175,7 @@ public sealed class UncooperativeWorkTests : PoolTest
     [Fact]
     public async Task DrainAsync_CancelledWhileAJobIgnoresTokenPastShutdownTimeout_ThrowsNamingIt()
     {
-        var clock = new TestClock();
-        var probe = new WorkProbe<int>();
-        var pool = new BoundedWorkerPool<int, int>(
-            probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        var (clock, probe, pool) = OneStubbornWorker();
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
         using var cts = new CancellationTokenSource();
         try
@@ -256,11 +252,8 @@ public sealed class UncooperativeWorkTests : PoolTest
     [Fact]
     public async Task DrainAsync_TokenCancelledWhileAJobOfAnEndedRunIgnoresIt_ThrowsNamingTheJobAfterShutdownTimeout()
     {
-        var clock = new TestClock();
-        var probe = new WorkProbe<int>();
-        await using var pool = new BoundedWorkerPool<int, int>(
-            probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        var (clock, probe, pool) = OneStubbornWorker();
+        await using var _ = pool;
         using var runCts = new CancellationTokenSource();
         using var drainCts = new CancellationTokenSource();
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5], runCts.Token);
@@ -340,11 +333,8 @@ public sealed class UncooperativeWorkTests : PoolTest
     [Fact]
     public async Task StreamAsync_CancelledWhileAJobIgnoresTokenPastShutdownTimeout_TheWaitingMoveThrowsNamingIt()
     {
-        var clock = new TestClock();
-        var probe = new WorkProbe<int>();
-        await using var pool = new BoundedWorkerPool<int, int>(
-            probe.GatedIgnoringCancellation(job => job),
-            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        var (clock, probe, pool) = OneStubbornWorker();
+        await using var _ = pool;
         using var cts = new CancellationTokenSource();
 
         IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([5, 6], cts.Token).GetAsyncEnumerator();
@@ -370,6 +360,7 @@ public sealed class UncooperativeWorkTests : PoolTest
         await pool.WhenNoWorkersAsync().Within();
         probe.StartedJobs.Should().Equal(5);
     }
+
     [Fact]
     public async Task StreamAsync_JobIgnoresTokenPastShutdownTimeoutAndReturnsAtOnce_EveryJobIsCountedWhenThePoolIsAtRest()
     {
@@ -377,11 +368,7 @@ public sealed class UncooperativeWorkTests : PoolTest
         // the queued job is counted before the pool comes to rest. Repeated, since the two race.
         for (int attempt = 0; attempt < 50; attempt++)
         {
-            var clock = new TestClock();
-            var probe = new WorkProbe<int>();
-            var pool = new BoundedWorkerPool<int, int>(
-                probe.GatedIgnoringCancellation(job => job),
-                new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+            var (clock, probe, pool) = OneStubbornWorker();
             using var cts = new CancellationTokenSource();
 
             IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([5, 6], cts.Token).GetAsyncEnumerator();
@@ -408,5 +395,16 @@ public sealed class UncooperativeWorkTests : PoolTest
             await stream.DisposeAsync().AsTask().Within();
             await pool.DisposeAsync().Within();
         }
+    }
+
+    /// <summary>A pool of one worker whose jobs ignore their token until released, with ShutdownTimeout on a test clock.</summary>
+    private static (TestClock Clock, WorkProbe<int> Probe, BoundedWorkerPool<int, int> Pool) OneStubbornWorker()
+    {
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation(job => job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock });
+        return (clock, probe, pool);
     }
 }
