@@ -145,6 +145,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// counted its last jobs.
     /// </returns>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// Called from inside one of the pool's own jobs, whose end the drain would wait for.
+    /// </exception>
     /// <exception cref="WorkerPoolShutdownTimeoutException">
     /// (From the task.) The runs were cancelled, and jobs (or synchronous sources) ignored cancellation for longer than a
     /// finite <see cref="WorkerPoolOptions.ShutdownTimeout"/>. The exception names them.
@@ -158,6 +161,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     public Task DrainAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        if (JobScope.FindLiveMark(this) is not null)
+        {
+            throw new InvalidOperationException(
+                $"DrainAsync was called on pool '{_name}' from inside one of its own jobs, and would wait for that job forever. Drain the pool from outside its jobs.");
+        }
+
         lock (_sync)
         {
             _draining = true;
@@ -240,7 +249,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// Thread-safe and idempotent: concurrent and repeated calls share one disposal; a repeated call waits for stuck jobs
     /// once more. Runs that are cancelled by disposal throw <see cref="WorkerPoolCanceledException{TJob, TResult}"/>.
     /// After disposal, <c>RunAsync</c>, <c>StreamAsync</c>, <c>SubmitAsync</c> and <c>DrainAsync</c> throw
-    /// <see cref="ObjectDisposedException"/>.
+    /// <see cref="ObjectDisposedException"/>. Called from inside one of the pool's own jobs, it starts the disposal and
+    /// returns at once: it cannot wait for the job that calls it.
     /// </remarks>
     public ValueTask DisposeAsync()
     {
@@ -267,7 +277,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             _ = CancelInBackground(_disposeCts);
         }
 
-        return new ValueTask(DisposeCoreAsync(runs));
+        Task disposal = DisposeCoreAsync(runs);
+        if (JobScope.FindLiveMark(this) is not null)
+        {
+            // Called from inside one of the pool's own jobs: the disposal would wait for the job that waits for it. It
+            // goes on without this caller, and still logs the jobs that outlast ShutdownTimeout; a call from outside
+            // the jobs waits for it.
+            return ValueTask.CompletedTask;
+        }
+
+        return new ValueTask(disposal);
     }
 
     /// <summary>

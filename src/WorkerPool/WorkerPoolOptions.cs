@@ -70,9 +70,10 @@ public sealed class WorkerPoolOptions
     internal const int MaxWorkerBatchSize = 64;
 
     /// <summary>
-    /// Gets or sets how long a run that is ending, or a pool that is being disposed, waits for jobs that ignore
-    /// their cancellation token, on a timer of <see cref="TimeProvider"/>. When it elapses, the pool throws a <see cref="WorkerPoolShutdownTimeoutException"/>
-    /// naming those jobs, and logs them at Error level. Jobs still running stay counted in
+    /// Gets or sets how long a run that is ending, a drain, or a pool that is being disposed, waits for jobs that ignore
+    /// their cancellation token, on a timer of <see cref="TimeProvider"/>. When it elapses, the run or the drain throws a
+    /// <see cref="WorkerPoolShutdownTimeoutException"/> naming those jobs, and they are logged at Error level (the
+    /// disposal only logs them: it never throws). Jobs still running stay counted in
     /// <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return.
     /// </summary>
     /// <value>Zero or a positive time, or <see cref="Timeout.InfiniteTimeSpan"/> to wait as long as it takes. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
