@@ -357,10 +357,15 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
             catch (Exception exception)
             {
-                // The job's value task refused the continuation: the worker must not wait forever, nor die.
-                slot.SetAwaitFault(exception);
-                // Stryker disable once Boolean : preferLocal is a scheduling hint
-                ThreadPool.UnsafeQueueUserWorkItem(static once => once.Resume(), once, preferLocal: false);
+                // The job's value task refused the continuation: the worker must not wait forever, nor die. Unless the
+                // source called the continuation before it threw: then the worker has resumed, or is about to, with
+                // the job's outcome, and may be running its next job, which the fault must never reach.
+                if (once.TryTake() is { } resume)
+                {
+                    slot.SetAwaitFault(exception);
+                    // Stryker disable once Boolean : preferLocal is a scheduling hint
+                    ThreadPool.UnsafeQueueUserWorkItem(static resume => resume(), resume, preferLocal: false);
+                }
             }
         }
     }
@@ -370,7 +375,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         private Action? _continuation = continuation;
 
-        internal void Resume() => Interlocked.Exchange(ref _continuation, null)?.Invoke();
+        internal void Resume() => TryTake()?.Invoke();
+
+        /// <summary>Takes the continuation, unless it was taken before: whoever takes it runs it.</summary>
+        internal Action? TryTake() => Interlocked.Exchange(ref _continuation, null);
 
         /// <summary>Queues the continuation to the thread pool, preferring the current thread's own queue.</summary>
         // Stryker disable once Boolean : preferLocal is a scheduling hint

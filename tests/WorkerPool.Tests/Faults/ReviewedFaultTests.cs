@@ -171,6 +171,34 @@ public sealed class ReviewedFaultTests : PoolTest
         (await poolP.SubmitAsync(0).Within()).Should().Be(22, "p's job 0 waits for q, whose job waits for p's job 2 (20), +1 twice");
     }
 
+    [Fact]
+    public async Task RunAsync_ValueTaskCallsTheContinuationThenThrows_TheFaultStaysWithThatJobNeverTheNext()
+    {
+        var source = new CallsContinuationThenThrows();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) =>
+            {
+                if (job == 0)
+                {
+                    return new ValueTask<int>(source, 0);
+                }
+
+                // The next job on the worker's slot starts while job 0's OnCompleted has yet to throw, and ends just after.
+                source.NextJobStarted.TrySetResult();
+                source.Thrown.Task.Wait(HangLimit, CancellationToken.None);
+                Thread.Sleep(50);
+                return ValueTask.FromResult(job);
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+
+        IReadOnlyList<JobResult<int, int>> results = await pool.RunAsync([0, 1]).Within();
+
+        results[1].Status.Should().Be(JobStatus.Succeeded, "job 1 did nothing wrong, but got {0}", results[1].Error);
+        results[1].Value.Should().Be(1);
+        results[0].Should().Match<JobResult<int, int>>(r =>
+            (r.Status == JobStatus.Succeeded && r.Value == 7) || (r.Status == JobStatus.Failed && r.Error == source.Error));
+    }
+
     /// <summary>Takes the continuation, throws from OnCompleted, and calls the continuation when told to.</summary>
     private sealed class TakesContinuationThenThrows : IValueTaskSource<int>
     {
@@ -194,5 +222,30 @@ public sealed class ReviewedFaultTests : PoolTest
         }
 
         public void CallTheContinuationAgain() => _continuation!(_state);
+    }
+
+    /// <summary>Completes, calls the continuation, and then throws from OnCompleted once the next job has started.</summary>
+    private sealed class CallsContinuationThenThrows : IValueTaskSource<int>
+    {
+        private volatile bool _completed;
+
+        public InvalidOperationException Error { get; } = new("OnCompleted failed after it called the continuation.");
+
+        public TaskCompletionSource NextJobStarted { get; } = NewGate();
+
+        public TaskCompletionSource Thrown { get; } = NewGate();
+
+        public ValueTaskSourceStatus GetStatus(short token) => _completed ? ValueTaskSourceStatus.Succeeded : ValueTaskSourceStatus.Pending;
+
+        public int GetResult(short token) => 7;
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            _completed = true;
+            continuation(state);
+            NextJobStarted.Task.Wait(HangLimit);
+            Thrown.TrySetResult();
+            throw Error;
+        }
     }
 }
