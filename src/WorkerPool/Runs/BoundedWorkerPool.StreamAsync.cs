@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 
 namespace WorkerPool;
 
@@ -28,9 +29,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         BoundedWorkerPool<TJob, TResult> pool,
         Func<SourceRun, Task> produce,
         CancellationToken callerToken,
-        CancellationToken enumeratorToken) : IAsyncEnumerator<JobResult<TJob, TResult>>
+        CancellationToken enumeratorToken) : IAsyncEnumerator<JobResult<TJob, TResult>>, IValueTaskSource<bool>
     {
         private readonly object _gate = new();
+
+        // A move that does not complete at once is reported through this source, reused for every move (one at a time):
+        // it ends as the core call ends, but Faulted, not Canceled, when it ends with the run's failure, which may be an
+        // OperationCanceledException of a job's own or of the source's, as RunAsync's task reports it. (An async
+        // method, and the core here, call every OperationCanceledException a cancellation.) Continuations run inline,
+        // as they did on the core call's own source.
+        private ManualResetValueTaskSourceCore<bool> _move;
+        private ValueTask<bool> _inner;
+        private bool _moveFailed;
+        private Action? _onInnerCompleted;
         private StreamingRun? _run;
         private ReorderBuffer<TJob, TResult>? _reorder;
         private int _heldCredits;
@@ -61,8 +72,57 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 _moving = true;
             }
 
-            return MoveNextCoreAsync();
+            ValueTask<bool> inner = MoveNextCoreAsync();
+            if (inner.IsCompletedSuccessfully)
+            {
+                return inner;
+            }
+
+            _moveFailed = false;
+            _move.Reset();
+            _inner = inner;
+            if (inner.IsCompleted)
+            {
+                CompleteMove();
+            }
+            else
+            {
+                inner.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onInnerCompleted ??= CompleteMove);
+            }
+
+            return new ValueTask<bool>(this, _move.Version);
         }
+
+        /// <summary>Once the core call has ended: ends the move the consumer waits for the same way.</summary>
+        private void CompleteMove()
+        {
+            ValueTask<bool> inner = _inner;
+            _inner = default;
+            bool more;
+            try
+            {
+                more = inner.GetAwaiter().GetResult();
+            }
+            catch (Exception exception)
+            {
+                _moveFailed = _run?.Failure is { } failure && ReferenceEquals(exception, failure);
+                _move.SetException(exception);
+                return;
+            }
+
+            _move.SetResult(more);
+        }
+
+        bool IValueTaskSource<bool>.GetResult(short token) => _move.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token)
+        {
+            ValueTaskSourceStatus status = _move.GetStatus(token);
+            return status == ValueTaskSourceStatus.Canceled && _moveFailed ? ValueTaskSourceStatus.Faulted : status;
+        }
+
+        void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _move.OnCompleted(continuation, state, token, flags);
 
         // Pooled: a stream's consumer waits once per outcome it cannot take at once, and a box per wait would be its
         // only allocation.

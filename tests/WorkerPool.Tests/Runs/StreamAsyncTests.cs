@@ -23,6 +23,53 @@ public sealed class StreamAsyncTests : PoolTest
         (await stream.MoveNextAsync().Within()).Should().BeFalse();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task MoveNextAsync_JobThrowsItsOwnCancellationInStopOnFirstError_EndsFaultedWithThatException(bool whileTheMoveWaits)
+    {
+        var own = new OperationCanceledException("the job's own reason");
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Gated<int>(job => throw own),
+            new WorkerPoolOptions { MaxWorkers = 1, ErrorMode = ErrorMode.StopOnFirstError });
+        await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([1]).GetAsyncEnumerator();
+        Task<bool> move;
+        if (whileTheMoveWaits)
+        {
+            move = stream.MoveNextAsync().AsTask();
+            await probe.Started(1).Within();
+            probe.Release(1);
+        }
+        else
+        {
+            probe.Release(1);
+            move = stream.MoveNextAsync().AsTask();
+        }
+
+        await Task.WhenAny(move).Within();
+
+        move.Status.Should().Be(TaskStatus.Faulted, "the job's own cancellation is a failure, as RunAsync's task reports it");
+        move.Exception!.InnerException.Should().BeSameAs(own);
+    }
+
+    [Fact]
+    public async Task MoveNextAsync_CallerCancelsWhileTheMoveWaits_EndsCanceled()
+    {
+        var probe = new WorkProbe<int>();
+        using var cts = new CancellationTokenSource();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1 });
+        await using IAsyncEnumerator<JobResult<int, int>> stream = pool.StreamAsync([1], cts.Token).GetAsyncEnumerator();
+        Task<bool> move = stream.MoveNextAsync().AsTask();
+        await probe.Started(1).Within();
+
+        await cts.CancelAsync();
+        await Task.WhenAny(move).Within();
+
+        move.Status.Should().Be(TaskStatus.Canceled);
+        (await move.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>()).Should().NotBeNull();
+    }
+
     [Fact]
     public async Task MoveNextAsync_AfterTheStreamEnded_ReturnsFalseAndEndsTheRunOnce()
     {
