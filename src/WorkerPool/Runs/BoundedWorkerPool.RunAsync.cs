@@ -48,9 +48,27 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         // Allocated before the run starts: if this throws, nothing has started.
-        var run = new CollectingRun(this, new ResultCollector<TJob, TResult>(jobs.TryGetNonEnumeratedCount(out int count) ? count : 0), cancellationToken);
+        var run = new CollectingRun(this, new ResultCollector<TJob, TResult>(CountHint(jobs)), cancellationToken);
         StartRun(run, run => ProduceAsync(run, jobs));
         return run.SetConsumer(CollectAsync(run).Unwrap());
+    }
+
+    /// <summary>
+    /// How many jobs <paramref name="jobs"/> holds, if it can tell without enumerating; 0 otherwise, and if it throws:
+    /// the producer asks again, and a source's exception is the run's error, from the task.
+    /// </summary>
+    private static int CountHint(IEnumerable<TJob> jobs)
+    {
+        try
+        {
+            return jobs.TryGetNonEnumeratedCount(out int count) ? count : 0;
+        }
+#pragma warning disable CA1031 // Any exception of the source's own is reported by the producer, which meets it again.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return 0;
+        }
     }
 
     /// <summary>

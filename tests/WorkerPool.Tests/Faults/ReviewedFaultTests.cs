@@ -199,6 +199,17 @@ public sealed class ReviewedFaultTests : PoolTest
             (r.Status == JobStatus.Succeeded && r.Value == 7) || (r.Status == JobStatus.Failed && r.Error == source.Error));
     }
 
+    [Fact]
+    public async Task RunAsync_SourceWhoseCountThrows_TheTaskFailsWithThatExceptionInsteadOfTheCall()
+    {
+        var source = new CountThrows();
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source);
+
+        (await run.ShouldThrowAsync<InvalidOperationException>()).Should().BeSameAs(source.Error);
+    }
+
     /// <summary>Takes the continuation, throws from OnCompleted, and calls the continuation when told to.</summary>
     private sealed class TakesContinuationThenThrows : IValueTaskSource<int>
     {
@@ -247,5 +258,29 @@ public sealed class ReviewedFaultTests : PoolTest
             Thrown.TrySetResult();
             throw Error;
         }
+    }
+
+    /// <summary>A collection whose Count throws; it enumerates 0, 1 and 2, and refuses changes.</summary>
+    private sealed class CountThrows : ICollection<int>
+    {
+        public InvalidOperationException Error { get; } = new("Count failed.");
+
+        public int Count => throw Error;
+
+        public bool IsReadOnly => true;
+
+        public void Add(int item) => throw new NotSupportedException();
+
+        public void Clear() => throw new NotSupportedException();
+
+        public bool Contains(int item) => item is >= 0 and < 3;
+
+        public void CopyTo(int[] array, int arrayIndex) => throw new NotSupportedException();
+
+        public bool Remove(int item) => throw new NotSupportedException();
+
+        public IEnumerator<int> GetEnumerator() => Enumerable.Range(0, 3).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }
