@@ -404,9 +404,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         var running = new List<RunningJobInfo>();
         long now = _options.TimeProvider.GetTimestamp();
-        foreach (WorkerSlotBase slot in _scheduler.Slots)
+        foreach (WorkerSlotBase? slot in _scheduler.Slots)
         {
-            if (((WorkerSlot)slot).TryDescribe(run, _name, now, out RunningJobInfo info))
+            if (slot is WorkerSlot worker && worker.TryDescribe(run, _name, now, out RunningJobInfo info))
             {
                 running.Add(info);
             }

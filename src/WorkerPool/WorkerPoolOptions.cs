@@ -17,7 +17,10 @@ public sealed class WorkerPoolOptions
     /// Gets or sets the most jobs that execute at once, and the most worker tasks that exist at once,
     /// across every run that shares the pool.
     /// </summary>
-    /// <value>At least 1. The default is <see cref="Environment.ProcessorCount"/>.</value>
+    /// <value>
+    /// At least 1, up to <see cref="int.MaxValue"/>: the pool holds memory for the workers it has started, not for the
+    /// bound. The default is <see cref="Environment.ProcessorCount"/>.
+    /// </value>
     public int MaxWorkers { get; set; } = Environment.ProcessorCount;
 
     /// <summary>

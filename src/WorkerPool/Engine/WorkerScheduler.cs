@@ -37,12 +37,15 @@ internal sealed class WorkerScheduler
     private readonly Func<int, WorkerSlotBase> _newSlot;
     private readonly KeyValuePair<string, object?> _nameTag;
 
-    // Every slot made so far: MaxWorkers at first, more while jobs that wait for a nested run lend their places
-    // (_lent). Replaced, never changed in place, under _sync; read without it.
-    private WorkerSlotBase[] _slots;
+    // Every slot made so far, in its first _slotCount entries (the rest are null). A slot is made when a worker starts
+    // and no slot made before is free, so the pool holds slots for the most workers it has had at once (places lent to
+    // nested runs included), never for a bound it has not reached. When full, the array is replaced by one twice as
+    // large; each entry is written once. Both under _sync; the array is read without it.
+    private WorkerSlotBase?[] _slots = [];
+    private int _slotCount;
 
     // Guarded by _sync. _activeWorkers is also read without the lock by producers (see "Worker start").
-    private readonly Stack<int> _freeSlots;
+    private readonly Stack<int> _freeSlots = new();
     private int _activeWorkers;
     private int _peakWorkers;
     private TaskCompletionSource? _noWorkers;
@@ -62,13 +65,6 @@ internal sealed class WorkerScheduler
         _queue = queue;
         _newSlot = newSlot;
         _nameTag = new KeyValuePair<string, object?>(WorkerPoolMetrics.PoolNameTag, name);
-        _slots = new WorkerSlotBase[maxWorkers];
-        _freeSlots = new Stack<int>(maxWorkers);
-        for (int i = maxWorkers - 1; i >= 0; i--)
-        {
-            _slots[i] = newSlot(i);
-            _freeSlots.Push(i);
-        }
     }
 
     /// <summary>The pool's name.</summary>
@@ -96,13 +92,16 @@ internal sealed class WorkerScheduler
     /// <summary>Producers and submitters waiting in line for room in the queue.</summary>
     internal int WaitingForRoom => _queue.WaitingForRoom;
 
-    /// <summary>Every slot made so far; read without a lock.</summary>
-    internal WorkerSlotBase[] Slots => Volatile.Read(ref _slots);
+    /// <summary>Every slot made so far, then nulls; read without a lock.</summary>
+    internal WorkerSlotBase?[] Slots => Volatile.Read(ref _slots);
+
+    /// <summary>The bound on workers now: MaxWorkers and the places lent (a long: MaxWorkers may be int.MaxValue).</summary>
+    private long Bound => (long)MaxWorkers + Volatile.Read(ref _lent);
 
     internal void MarkDisposed() => Volatile.Write(ref _disposed, 1);
 
     /// <summary>Whether more workers exist than the bound allows now (after a nested run returned its lent place).</summary>
-    internal bool IsOverBound() => Volatile.Read(ref _activeWorkers) > MaxWorkers + Volatile.Read(ref _lent);
+    internal bool IsOverBound() => Volatile.Read(ref _activeWorkers) > Bound;
 
     /// <summary>
     /// Called after jobs were queued (by a producer, or admitted from the line on its behalf), and when a job lends its
@@ -131,7 +130,7 @@ internal sealed class WorkerScheduler
         // The job was queued under the queue's lock, and a retiring worker lowers the worker count before it checks the
         // queue under that same lock (TryRetireWorker): either it sees the job, or this sees the lowered count.
         // Stryker disable once Equality,Statement : a fast path; the check under the lock below decides
-        if (Volatile.Read(ref _activeWorkers) >= MaxWorkers + Volatile.Read(ref _lent))
+        if (Volatile.Read(ref _activeWorkers) >= Bound)
         {
             return false;
         }
@@ -139,7 +138,7 @@ internal sealed class WorkerScheduler
         WorkerSlotBase? slot = null;
         lock (_sync)
         {
-            if (_activeWorkers < MaxWorkers + Volatile.Read(ref _lent) && _queue.HasQueued)
+            if (_activeWorkers < Bound && _queue.HasQueued)
             {
                 Interlocked.Increment(ref _activeWorkers);
                 // Stryker disable once Equality : assigning an equal peak changes nothing
@@ -148,15 +147,7 @@ internal sealed class WorkerScheduler
                     _peakWorkers = _activeWorkers;
                 }
 
-                if (_freeSlots.Count == 0)
-                {
-                    // A lent place: one more slot than ever before.
-                    WorkerSlotBase[] slots = [.. _slots, _newSlot(_slots.Length)];
-                    Volatile.Write(ref _slots, slots);
-                    _freeSlots.Push(slots.Length - 1);
-                }
-
-                slot = _slots[_freeSlots.Pop()];
+                slot = _freeSlots.Count > 0 ? _slots[_freeSlots.Pop()] : NewSlotLocked();
             }
 
             AssertInvariants();
@@ -173,6 +164,24 @@ internal sealed class WorkerScheduler
         // The worker is owned by the pool: DisposeAsync waits for it through WhenNoWorkersAsync.
         slot.Start();
         return true;
+    }
+
+    /// <summary>Under _sync, with no slot free: makes one more slot than ever before, for the worker about to start.</summary>
+    private WorkerSlotBase NewSlotLocked()
+    {
+        WorkerSlotBase?[] slots = _slots;
+        if (_slotCount == slots.Length)
+        {
+            // Stryker disable once Arithmetic : any growth that makes room works; doubling keeps the copies few
+            slots = new WorkerSlotBase?[Math.Max(4, (int)Math.Min(2L * slots.Length, Array.MaxLength))];
+            Array.Copy(_slots, slots, _slotCount);
+            Volatile.Write(ref _slots, slots);
+        }
+
+        WorkerSlotBase slot = _newSlot(_slotCount);
+        Volatile.Write(ref slots[_slotCount], slot);
+        _slotCount++;
+        return slot;
     }
 
     /// <summary>
@@ -209,7 +218,7 @@ internal sealed class WorkerScheduler
         TaskCompletionSource? noWorkers;
         lock (_sync)
         {
-            if (_activeWorkers <= MaxWorkers + Volatile.Read(ref _lent))
+            if (_activeWorkers <= Bound)
             {
                 return false;
             }
@@ -307,9 +316,9 @@ internal sealed class WorkerScheduler
     internal int CountRunningJobs()
     {
         int running = 0;
-        foreach (WorkerSlotBase slot in Slots)
+        foreach (WorkerSlotBase? slot in Slots)
         {
-            if (slot.IsRunningJob)
+            if (slot is not null && slot.IsRunningJob)
             {
                 running++;
             }
@@ -322,9 +331,9 @@ internal sealed class WorkerScheduler
     internal long SumOutcomes(JobStatus status)
     {
         long sum = 0;
-        foreach (WorkerSlotBase slot in Slots)
+        foreach (WorkerSlotBase? slot in Slots)
         {
-            sum += slot.Counted(status);
+            sum += slot?.Counted(status) ?? 0;
         }
 
         return sum;
@@ -334,9 +343,9 @@ internal sealed class WorkerScheduler
     internal void CollectLiveWorkers(List<LiveWorkerInfo> into)
     {
         long now = _time.GetTimestamp();
-        foreach (WorkerSlotBase slot in Slots)
+        foreach (WorkerSlotBase? slot in Slots)
         {
-            if (slot.TryDescribeWorker(Name, now, out LiveWorkerInfo info))
+            if (slot is not null && slot.TryDescribeWorker(Name, now, out LiveWorkerInfo info))
             {
                 into.Add(info);
             }
@@ -349,9 +358,9 @@ internal sealed class WorkerScheduler
         Debug.Assert(Monitor.IsEntered(_sync), "The scheduler lock must be held.");
         Debug.Assert(_activeWorkers >= 0, "The worker count went negative.");
         Debug.Assert(_activeWorkers <= _peakWorkers, "The peak is below the current worker count.");
-        Debug.Assert(_peakWorkers <= _slots.Length, "More workers existed than slots.");
-        Debug.Assert(_slots.Length >= MaxWorkers, "Fewer slots than MaxWorkers.");
-        Debug.Assert(_freeSlots.Count == _slots.Length - _activeWorkers, "Free worker slots do not match the worker count.");
+        Debug.Assert(_peakWorkers <= _slotCount, "More workers existed than slots.");
+        Debug.Assert(_slotCount <= _slots.Length && (_slotCount == 0 || _slots[_slotCount - 1] is not null), "A slot made was not kept.");
+        Debug.Assert(_freeSlots.Count == _slotCount - _activeWorkers, "Free worker slots do not match the worker count.");
         Debug.Assert(_heldRests >= 0, "More rests released than held.");
         Debug.Assert(_noWorkers is null || _activeWorkers > 0 || _heldRests > 0, "A wait for rest is pending while the pool is at rest.");
     }

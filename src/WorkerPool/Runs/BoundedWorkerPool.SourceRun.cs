@@ -88,7 +88,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 contexts = _jobContexts;
                 if (slot.Id >= contexts.Length)
                 {
-                    Array.Resize(ref contexts, Math.Max(slot.Id + 1, Pool._options.MaxWorkers));
+                    // Grown as slots are: the pool makes slots only for workers it starts.
+                    // Stryker disable once Arithmetic : any size that holds the slot's entry works; doubling keeps the copies few
+                    Array.Resize(ref contexts, Math.Max(slot.Id + 1, 2 * contexts.Length));
                 }
 
                 contexts[slot.Id] = context;
