@@ -87,7 +87,64 @@ public sealed class DescriptionTests : PoolTest
         var job = new RunningJobInfo { PoolName = "orders", RunId = 1, Index = 3, Elapsed = TimeSpan.FromMilliseconds(7000) };
 
         new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [job], innerException: null).Message.Should().Be(
-            "1 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: #3 running for 7000 ms;");
+            "1 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: run 1 job #3 running for 7000 ms;");
+    }
+
+    [Fact]
+    public void ShutdownTimeoutException_JobsOfTwoRuns_MessageTellsThemApartByRunAndText()
+    {
+        var first = new RunningJobInfo { PoolName = "orders", RunId = 1, Index = 0, Elapsed = TimeSpan.FromMilliseconds(272) };
+        var second = new RunningJobInfo { PoolName = "orders", RunId = 2, Index = 0, JobText = "order 7", Elapsed = TimeSpan.FromMilliseconds(272) };
+
+        new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [first, second], innerException: null).Message.Should().Be(
+            "2 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: "
+            + "run 1 job #0 running for 272 ms; run 2 job #0 (order 7) running for 272 ms;");
+    }
+
+    [Fact]
+    public async Task TimedOutJob_WithAJobFormatter_ErrorDescribesTheJob()
+    {
+        TimeSpan jobTimeout = TimeSpan.FromMilliseconds(20);
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            probe.Gated(job => job),
+            new WorkerPoolOptions { JobTimeout = jobTimeout, Name = "orders", TimeProvider = clock, JobFormatter = job => $"order {job}" });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
+        await probe.Started(5).Within();
+        clock.Advance(jobTimeout);
+        JobResult<int, int> result = (await run.Within()).Single();
+
+        result.Error.Should().BeOfType<TimeoutException>()
+            .Which.Message.Should().Be($"Job #0 (order 5) of pool 'orders' exceeded its timeout of {jobTimeout} and was cancelled.");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CanceledSubmission_MessageSpeaksOfTheSubmittedJob(bool byDisposal)
+    {
+        var probe = new WorkProbe<int>();
+        var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 1, Name = "orders" });
+        using var cts = new CancellationTokenSource();
+
+        Task<int> submitted = pool.SubmitAsync(5, cts.Token).AsTask();
+        await probe.Started(5).Within();
+        if (byDisposal)
+        {
+            await pool.DisposeAsync().AsTask().Within();
+        }
+        else
+        {
+            await cts.CancelAsync();
+        }
+
+        var canceled = await submitted.ShouldThrowAsync<OperationCanceledException>();
+        canceled.Message.Should().Be(byDisposal
+            ? "The job submitted to pool 'orders' was cancelled because the pool was disposed."
+            : "The job submitted to pool 'orders' was cancelled.");
+        await pool.DisposeAsync();
     }
 
     [Fact]
@@ -97,7 +154,7 @@ public sealed class DescriptionTests : PoolTest
 
         new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [job], sourcesStuck: 1, innerException: null).Message.Should().Be(
             "1 job source(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05, and still hold their run. "
-            + "1 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: #3 running for 7000 ms;");
+            + "1 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: run 1 job #3 running for 7000 ms;");
     }
 
     [Fact]

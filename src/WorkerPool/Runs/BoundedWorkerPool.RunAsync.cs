@@ -402,11 +402,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             return null;
         }
 
-        string message = run.CanceledByCaller
-            ? $"The run on pool '{_name}' was cancelled; {outcomes.Count} outcome(s) are attached."
-            : run is StreamingRun { AbandonedByConsumer: true }
-            ? $"The run on pool '{_name}' was cancelled because its stream's enumerator was disposed; {outcomes.Count} outcome(s) are attached."
-            : $"The run on pool '{_name}' was cancelled because the pool was {_stopReason ?? "disposed"}; {outcomes.Count} outcome(s) are attached.";
+        string message = $"The run on pool '{_name}' was cancelled{CancellationReason(run)}; {outcomes.Count} outcome(s) are attached.";
         return new WorkerPoolCanceledException<TJob, TResult>(message, outcomes, run.CanceledToken);
     }
+
+    /// <summary>Why a run was cancelled, as the end of a sentence: nothing when its caller cancelled it.</summary>
+    private string CancellationReason(Run run) =>
+        run.CanceledByCaller ? string.Empty
+        : run is StreamingRun { AbandonedByConsumer: true } ? " because its stream's enumerator was disposed"
+        : $" because the pool was {_stopReason ?? "disposed"}";
 }

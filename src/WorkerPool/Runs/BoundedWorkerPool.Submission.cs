@@ -195,7 +195,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 case JobStatus.Canceled:
                     // Cancelled by its caller or by the pool: a cancellation, whatever exception the job unwound with.
                     CompleteCanceled(new SubmitCanceledException(
-                        "The submitted job was cancelled.",
+                        $"The job submitted to pool '{Pool._name}' was cancelled{Pool.CancellationReason(this)}.",
                         outcome.Error ?? new OperationCanceledException(),
                         (outcome.Error as OperationCanceledException)?.CancellationToken ?? default));
                     break;
@@ -354,7 +354,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 case WorkerPoolCanceledException<TJob, TResult> canceled when submission.Failure is null:
                     if (outcomes.Count == 0 || outcomes[0].Status == JobStatus.Canceled)
                     {
-                        submission.CompleteCanceled(new SubmitCanceledException(canceled.Message, canceled, canceled.CancellationToken));
+                        submission.CompleteCanceled(new SubmitCanceledException(
+                            $"The job submitted to pool '{_name}' was cancelled{CancellationReason(submission)}.", canceled, canceled.CancellationToken));
                     }
                     else
                     {
