@@ -120,6 +120,72 @@ public sealed class CancellationTests : PoolTest
         result.Status.Should().Be(JobStatus.TimedOut);
     }
 
+    [Theory]
+    [InlineData(ErrorMode.Collect)]
+    [InlineData(ErrorMode.StopOnFirstError)]
+    public async Task RunAsync_JobFailsWithItsOwnErrorOnceItsTimeoutCancelledIt_TimesOutAndTheRunGoesOn(ErrorMode mode)
+    {
+        // As a database client whose cancelled command throws its own exception rather than an OperationCanceledException.
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(10);
+        var clock = new TestClock();
+        var connectionReset = new IOException("The connection was reset.");
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                if (job == 0)
+                {
+                    try
+                    {
+                        await Task.Delay(Timeout.Infinite, token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        throw connectionReset;
+                    }
+                }
+
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, JobTimeout = jobTimeout, TimeProvider = clock, ErrorMode = mode });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0, 1]);
+        await clock.TimerSet(jobTimeout).Within();
+        clock.Advance(jobTimeout);
+        IReadOnlyList<JobResult<int, int>> results = await run.Within();
+
+        results[0].Status.Should().Be(JobStatus.TimedOut);
+        results[0].Error.Should().BeOfType<TimeoutException>().Which.InnerException.Should().BeSameAs(connectionReset);
+        results[1].Value.Should().Be(1, "a job's timeout ends only that job");
+    }
+
+    [Fact]
+    public async Task RunAsync_JobIgnoresItsTimeoutAndReturnsAValue_SucceedsWithIt()
+    {
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(10);
+        var clock = new TestClock();
+        TaskCompletionSource<CancellationToken> started = TestExtensions.NewGate<CancellationToken>();
+        TaskCompletionSource finish = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                started.TrySetResult(token);
+                await finish.Task;
+                return job + 1;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, JobTimeout = jobTimeout, TimeProvider = clock });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([41]);
+        CancellationToken token = await started.Task.Within();
+        await clock.TimerSet(jobTimeout).Within();
+        clock.Advance(jobTimeout);
+        token.IsCancellationRequested.Should().BeTrue();
+        finish.SetResult();
+
+        JobResult<int, int> result = (await run.Within()).Single();
+        result.Status.Should().Be(JobStatus.Succeeded, "a job that ignores its cancelled token and returns a value returns it");
+        result.Value.Should().Be(42);
+    }
+
     [Fact]
     public async Task RunAsync_CallerCancelsThenJobTimeoutPasses_JobIsCanceledNotTimedOut()
     {
