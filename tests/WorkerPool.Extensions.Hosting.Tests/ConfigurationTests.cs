@@ -95,6 +95,29 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void BindConfiguration_BareNumbers_FailRatherThanReadAsDaysOrAnEnumsValue()
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        {
+            [$"WorkerPools:{name}:JobTimeout"] = "5",
+            [$"WorkerPools:{name}:ShutdownTimeout"] = " 30 ",
+            [$"WorkerPools:{name}:ErrorMode"] = "1",
+        });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        OptionsValidationException error = FluentActions
+            .Invoking(() => host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name))
+            .Should().Throw<OptionsValidationException>().Which;
+
+        error.Failures.Should().HaveCount(3);
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:JobTimeout", StringComparison.Ordinal) && f.Contains("'5'", StringComparison.Ordinal) && f.Contains("days", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:ShutdownTimeout", StringComparison.Ordinal) && f.Contains("' 30 '", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:ErrorMode", StringComparison.Ordinal) && f.Contains("'1'", StringComparison.Ordinal) && f.Contains("StopOnFirstError", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void BindConfiguration_ValuesThatDoNotParse_FailNamingEachKeyPathAndValue()
     {
         string name = TestHosts.UniqueName("orders");

@@ -89,7 +89,8 @@ internal static class WorkerPoolConfigurationReader
                 return NotAValue(entry);
             }
 
-            if (Enum.TryParse(value, ignoreCase: true, out ErrorMode mode) && Enum.IsDefined(mode))
+            // By name only: a number would say nothing to whoever reads the configuration.
+            if (!IsBareNumber(value) && Enum.TryParse(value, ignoreCase: true, out ErrorMode mode) && Enum.IsDefined(mode))
             {
                 options.ErrorMode = mode;
                 return null;
@@ -162,6 +163,12 @@ internal static class WorkerPoolConfigurationReader
             return null;
         }
 
+        if (IsBareNumber(value))
+        {
+            // TimeSpan reads "5" as five days, where whoever wrote it most likely meant seconds.
+            return $"'{entry.Path}' must be a time span such as 00:00:30, or {Infinite}, but was '{value}': a bare number would be read as days.";
+        }
+
         if (TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out TimeSpan parsed))
         {
             set(parsed);
@@ -170,6 +177,10 @@ internal static class WorkerPoolConfigurationReader
 
         return $"'{entry.Path}' must be a time span such as 00:00:30, or {Infinite}, but was '{value}'.";
     }
+
+    /// <summary>Whether <paramref name="value"/> is an integer and nothing else, spaces and a sign aside.</summary>
+    private static bool IsBareNumber(string value) =>
+        long.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out _);
 
     /// <summary>
     /// What to say about a key with no value: nothing for a null (JSON <c>null</c>: not set), an error for a section with
