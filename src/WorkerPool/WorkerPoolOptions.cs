@@ -32,9 +32,10 @@ public sealed class WorkerPoolOptions
 
     /// <summary>
     /// Gets or sets how long one job may run, on a timer of <see cref="TimeProvider"/>. When it elapses, the job's token
-    /// is cancelled. A job that then throws, whatever it throws, ends with <see cref="JobStatus.TimedOut"/> and a
-    /// <see cref="TimeoutException"/> around its exception, and the run goes on, in either <see cref="WorkerPool.ErrorMode"/>.
-    /// A job that ignores the cancellation and returns a value succeeds with it.
+    /// is cancelled. A job that then ends with an <see cref="OperationCanceledException"/> ends with
+    /// <see cref="JobStatus.TimedOut"/> and a <see cref="TimeoutException"/> around it, and the run goes on, in either
+    /// <see cref="WorkerPool.ErrorMode"/>. A job that returns a value anyway succeeds, and one that throws an exception
+    /// of its own fails with it, as any job does.
     /// </summary>
     /// <value>A positive time, or <see cref="Timeout.InfiniteTimeSpan"/> for no limit. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan JobTimeout { get; set; } = Timeout.InfiniteTimeSpan;

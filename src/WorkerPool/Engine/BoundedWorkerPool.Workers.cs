@@ -254,28 +254,28 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
     /// <summary>
     /// Decides how a job that threw ended. A cancellation caused by the run (its caller's token, the pool's disposal, or
-    /// the run's own stop) is <see cref="JobStatus.Canceled"/>. Any exception once the job's timeout has cancelled its
-    /// token is <see cref="JobStatus.TimedOut"/>, with that exception inside the <see cref="TimeoutException"/>: code
-    /// that a cancellation makes fail with an exception of its own (a database client's, a socket's) fails because of
-    /// the timeout. Anything else, including a cancellation the job raised for reasons of its own, is the job's failure.
+    /// the run's own stop) is <see cref="JobStatus.Canceled"/>; one caused by the job's timeout is
+    /// <see cref="JobStatus.TimedOut"/>; anything else, including a cancellation the job raised for reasons of its own,
+    /// is the job's failure.
     /// </summary>
     private JobResult<TJob, TResult> Classify(Run run, QueuedJob queued, Exception exception, CancellationTokenSource? timeout, TimeSpan duration)
     {
-        // The timeout source is also cancelled by the run's token (ArmTimeout): the run's cancellation is checked first.
-        bool runCanceled = run.IsCanceled;
-        if (exception is OperationCanceledException && runCanceled)
+        if (exception is OperationCanceledException)
         {
-            return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, exception, duration);
-        }
+            if (run.IsCanceled)
+            {
+                return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Canceled, default, exception, duration);
+            }
 
-        if (timeout is not null && timeout.IsCancellationRequested && !runCanceled)
-        {
-            var timedOut = new TimeoutException(
-                DescribeJob(queued.Job) is { } text
-                    ? $"Job #{queued.Index} ({text}) of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled."
-                    : $"Job #{queued.Index} of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled.",
-                exception);
-            return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.TimedOut, default, timedOut, duration);
+            if (timeout is not null && timeout.IsCancellationRequested)
+            {
+                var timedOut = new TimeoutException(
+                    DescribeJob(queued.Job) is { } text
+                        ? $"Job #{queued.Index} ({text}) of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled."
+                        : $"Job #{queued.Index} of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled.",
+                    exception);
+                return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.TimedOut, default, timedOut, duration);
+            }
         }
 
         return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.Failed, default, exception, duration);
