@@ -101,7 +101,7 @@ public sealed class ConfigurationTests
         HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
         {
             [$"WorkerPools:{name}:JobTimeout"] = "5",
-            [$"WorkerPools:{name}:ShutdownTimeout"] = " 30 ",
+            [$"WorkerPools:{name}:ShutdownTimeout"] = "1.5",
             [$"WorkerPools:{name}:ErrorMode"] = "1",
         });
         builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
@@ -113,8 +113,22 @@ public sealed class ConfigurationTests
 
         error.Failures.Should().HaveCount(3);
         error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:JobTimeout", StringComparison.Ordinal) && f.Contains("'5'", StringComparison.Ordinal) && f.Contains("days", StringComparison.Ordinal));
-        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:ShutdownTimeout", StringComparison.Ordinal) && f.Contains("' 30 '", StringComparison.Ordinal));
+        error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:ShutdownTimeout", StringComparison.Ordinal) && f.Contains("'1.5'", StringComparison.Ordinal));
         error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:ErrorMode", StringComparison.Ordinal) && f.Contains("'1'", StringComparison.Ordinal) && f.Contains("StopOnFirstError", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData(" 0 ")]
+    [InlineData("00:00:00")]
+    public void BindConfiguration_ZeroShutdownTimeout_IsZeroInAnyUnit(string value)
+    {
+        string name = TestHosts.UniqueName("orders");
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?> { [$"WorkerPools:{name}:ShutdownTimeout"] = value });
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        using IHost host = builder.Build();
+
+        host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name).ShutdownTimeout.Should().Be(TimeSpan.Zero);
     }
 
     [Fact]

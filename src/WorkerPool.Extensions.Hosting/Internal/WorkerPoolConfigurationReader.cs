@@ -163,10 +163,11 @@ internal static class WorkerPoolConfigurationReader
             return null;
         }
 
-        if (IsBareNumber(value))
+        if (!value.Contains(':', StringComparison.Ordinal) && !IsZero(value))
         {
-            // TimeSpan reads "5" as five days, where whoever wrote it most likely meant seconds.
-            return $"'{entry.Path}' must be a time span such as 00:00:30, or {Infinite}, but was '{value}': a bare number would be read as days.";
+            // TimeSpan reads "5" as five days and "1.5" as a day and five hours, where whoever wrote them most likely
+            // meant seconds. Zero means the same in any unit.
+            return $"'{entry.Path}' must be a time span such as 00:00:30, or {Infinite}, but was '{value}': a number without a colon would be read as days.";
         }
 
         if (TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out TimeSpan parsed))
@@ -179,8 +180,13 @@ internal static class WorkerPoolConfigurationReader
     }
 
     /// <summary>Whether <paramref name="value"/> is an integer and nothing else, spaces and a sign aside.</summary>
-    private static bool IsBareNumber(string value) =>
-        long.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out _);
+    private static bool IsBareNumber(string value) => TryParseInteger(value, out _);
+
+    /// <summary>Whether <paramref name="value"/> is the integer zero.</summary>
+    private static bool IsZero(string value) => TryParseInteger(value, out long number) && number == 0;
+
+    private static bool TryParseInteger(string value, out long number) =>
+        long.TryParse(value, NumberStyles.AllowLeadingSign | NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out number);
 
     /// <summary>
     /// What to say about a key with no value: nothing for a null (JSON <c>null</c>: not set), an error for a section with
