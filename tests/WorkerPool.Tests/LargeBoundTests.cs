@@ -38,4 +38,31 @@ public sealed class LargeBoundTests : PoolTest
         (await run.Within()).Select(r => r.Value).Should().Equal(100, 1, 2, 3);
         pool.GetStatistics().PeakWorkers.Should().BeGreaterThanOrEqualTo(5, "four jobs and the nested one ran at once");
     }
+
+    [Fact]
+    public async Task RunAsync_MoreWorkersThanTheFirstSlots_KeepsAndReusesEverySlotMade()
+    {
+        string name = $"slots-{Guid.NewGuid():N}";
+        var probe = new WorkProbe<int>();
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), new WorkerPoolOptions { MaxWorkers = 8, Name = name });
+
+        for (int round = 0; round < 2; round++)
+        {
+            // Five jobs at once: more workers than the slots made at first, so the slot array grows while they run.
+            int[] jobs = [.. Enumerable.Range(round * 10, 5)];
+            Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(jobs);
+            await Task.WhenAll(jobs.Select(probe.Started)).Within();
+
+            pool.GetStatistics().RunningJobs.Should().Be(5, "every running job's slot is seen");
+            WorkerPoolDiagnostics.GetLiveWorkers(name).Select(w => w.WorkerId).Should().BeEquivalentTo(
+                [0, 1, 2, 3, 4], "the second round reuses the slots the first one made");
+            foreach (int job in jobs)
+            {
+                probe.Release(job);
+            }
+
+            (await run.Within()).Select(r => r.Value).Should().Equal(jobs);
+            await pool.WhenNoWorkersAsync().Within();
+        }
+    }
 }

@@ -73,12 +73,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
 
             ValueTask<bool> inner = MoveNextCoreAsync();
+            // Stryker disable once Block : the detour through the move source below ends a completed move the same way
             if (inner.IsCompletedSuccessfully)
             {
                 return inner;
             }
 
-            _moveFailed = false;
+            // _moveFailed is read only for a move that ended with an exception, and CompleteMove sets it for that move.
             _move.Reset();
             _inner = inner;
             if (inner.IsCompleted)
