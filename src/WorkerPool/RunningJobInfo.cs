@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace WorkerPool;
@@ -34,7 +35,10 @@ public readonly record struct RunningJobInfo
     public required TimeSpan Elapsed { get; init; }
 
     /// <inheritdoc />
-    public override string ToString() => JobText is null
-        ? $"{PoolName} run {RunId} job #{Index} running for {Elapsed.TotalMilliseconds:0} ms"
-        : $"{PoolName} run {RunId} job #{Index} ({JobText}) running for {Elapsed.TotalMilliseconds:0} ms";
+    public override string ToString() => $"{PoolName} {DescribeInPool()}";
+
+    /// <summary>The job, its run and how long it has run, as a message about its pool names it.</summary>
+    internal string DescribeInPool() => JobText is null
+        ? string.Create(CultureInfo.InvariantCulture, $"run {RunId} job #{Index} running for {Elapsed.TotalMilliseconds:0} ms")
+        : string.Create(CultureInfo.InvariantCulture, $"run {RunId} job #{Index} ({JobText}) running for {Elapsed.TotalMilliseconds:0} ms");
 }

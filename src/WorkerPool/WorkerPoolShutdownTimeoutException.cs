@@ -84,14 +84,7 @@ public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
         text.Append(CultureInfo.InvariantCulture, $"{runningJobs.Count} job(s) of pool '{poolName}' ignored cancellation for longer than the shutdown timeout of {shutdownTimeout}:");
         foreach (RunningJobInfo job in runningJobs)
         {
-            if (job.JobText is null)
-            {
-                text.Append(CultureInfo.InvariantCulture, $" run {job.RunId} job #{job.Index} running for {job.Elapsed.TotalMilliseconds:0} ms;");
-            }
-            else
-            {
-                text.Append(CultureInfo.InvariantCulture, $" run {job.RunId} job #{job.Index} ({job.JobText}) running for {job.Elapsed.TotalMilliseconds:0} ms;");
-            }
+            text.Append(' ').Append(job.DescribeInPool()).Append(';');
         }
 
         return text.ToString();
