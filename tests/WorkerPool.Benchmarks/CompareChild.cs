@@ -70,28 +70,37 @@ internal static class CompareChild
                 Text(Spread.Of(measured.Select(s => s.Nanoseconds / contender.Units)).Median),
                 Text(Spread.Of(measured.Select(s => (double)s.Bytes / contender.Units)).Median),
                 Text(measured[0].Exceptions < 0 ? double.NaN : Spread.Of(measured.Select(s => (double)s.Exceptions / contender.Units)).Median),
-                Text(measured[0].StillRunning < 0 ? double.NaN : measured.Max(s => s.StillRunning)));
+                Text(measured[0].StillRunning < 0 ? double.NaN : measured.Max(s => s.StillRunning)),
+                Text(measured[0].PageFaults < 0 ? double.NaN : Spread.Of(measured.Select(s => (double)s.PageFaults / contender.Units)).Median));
         }
     }
 
     /// <summary>Times <paramref name="run"/> and counts what the whole process allocates meanwhile.</summary>
     public static async Task<Sample> TimeAsync(Func<Task> run)
     {
+        long faults = PageFaults.Minor();
         long allocated = GC.GetTotalAllocatedBytes(precise: true);
         long start = Stopwatch.GetTimestamp();
         await run();
         double nanoseconds = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
-        return new Sample(nanoseconds, GC.GetTotalAllocatedBytes(precise: true) - allocated);
+        long bytes = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+        return new Sample(nanoseconds, bytes, PageFaults: faults < 0 ? -1 : PageFaults.Minor() - faults);
     }
 
     public static void Info(string key, double value) => Print(InfoLine, key, Text(value));
 
-    /// <summary>Runs one measurement on this thread, after a full collection, so no contender pays for another's garbage.</summary>
+    /// <summary>
+    /// Runs one measurement on this thread, after a full collection, so no contender pays for another's garbage. The
+    /// collection is aggressive: it gives the memory it freed back to the system, so that every contender starts from
+    /// the same state. Otherwise a contender that allocates a large array right after another freed one reuses that
+    /// memory, and one that runs after contenders that allocate little touches fresh memory, whose page faults cost
+    /// microseconds each on some virtual machines.
+    /// </summary>
     private static Sample Measure(Contender contender)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        GC.Collect();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         return contender.MeasureAsync().GetAwaiter().GetResult();
     }
 
@@ -106,6 +115,9 @@ internal static class CompareChild
     /// <param name="ReportRounds">Whether to print every round, not only the median.</param>
     public sealed record Contender(string Name, long Units, Func<Task<Sample>> MeasureAsync, bool ReportRounds = false);
 
-    /// <summary>One measured run: elapsed time, bytes allocated, and for cancellation, exceptions thrown and work calls still running.</summary>
-    public readonly record struct Sample(double Nanoseconds, long Bytes, int Exceptions = -1, int StillRunning = -1);
+    /// <summary>
+    /// One measured run: elapsed time, bytes allocated, for cancellation exceptions thrown and work calls still running, and
+    /// where timed by <see cref="TimeAsync"/>, the minor page faults of the process meanwhile (-1 where not measured).
+    /// </summary>
+    public readonly record struct Sample(double Nanoseconds, long Bytes, int Exceptions = -1, int StillRunning = -1, long PageFaults = -1);
 }

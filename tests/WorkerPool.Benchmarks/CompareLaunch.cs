@@ -19,7 +19,8 @@ internal sealed class CompareLaunch
             {
                 case CompareChild.ResultLine:
                     launch._results[(line[1], line[2])] = new Result(
-                        ChildLaunch.Parse(line[3]), ChildLaunch.Parse(line[4]), ChildLaunch.Parse(line[5]), ChildLaunch.Parse(line[6]), ChildLaunch.Parse(line[7]));
+                        ChildLaunch.Parse(line[3]), ChildLaunch.Parse(line[4]), ChildLaunch.Parse(line[5]), ChildLaunch.Parse(line[6]), ChildLaunch.Parse(line[7]),
+                        ChildLaunch.Parse(line[8]));
                     break;
                 case CompareChild.RoundLine:
                     launch._rounds.Add(new Round(line[1], line[2], ChildLaunch.Parse(line[3]), ChildLaunch.Parse(line[4])));
@@ -43,13 +44,14 @@ internal sealed class CompareLaunch
     public double Info(string key) =>
         _info.TryGetValue(key, out double value) ? value : throw new InvalidOperationException($"The child did not report {key}.");
 
-    /// <summary>The median over a contender's rounds of one launch; the last two are NaN where they do not apply.</summary>
+    /// <summary>The median over a contender's rounds of one launch; the last three are NaN where they do not apply.</summary>
     /// <param name="Units">Jobs, or calls, that one run made.</param>
     /// <param name="Nanoseconds">Time per unit.</param>
     /// <param name="Bytes">Bytes allocated per unit.</param>
     /// <param name="Exceptions">First-chance exceptions per unit.</param>
     /// <param name="StillRunning">The most work calls still running when the call returned.</param>
-    public readonly record struct Result(double Units, double Nanoseconds, double Bytes, double Exceptions, double StillRunning);
+    /// <param name="PageFaults">Minor page faults of the process per unit.</param>
+    public readonly record struct Result(double Units, double Nanoseconds, double Bytes, double Exceptions, double StillRunning, double PageFaults);
 
     /// <summary>One round of one contender: time and bytes per unit.</summary>
     public readonly record struct Round(string Workload, string Contender, double Nanoseconds, double Bytes);
