@@ -93,6 +93,26 @@ public sealed class ResultCollectorTests
         collector.ToList(pulled: Count).Select(r => r.Index).Should().Equal(Enumerable.Range(0, Count).Select(i => (long)i));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(300)]
+    [InlineData(5000)]
+    public void EnsureSlot_EachOutcomeWrittenAsSoonAsItsSlotIsMade_NoLaterSlotOverwritesIt(int expected)
+    {
+        // The producer touches one slot per page as it makes it; each outcome here is written before the next slot is
+        // made, as a fast worker would, across several pages and, with an unknown count, several chunks.
+        const int Count = 5000;
+        var collector = new ResultCollector<int, int>(expected);
+        for (long i = 0; i < Count; i++)
+        {
+            collector.EnsureSlot(i);
+            collector.Add(Outcome(i));
+        }
+
+        IReadOnlyList<JobResult<int, int>> list = collector.ToList(pulled: Count);
+        list.Select(r => r.Value).Should().Equal(Enumerable.Range(0, Count).Select(i => i * 2));
+    }
+
     private static JobResult<int, int> Outcome(long index) =>
         new(index, (int)index, JobStatus.Succeeded, (int)index * 2, null, TimeSpan.Zero);
 }
