@@ -144,6 +144,9 @@ public sealed class DescriptionTests : PoolTest
         canceled.Message.Should().Be(byDisposal
             ? "The job submitted to pool 'orders' was cancelled because the pool was disposed."
             : "The job submitted to pool 'orders' was cancelled.");
+
+        // Logs and traces print an exception's type: it reads as a plain name, not a generic type's nested class.
+        canceled.GetType().FullName.Should().Be("WorkerPool.SubmissionCanceledException");
         await pool.DisposeAsync();
     }
 

@@ -194,7 +194,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     break;
                 case JobStatus.Canceled:
                     // Cancelled by its caller or by the pool: a cancellation, whatever exception the job unwound with.
-                    CompleteCanceled(new SubmitCanceledException(
+                    CompleteCanceled(new SubmissionCanceledException(
                         $"The job submitted to pool '{Pool._name}' was cancelled{Pool.CancellationReason(this)}.",
                         outcome.Error ?? new OperationCanceledException(),
                         (outcome.Error as OperationCanceledException)?.CancellationToken ?? default));
@@ -354,7 +354,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 case WorkerPoolCanceledException<TJob, TResult> canceled when submission.Failure is null:
                     if (outcomes.Count == 0 || outcomes[0].Status == JobStatus.Canceled)
                     {
-                        submission.CompleteCanceled(new SubmitCanceledException(
+                        submission.CompleteCanceled(new SubmissionCanceledException(
                             $"The job submitted to pool '{_name}' was cancelled{CancellationReason(submission)}.", canceled, canceled.CancellationToken));
                     }
                     else

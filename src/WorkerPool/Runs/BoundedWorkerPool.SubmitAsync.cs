@@ -42,8 +42,4 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         Submit(submission, job);
         return submission.ValueTask;
     }
-
-    /// <summary>The cancellation of a submission, told apart from a job's own <see cref="OperationCanceledException"/>.</summary>
-    private sealed class SubmitCanceledException(string message, Exception innerException, CancellationToken token)
-        : OperationCanceledException(message, innerException, token);
 }
