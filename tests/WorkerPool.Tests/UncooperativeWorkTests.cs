@@ -386,6 +386,10 @@ public sealed class UncooperativeWorkTests : PoolTest
                 // the run ends as cancelled; otherwise it names job 5.
                 Exception caught = await move.ShouldThrowAsync<Exception>();
                 caught.Should().Match(e => e is WorkerPoolShutdownTimeoutException || e is WorkerPoolCanceledException<int, int>);
+                if (caught is WorkerPoolShutdownTimeoutException timedOut)
+                {
+                    timedOut.RunningJobs.Should().ContainSingle().Which.Job.Should().Be(5);
+                }
             }
             finally
             {

@@ -37,10 +37,11 @@ internal sealed class ResultCollector<TJob, TResult>
     /// Producer only: makes the slot for <paramref name="index"/> exist. Call before the job can be claimed.
     /// </summary>
     /// <remarks>
-    /// It also writes the first slot of each span of <see cref="TouchStride"/> slots (a default outcome, as the slot
-    /// already holds), so that every page of a new array is touched first by the producer, a little ahead of the workers:
-    /// otherwise the first touch of a page (a page fault, microseconds in some virtual machines) falls on the workers,
-    /// often on two of them at once, since they write neighbouring slots.
+    /// It also writes, once per span of <see cref="TouchStride"/> slots, the slot one span ahead (a default outcome, as
+    /// the slot already holds; its job is not pulled yet), and the first slot of a new chunk: so every page of the
+    /// outcomes is touched first by the producer, before the jobs of its slots are queued. Otherwise the first touch of
+    /// a page (a page fault, microseconds in some virtual machines) falls on the workers, often on two of them at once,
+    /// since they write neighbouring slots.
     /// </remarks>
     internal void EnsureSlot(long index)
     {
@@ -60,16 +61,31 @@ internal sealed class ResultCollector<TJob, TResult>
             Volatile.Write(ref _chunks, grown);
         }
 
-        // Stryker disable once Statement,Arithmetic,Equality : touching the pages sooner or never only changes who takes their page faults, and when
-        if (index % TouchStride == 0)
+        int offset = (int)(index % _chunkLength);
+        // Stryker disable once Equality,Arithmetic,Statement,Block : touching the pages sooner, later or never only changes who takes their page faults, and when
+        if (TouchStride > 0 && offset % TouchStride == 0)
         {
-            // The slot's job is not queued yet: no worker writes it before this write.
-            _chunks[chunk][index % _chunkLength] = default;
+            // Slots from this one on belong to jobs not queued yet: no worker writes them before these writes.
+            JobResult<TJob, TResult>[] slots = _chunks[chunk];
+            if (offset == 0)
+            {
+                slots[0] = default;
+            }
+
+            if (offset + TouchStride < slots.Length)
+            {
+                slots[offset + TouchStride] = default;
+            }
         }
     }
 
-    /// <summary>Slots per span the producer touches once: as many as fit in 4 KiB, the smallest page size.</summary>
-    private static readonly int TouchStride = Math.Max(1, 4096 / Unsafe.SizeOf<JobResult<TJob, TResult>>());
+    /// <summary>
+    /// Slots per span the producer touches once: as many as fit in 4 KiB, the smallest page size. Zero, for no touching,
+    /// when fewer than 4 fit: a worker then writes most of a page with one outcome anyway.
+    /// </summary>
+    private static readonly int TouchStride = SlotsPerPage() >= 4 ? SlotsPerPage() : 0;
+
+    private static int SlotsPerPage() => 4096 / Unsafe.SizeOf<JobResult<TJob, TResult>>();
 
     /// <summary>Writes one job's outcome. Any thread; each slot once.</summary>
     internal void Add(JobResult<TJob, TResult> result)
