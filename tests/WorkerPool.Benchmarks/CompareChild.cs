@@ -34,12 +34,16 @@ internal static class CompareChild
         return 0;
     }
 
-    /// <summary>Warms every contender up once, then measures <paramref name="rounds"/> interleaved rounds and prints the medians.</summary>
-    public static void Interleave(string workload, IReadOnlyList<Contender> contenders, int rounds, int launch)
+    /// <summary>
+    /// Warms every contender up once, then measures <paramref name="rounds"/> interleaved rounds and prints the medians.
+    /// With <paramref name="trimMemory"/>, each measurement starts from memory given back to the system (see
+    /// <see cref="Measure"/>).
+    /// </summary>
+    public static void Interleave(string workload, IReadOnlyList<Contender> contenders, int rounds, int launch, bool trimMemory = false)
     {
         foreach (Contender contender in contenders)
         {
-            Measure(contender);
+            Measure(contender, trimMemory);
         }
 
         List<Sample>[] samples = [.. contenders.Select(_ => new List<Sample>())];
@@ -49,7 +53,7 @@ internal static class CompareChild
             {
                 int at = (i + round + launch) % contenders.Count;
                 Contender contender = contenders[at];
-                Sample sample = Measure(contender);
+                Sample sample = Measure(contender, trimMemory);
                 samples[at].Add(sample);
                 if (contender.ReportRounds)
                 {
@@ -90,17 +94,26 @@ internal static class CompareChild
     public static void Info(string key, double value) => Print(InfoLine, key, Text(value));
 
     /// <summary>
-    /// Runs one measurement on this thread, after a full collection, so no contender pays for another's garbage. The
-    /// collection is aggressive: it gives the memory it freed back to the system, so that every contender starts from
-    /// the same state. Otherwise a contender that allocates a large array right after another freed one reuses that
-    /// memory, and one that runs after contenders that allocate little touches fresh memory, whose page faults cost
-    /// microseconds each on some virtual machines.
+    /// Runs one measurement on this thread, after a full collection, so no contender pays for another's garbage. With
+    /// <paramref name="trimMemory"/>, the collection is aggressive: it gives the memory it freed back to the system, so
+    /// that every contender starts from the same state. The trivial workload needs it: there a contender that allocates
+    /// a large array right after another freed one reuses that memory, while one that runs after contenders that
+    /// allocate little touches fresh memory, whose page faults cost microseconds each on some virtual machines. It costs
+    /// the other workloads page faults of their own small allocations that they would not take in a warm process.
     /// </summary>
-    private static Sample Measure(Contender contender)
+    private static Sample Measure(Contender contender, bool trimMemory)
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (trimMemory)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        else
+        {
+            GC.Collect();
+        }
+
         return contender.MeasureAsync().GetAwaiter().GetResult();
     }
 

@@ -44,14 +44,16 @@ internal static class CompareReport
             Text($"and with WorkerBatchSize {BatchSize}. Parallel.ForAsync is not a contender: it runs the same sync lambda ") +
             "without a shared enumerator. Page faults: the process's minor page faults (first touches of memory) during the " +
             "round, per 1,000 jobs: RunAsync writes its outcomes into a new list each round, the Parallel.ForEachAsync, channel and " +
-            "Parallel.ForAsync contenders into one array reused from round to round.",
+            "Parallel.ForAsync contenders into one array reused from round to round. Every measurement of this workload starts " +
+            "after an aggressive collection that gives freed memory back to the system, so that no contender reuses the list of " +
+            "the one before it.",
             Table(
                 launches,
                 Trivial,
                 contenders,
                 PerUnitTime("ns/job", "N1"),
                 PerUnitBytes("B/job", "N2"),
-                new Column("page faults per 1,000 jobs", "N1", (_, _, result) => result.PageFaults * 1000),
+                PageFaultsPerThousand(),
                 TimeRatio(Trivial, ForEachSyncLambda, "time ÷ Parallel.ForEachAsync, sync lambda")));
     }
 
@@ -110,6 +112,7 @@ internal static class CompareReport
         Text($"(e) Many owners: {settings.Owners:N0} concurrent RunAsync calls of {settings.JobsPerOwner} trivial jobs on one shared pool ") +
         Text($"(MaxWorkers {settings.Workers}), against one RunAsync of all {settings.Owners * settings.JobsPerOwner:N0} jobs on a pool of its own. ") +
         Text($"PeakWorkers of the shared pool after every round: {Across(launches, launch => launch.Info(PeakWorkers)).ToString("N0")}. ") +
+        "Page faults: the process's minor page faults during the round, per 1,000 jobs. " +
         "Scale (peak working set over 1M and 10M streamed jobs) needs a fresh process per size: `--scale-only`.",
         Table(
             launches,
@@ -117,6 +120,7 @@ internal static class CompareReport
             [SingleRun, ManyRuns, ManyRunsBatched],
             PerUnitTime("ns/job", "N1"),
             PerUnitBytes("B/job", "N2"),
+            PageFaultsPerThousand(),
             new Column("throughput ÷ 1 run", "N2", (launch, _, result) => launch.Get(ManyOwners, SingleRun).Nanoseconds / result.Nanoseconds)));
 
     private static List<string> Goals(CompareSettings settings, IReadOnlyList<CompareLaunch> launches)
@@ -231,6 +235,8 @@ internal static class CompareReport
     private static Column PerUnitTime(string header, string format) => new(header, format, (_, _, result) => result.Nanoseconds);
 
     private static Column PerUnitBytes(string header, string format) => new(header, format, (_, _, result) => result.Bytes);
+
+    private static Column PageFaultsPerThousand() => new("page faults per 1,000 jobs", "N1", (_, _, result) => result.PageFaults * 1000);
 
     private static Column TimeRatio(string workload, string peer, string header) =>
         new(header, "N2", (launch, _, result) => result.Nanoseconds / launch.Get(workload, peer).Nanoseconds);

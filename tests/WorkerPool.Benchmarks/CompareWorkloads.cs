@@ -88,7 +88,7 @@ internal static class CompareWorkloads
                     () => FillAsync(results, () => TrivialContenders.ChannelAsync(0, jobs, results, workers, settings.ChannelCapacity, TrivialContenders.PoolWork))),
                 new(ForAsync, jobs, () => FillAsync(results, () => TrivialContenders.ParallelForAsync(0, jobs, results, workers))),
             ]);
-            Interleave(Trivial, contenders, settings.Rounds, launch);
+            Interleave(Trivial, contenders, settings.Rounds, launch, trimMemory: true);
         }
         finally
         {
