@@ -99,8 +99,8 @@ public sealed class ResultCollectorTests
     [InlineData(5000)]
     public void EnsureSlot_EachOutcomeWrittenAsSoonAsItsSlotIsMade_NoLaterSlotOverwritesIt(int expected)
     {
-        // The producer touches one slot per page as it makes it; each outcome here is written before the next slot is
-        // made, as a fast worker would, across several pages and, with an unknown count, several chunks.
+        // The producer touches, once per page's worth of slots, the slot a page ahead; each outcome here is written before
+        // the next slot is made, as a fast worker would, across several pages and, with an unknown count, several chunks.
         const int Count = 5000;
         var collector = new ResultCollector<int, int>(expected);
         for (long i = 0; i < Count; i++)
