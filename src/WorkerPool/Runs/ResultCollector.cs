@@ -61,8 +61,9 @@ internal sealed class ResultCollector<TJob, TResult>
             Volatile.Write(ref _chunks, grown);
         }
 
+        // Stryker disable once Arithmetic : the offset only decides which slots ahead are touched: see below
         int offset = (int)(index % _chunkLength);
-        // Stryker disable once Equality,Arithmetic,Statement,Block : touching the pages sooner, later or never only changes who takes their page faults, and when
+        // Stryker disable once Equality,Arithmetic,Logical,Negate,Statement,Block : touching the pages sooner, later or never only changes who takes their page faults, and when
         if (TouchStride > 0 && offset % TouchStride == 0)
         {
             // Slots from this one on belong to jobs not queued yet: no worker writes them before these writes.
@@ -83,8 +84,10 @@ internal sealed class ResultCollector<TJob, TResult>
     /// Slots per span the producer touches once: as many as fit in 4 KiB, the smallest page size. Zero, for no touching,
     /// when fewer than 4 fit: a worker then writes most of a page with one outcome anyway.
     /// </summary>
+    // Stryker disable once Conditional,Equality : any stride only changes which pages the producer touches first
     private static readonly int TouchStride = SlotsPerPage() >= 4 ? SlotsPerPage() : 0;
 
+    // Stryker disable once Arithmetic : any stride only changes which pages the producer touches first
     private static int SlotsPerPage() => 4096 / Unsafe.SizeOf<JobResult<TJob, TResult>>();
 
     /// <summary>Writes one job's outcome. Any thread; each slot once.</summary>
