@@ -63,7 +63,7 @@ internal sealed class ResultCollector<TJob, TResult>
 
         // Stryker disable once Arithmetic : the offset only decides which slots ahead are touched: see below
         int offset = (int)(index % _chunkLength);
-        // Stryker disable once Equality,Arithmetic,Logical,Negate,Statement,Block : touching the pages sooner, later or never only changes who takes their page faults, and when
+        // Stryker disable once Equality,Arithmetic,Logical,Boolean,Statement,Block : touching the pages sooner, later or never only changes who takes their page faults, and when
         if (TouchStride > 0 && offset % TouchStride == 0)
         {
             // Slots from this one on belong to jobs not queued yet: no worker writes them before these writes.
