@@ -28,6 +28,6 @@ public readonly record struct LiveWorkerInfo
 
     /// <inheritdoc />
     public override string ToString() => RunningJob is { } job
-        ? $"{PoolName} worker {WorkerId} (alive {Age.TotalMilliseconds:0} ms) running run {job.RunId} job #{job.Index}{(job.JobText is null ? "" : $" ({job.JobText})")} for {job.Elapsed.TotalMilliseconds:0} ms"
+        ? $"{PoolName} worker {WorkerId} (alive {Age.TotalMilliseconds:0} ms) running run {job.RunId} job {RunningJobInfo.Label(job.Index, job.JobText)} for {job.Elapsed.TotalMilliseconds:0} ms"
         : $"{PoolName} worker {WorkerId} (alive {Age.TotalMilliseconds:0} ms) between jobs";
 }

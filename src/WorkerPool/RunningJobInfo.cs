@@ -38,7 +38,14 @@ public readonly record struct RunningJobInfo
     public override string ToString() => $"{PoolName} {DescribeInPool()}";
 
     /// <summary>The job, its run and how long it has run, as a message about its pool names it.</summary>
-    internal string DescribeInPool() => JobText is null
-        ? string.Create(CultureInfo.InvariantCulture, $"run {RunId} job #{Index} running for {Elapsed.TotalMilliseconds:0} ms")
-        : string.Create(CultureInfo.InvariantCulture, $"run {RunId} job #{Index} ({JobText}) running for {Elapsed.TotalMilliseconds:0} ms");
+    internal string DescribeInPool() =>
+        string.Create(CultureInfo.InvariantCulture, $"run {RunId} job {Label(Index, JobText)} running for {Elapsed.TotalMilliseconds:0} ms");
+
+    /// <summary>
+    /// How messages name a job of a run: <c>#index</c>, followed by the <see cref="WorkerPoolOptions.JobFormatter"/>'s
+    /// text in brackets if there is one.
+    /// </summary>
+    internal static string Label(long index, string? jobText) => jobText is null
+        ? string.Create(CultureInfo.InvariantCulture, $"#{index}")
+        : string.Create(CultureInfo.InvariantCulture, $"#{index} ({jobText})");
 }

@@ -270,9 +270,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             if (timeout is not null && timeout.IsCancellationRequested)
             {
                 var timedOut = new TimeoutException(
-                    DescribeJob(queued.Job) is { } text
-                        ? $"Job #{queued.Index} ({text}) of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled."
-                        : $"Job #{queued.Index} of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled.",
+                    $"Job {RunningJobInfo.Label(queued.Index, DescribeJob(queued.Job))} of pool '{_name}' exceeded its timeout of {_options.JobTimeout} and was cancelled.",
                     exception);
                 return new JobResult<TJob, TResult>(queued.Index, queued.Job, JobStatus.TimedOut, default, timedOut, duration);
             }
