@@ -62,7 +62,7 @@ internal sealed class ResultCollector<TJob, TResult>
         }
 
         // Stryker disable once Arithmetic : the offset only decides which slots ahead are touched: see below
-        int offset = (int)(index % _chunkLength);
+        int offset = (int)(index - (chunk * _chunkLength));
         // Stryker disable once Equality,Arithmetic,Logical,Boolean,Statement,Block : touching the pages sooner, later or never only changes who takes their page faults, and when
         if (TouchStride > 0 && offset % TouchStride == 0)
         {
