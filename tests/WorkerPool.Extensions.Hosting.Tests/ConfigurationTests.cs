@@ -14,7 +14,7 @@ public sealed class ConfigurationTests
     public async Task BindConfiguration_EveryOption_IsReadIncludingInfinite()
     {
         string name = TestHosts.UniqueName("orders");
-        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        using IHost host = HostBinding(name, new Dictionary<string, string?>
         {
             [$"WorkerPools:{name}:MaxWorkers"] = "3",
             [$"WorkerPools:{name}:QueueCapacity"] = "5",
@@ -25,10 +25,8 @@ public sealed class ConfigurationTests
             [$"WorkerPools:{name}:ShutdownTimeout"] = "00:00:02.5",
             [$"WorkerPools:{name}:Name"] = "custom-name",
         });
-        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
-        using IHost host = builder.Build();
 
-        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+        WorkerPoolOptions options = OptionsOf(host, name);
 
         options.MaxWorkers.Should().Be(3);
         options.QueueCapacity.Should().Be(5);
@@ -50,15 +48,13 @@ public sealed class ConfigurationTests
     public void BindConfiguration_InfiniteShutdownTimeout_IsInfiniteTimeSpan(string value)
     {
         string name = TestHosts.UniqueName("orders");
-        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        using IHost host = HostBinding(name, new Dictionary<string, string?>
         {
             [$"WorkerPools:{name}:ShutdownTimeout"] = value,
             [$"WorkerPools:{name}:JobTimeout"] = "00:00:30",
         });
-        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
-        using IHost host = builder.Build();
 
-        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+        WorkerPoolOptions options = OptionsOf(host, name);
 
         options.ShutdownTimeout.Should().Be(Timeout.InfiniteTimeSpan);
         options.JobTimeout.Should().Be(TimeSpan.FromSeconds(30));
@@ -68,11 +64,9 @@ public sealed class ConfigurationTests
     public void BindConfiguration_NoSection_KeepsDefaultsAndNamesPoolAfterRegistration()
     {
         string name = TestHosts.UniqueName("orders");
-        HostApplicationBuilder builder = TestHosts.CreateBuilder();
-        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
-        using IHost host = builder.Build();
+        using IHost host = HostBinding(name);
 
-        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+        WorkerPoolOptions options = OptionsOf(host, name);
 
         options.Should().BeEquivalentTo(new WorkerPoolOptions { Name = name });
     }
@@ -88,7 +82,7 @@ public sealed class ConfigurationTests
         builder.Services.AddWorkerPool<string, string, TestHandler>(name).Bind(section);
         using IHost host = builder.Build();
 
-        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+        WorkerPoolOptions options = OptionsOf(host, name);
 
         options.MaxWorkers.Should().Be(2);
         options.JobTimeout.Should().Be(Timeout.InfiniteTimeSpan);
@@ -98,18 +92,14 @@ public sealed class ConfigurationTests
     public void BindConfiguration_BareNumbers_FailRatherThanReadAsDaysOrAnEnumsValue()
     {
         string name = TestHosts.UniqueName("orders");
-        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        using IHost host = HostBinding(name, new Dictionary<string, string?>
         {
             [$"WorkerPools:{name}:JobTimeout"] = "5",
             [$"WorkerPools:{name}:ShutdownTimeout"] = "1.5",
             [$"WorkerPools:{name}:ErrorMode"] = "1",
         });
-        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
-        using IHost host = builder.Build();
 
-        OptionsValidationException error = FluentActions
-            .Invoking(() => host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name))
-            .Should().Throw<OptionsValidationException>().Which;
+        OptionsValidationException error = BindingFailure(host, name);
 
         error.Failures.Should().HaveCount(3);
         error.Failures.Should().Contain(f => f.Contains($"WorkerPools:{name}:JobTimeout", StringComparison.Ordinal) && f.Contains("'5'", StringComparison.Ordinal) && f.Contains("days", StringComparison.Ordinal));
@@ -124,18 +114,16 @@ public sealed class ConfigurationTests
     public void BindConfiguration_ZeroShutdownTimeout_IsZeroInAnyUnit(string value)
     {
         string name = TestHosts.UniqueName("orders");
-        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?> { [$"WorkerPools:{name}:ShutdownTimeout"] = value });
-        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
-        using IHost host = builder.Build();
+        using IHost host = HostBinding(name, new Dictionary<string, string?> { [$"WorkerPools:{name}:ShutdownTimeout"] = value });
 
-        host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name).ShutdownTimeout.Should().Be(TimeSpan.Zero);
+        OptionsOf(host, name).ShutdownTimeout.Should().Be(TimeSpan.Zero);
     }
 
     [Fact]
     public void BindConfiguration_ValuesThatDoNotParse_FailNamingEachKeyPathAndValue()
     {
         string name = TestHosts.UniqueName("orders");
-        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        using IHost host = HostBinding(name, new Dictionary<string, string?>
         {
             [$"WorkerPools:{name}:MaxWorkers"] = "many",
             [$"WorkerPools:{name}:JobTimeout"] = "soon",
@@ -144,12 +132,8 @@ public sealed class ConfigurationTests
             [$"WorkerPools:{name}:QueueCapacity"] = "",
             [$"WorkerPools:{name}:MaxWorker"] = "4",
         });
-        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
-        using IHost host = builder.Build();
 
-        OptionsValidationException error = FluentActions
-            .Invoking(() => host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name))
-            .Should().Throw<OptionsValidationException>().Which;
+        OptionsValidationException error = BindingFailure(host, name);
 
         error.OptionsName.Should().Be(name);
         error.Failures.Should().HaveCount(6);
@@ -217,7 +201,7 @@ public sealed class ConfigurationTests
         builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
         using IHost host = builder.Build();
 
-        WorkerPoolOptions options = host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+        WorkerPoolOptions options = OptionsOf(host, name);
 
         options.MaxWorkers.Should().Be(3);
         options.TimeProvider.Should().BeSameAs(clock);
@@ -227,15 +211,12 @@ public sealed class ConfigurationTests
     public void BindConfiguration_TimeProviderKey_FailsSayingItIsSetInCode()
     {
         string name = TestHosts.UniqueName("orders");
-        HostApplicationBuilder builder = TestHosts.CreateBuilder(new Dictionary<string, string?>
+        using IHost host = HostBinding(name, new Dictionary<string, string?>
         {
             [$"WorkerPools:{name}:TimeProvider"] = "System",
         });
-        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
-        using IHost host = builder.Build();
 
-        OptionsValidationException error = FluentActions.Invoking(() => host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name))
-            .Should().Throw<OptionsValidationException>().Which;
+        OptionsValidationException error = BindingFailure(host, name);
 
         error.Failures.Should().ContainSingle().Which.Should().Contain($"WorkerPools:{name}:TimeProvider").And.Contain("cannot be set from configuration");
     }
@@ -253,4 +234,20 @@ public sealed class ConfigurationTests
 
         WorkerPoolConfigurationReader.Keys.Should().BeEquivalentTo(settable, "every option that is not code can be set from configuration");
     }
+
+    /// <summary>A host whose pool <paramref name="name"/> binds the section <c>WorkerPools:</c><paramref name="name"/> of <paramref name="settings"/>.</summary>
+    private static IHost HostBinding(string name, IDictionary<string, string?>? settings = null)
+    {
+        HostApplicationBuilder builder = TestHosts.CreateBuilder(settings);
+        builder.Services.AddWorkerPool<string, string, TestHandler>(name).BindConfiguration($"WorkerPools:{name}");
+        return builder.Build();
+    }
+
+    /// <summary>The options of pool <paramref name="name"/>, as the pool gets them.</summary>
+    private static WorkerPoolOptions OptionsOf(IHost host, string name) =>
+        host.Services.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>().Get(name);
+
+    /// <summary>The failure that getting the options of pool <paramref name="name"/> must throw.</summary>
+    private static OptionsValidationException BindingFailure(IHost host, string name) =>
+        FluentActions.Invoking(() => OptionsOf(host, name)).Should().Throw<OptionsValidationException>().Which;
 }

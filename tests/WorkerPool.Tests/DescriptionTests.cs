@@ -35,15 +35,21 @@ public sealed class DescriptionTests : PoolTest
         canceled.Message.Should().Be("The run on pool 'orders' was cancelled because the pool was disposed; 2 outcome(s) are attached.");
     }
 
-    [Fact]
-    public async Task TimedOutJob_ErrorNamesTheJobThePoolAndTheTimeout()
+    [Theory]
+    [InlineData(false, "Job #0 of pool 'orders'")]
+    [InlineData(true, "Job #0 (order 5) of pool 'orders'")]
+    public async Task TimedOutJob_ErrorNamesTheJobThePoolAndTheTimeout(bool withFormatter, string named)
     {
         TimeSpan jobTimeout = TimeSpan.FromMilliseconds(20);
         var clock = new TestClock();
         var probe = new WorkProbe<int>();
-        await using var pool = new BoundedWorkerPool<int, int>(
-            probe.Gated(job => job),
-            new WorkerPoolOptions { JobTimeout = jobTimeout, Name = "orders", TimeProvider = clock });
+        var options = new WorkerPoolOptions { JobTimeout = jobTimeout, Name = "orders", TimeProvider = clock };
+        if (withFormatter)
+        {
+            options.JobFormatter = job => $"order {job}";
+        }
+
+        await using var pool = new BoundedWorkerPool<int, int>(probe.Gated(job => job), options);
 
         Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
         await probe.Started(5).Within();
@@ -52,7 +58,7 @@ public sealed class DescriptionTests : PoolTest
 
         result.Status.Should().Be(JobStatus.TimedOut);
         result.Error.Should().BeOfType<TimeoutException>()
-            .Which.Message.Should().Be($"Job #0 of pool 'orders' exceeded its timeout of {jobTimeout} and was cancelled.");
+            .Which.Message.Should().Be($"{named} exceeded its timeout of {jobTimeout} and was cancelled.");
         result.Error!.InnerException.Should().BeAssignableTo<OperationCanceledException>();
     }
 
@@ -99,25 +105,6 @@ public sealed class DescriptionTests : PoolTest
         new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [first, second], innerException: null).Message.Should().Be(
             "2 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: "
             + "run 1 job #0 running for 272 ms; run 2 job #0 (order 7) running for 272 ms;");
-    }
-
-    [Fact]
-    public async Task TimedOutJob_WithAJobFormatter_ErrorDescribesTheJob()
-    {
-        TimeSpan jobTimeout = TimeSpan.FromMilliseconds(20);
-        var clock = new TestClock();
-        var probe = new WorkProbe<int>();
-        await using var pool = new BoundedWorkerPool<int, int>(
-            probe.Gated(job => job),
-            new WorkerPoolOptions { JobTimeout = jobTimeout, Name = "orders", TimeProvider = clock, JobFormatter = job => $"order {job}" });
-
-        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5]);
-        await probe.Started(5).Within();
-        clock.Advance(jobTimeout);
-        JobResult<int, int> result = (await run.Within()).Single();
-
-        result.Error.Should().BeOfType<TimeoutException>()
-            .Which.Message.Should().Be($"Job #0 (order 5) of pool 'orders' exceeded its timeout of {jobTimeout} and was cancelled.");
     }
 
     [Theory]
