@@ -203,9 +203,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         _stopReason ??= "drained";
         _ = CancelInBackground(_disposeCts);
-        if (!await WaitForShutdownAsync(runs).ConfigureAwait(false))
+        if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } running)
         {
-            throw ShutdownTimeoutExceeded(run: null, innerException: null, runs);
+            throw ShutdownTimeoutExceeded(run: null, running, innerException: null, runs);
         }
     }
 
@@ -299,27 +299,30 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     private async Task DisposeCoreAsync(Run[] runs)
     {
-        if (!await WaitForShutdownAsync(runs).ConfigureAwait(false))
+        if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } running)
         {
             // Logs each stuck job, and each stuck source, at Error level; the exception itself is not thrown.
-            _ = ShutdownTimeoutExceeded(run: null, innerException: null, runs);
+            _ = ShutdownTimeoutExceeded(run: null, running, innerException: null, runs);
         }
     }
 
-    /// <summary>Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout on the options' clock. Returns whether it completed.</summary>
-    private async Task<bool> WaitForShutdownAsync(Run[] runs)
+    /// <summary>
+    /// Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout on the options' clock. Returns
+    /// <see langword="null"/> if it completed; otherwise the jobs still executing (<see cref="StuckJobsAsync"/>).
+    /// </summary>
+    private async Task<List<RunningJobInfo>?> WaitForShutdownAsync(Run[] runs)
     {
         Task shutdown = ShutdownAsync(runs);
         if (_options.ShutdownTimeout == Timeout.InfiniteTimeSpan)
         {
             await shutdown.ConfigureAwait(false);
-            return true;
+            return null;
         }
 
         Task waited = shutdown.WaitAsync(_options.ShutdownTimeout, _options.TimeProvider);
         await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _ = waited.Exception;
-        return shutdown.IsCompleted;
+        return await StuckJobsAsync(shutdown, run: null, runs).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -417,12 +420,59 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     }
 
     /// <summary>
-    /// Builds, and logs at Error level, the exception naming what ignored cancellation: the jobs still running, and the
-    /// job sources still blocked (of <paramref name="run"/>, or of <paramref name="runs"/> at disposal).
+    /// After a wait for <paramref name="work"/> (of <paramref name="run"/>, or at a drain or disposal of
+    /// <paramref name="runs"/>) has timed out: <see langword="null"/> if the work has stopped after all; otherwise the jobs
+    /// executing now, listed before the work is looked at, so that a job that returns meanwhile is still named.
     /// </summary>
-    private WorkerPoolShutdownTimeoutException ShutdownTimeoutExceeded(Run? run, Exception? innerException, Run[]? runs = null)
+    /// <remarks>
+    /// With no job executing and every source returned, what holds the work is workers between the end of a job and
+    /// their leaving the run, which never waits for a job or a caller: they are given <see cref="LeavingGrace"/>, on the
+    /// system clock (this is scheduling, not the options' clock). A job that starts meanwhile (its worker took it just
+    /// before the run was cancelled) is named then; a worker still held after the grace is held by a logger or a
+    /// metrics listener it called, and the exception says so.
+    /// </remarks>
+    private async Task<List<RunningJobInfo>?> StuckJobsAsync(Task work, Run? run, Run[]? runs)
     {
         List<RunningJobInfo> running = SnapshotRunningJobs(run);
+        if (work.IsCompleted)
+        {
+            return null;
+        }
+
+        if (running.Count == 0 && !SourceHolders(run, runs).Any(static holder => !holder.Producer.IsCompleted))
+        {
+            Task left = work.WaitAsync(LeavingGrace, TimeProvider.System);
+            await left.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _ = left.Exception;
+            if (work.IsCompleted)
+            {
+                return null;
+            }
+
+            running = SnapshotRunningJobs(run);
+        }
+
+        return running;
+    }
+
+    /// <summary>A run's work that did not stop within ShutdownTimeout: the task of its stopping, and the jobs it was running.</summary>
+    private readonly record struct StuckWork(Task Work, List<RunningJobInfo> RunningJobs);
+
+    /// <summary>How long workers that have run their last job of a run, past ShutdownTimeout, are given to leave it.</summary>
+    private static readonly TimeSpan LeavingGrace = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The runs whose source may hold the work: <paramref name="run"/>, or <paramref name="runs"/> and the runs still ending.</summary>
+    private Run[] SourceHolders(Run? run, Run[]? runs) =>
+        // A run that timed out may be in both lists: it enters the ending runs before it leaves the runs.
+        run is null ? [.. (runs ?? []).Union(SnapshotEndingRuns())] : [run];
+
+    /// <summary>
+    /// Builds, and logs at Error level, the exception naming what ignored cancellation: the jobs still running
+    /// (<paramref name="running"/>, from <see cref="StuckJobsAsync"/>), and the job sources still blocked (of
+    /// <paramref name="run"/>, or of <paramref name="runs"/> at disposal).
+    /// </summary>
+    private WorkerPoolShutdownTimeoutException ShutdownTimeoutExceeded(Run? run, List<RunningJobInfo> running, Exception? innerException, Run[]? runs = null)
+    {
         double shutdownTimeoutMs = _options.ShutdownTimeout.TotalMilliseconds;
         foreach (RunningJobInfo job in running)
         {
@@ -431,15 +481,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
 
         int sourcesStuck = 0;
-        // A run that timed out may be in both lists: it enters the ending runs before it leaves the runs.
-        Run[] candidates = run is null ? [.. (runs ?? []).Union(SnapshotEndingRuns())] : [run];
-        foreach (Run candidate in candidates)
+        foreach (Run candidate in SourceHolders(run, runs))
         {
             if (!candidate.Producer.IsCompleted)
             {
                 sourcesStuck++;
                 Log.SourceIgnoredShutdown(_logger, _name, candidate.Id, shutdownTimeoutMs);
             }
+        }
+
+        if (running.Count == 0 && sourcesStuck == 0)
+        {
+            Log.WorkerHeldPastShutdown(_logger, _name, run?.Id ?? 0, shutdownTimeoutMs);
         }
 
         return new WorkerPoolShutdownTimeoutException(_name, _options.ShutdownTimeout, running, sourcesStuck, innerException);

@@ -68,6 +68,14 @@ public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
     {
         ArgumentNullException.ThrowIfNull(poolName);
         ArgumentNullException.ThrowIfNull(runningJobs);
+        if (sourcesStuck == 0 && runningJobs.Count == 0)
+        {
+            // Every job had returned: a worker was held after its job, outside the pool's reach.
+            return string.Create(
+                CultureInfo.InvariantCulture,
+                $"The work of pool '{poolName}' did not stop within the shutdown timeout of {shutdownTimeout}, though none of its jobs was still running: a worker was held between two jobs, by a logger or a metrics listener it called.");
+        }
+
         var text = new StringBuilder();
         if (sourcesStuck > 0)
         {

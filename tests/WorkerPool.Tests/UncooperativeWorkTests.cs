@@ -405,6 +405,104 @@ public sealed class UncooperativeWorkTests : PoolTest
         }
     }
 
+    [Fact]
+    public async Task RunAsync_WorkerHeldByTheLoggerPastShutdownTimeoutWithNoJobRunning_ThrowsSayingNoJobWasRunning()
+    {
+        // Job 5 fails after its run was cancelled, and the logger holds its worker inside JobFailed: the worker has not
+        // left the run when the shutdown timeout passes, though no job of it is executing.
+        var (clock, probe, held, pool) = OneWorkerHeldByTheLoggerAfterItsFailingJob();
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5, 6], cts.Token);
+        try
+        {
+            await probe.Started(5).Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            probe.Release(5);
+            await held.Entered.Task.Within();
+            pool.GetStatistics().RunningJobs.Should().Be(0);
+
+            clock.Advance(ShutdownTimeout);
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().BeEmpty();
+            timeout.Message.Should().Be(
+                "The work of pool 'held' did not stop within the shutdown timeout of 00:00:05, though none of its jobs was "
+                + "still running: a worker was held between two jobs, by a logger or a metrics listener it called.");
+            held.Logger.Written.Should().Contain("WorkerHeldPastShutdown").And.NotContain("ShutdownTimeoutExceeded");
+        }
+        finally
+        {
+            held.Release.TrySetResult();
+            probe.ReleaseAll();
+        }
+
+        await pool.WhenNoWorkersAsync().Within();
+        WorkerPoolStatistics statistics = pool.GetStatistics();
+        statistics.Failed.Should().Be(1);
+        statistics.Canceled.Should().Be(1, "job 6 never started");
+        await pool.DisposeAsync().Within();
+    }
+
+    [Fact]
+    public async Task DrainAsync_WorkerHeldByTheLoggerPastShutdownTimeoutWithNoJobRunning_ThrowsSayingNoJobWasRunning()
+    {
+        var (clock, probe, held, pool) = OneWorkerHeldByTheLoggerAfterItsFailingJob();
+        using var cts = new CancellationTokenSource();
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([5, 6], CancellationToken.None);
+        try
+        {
+            await probe.Started(5).Within();
+            Task drain = pool.DrainAsync(cts.Token);
+            await cts.CancelAsync();
+
+            // The drain's wait for the work to stop, and the cancelled run's own.
+            await clock.TimerSet(ShutdownTimeout, count: 2).Within();
+            probe.Release(5);
+            await held.Entered.Task.Within();
+
+            clock.Advance(ShutdownTimeout);
+            var timeout = await drain.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().BeEmpty();
+            timeout.Message.Should().StartWith("The work of pool 'held' did not stop within the shutdown timeout of 00:00:05, though none of its jobs was still running");
+            held.Logger.Written.Should().Contain("WorkerHeldPastShutdown");
+        }
+        finally
+        {
+            held.Release.TrySetResult();
+            probe.ReleaseAll();
+        }
+
+        await run.ShouldThrowAsync<Exception>();
+        await pool.WhenNoWorkersAsync().Within();
+        await pool.DisposeAsync().Within();
+    }
+
+    /// <summary>
+    /// A pool of one worker, named "held", whose jobs ignore their token until released and then fail; its logger holds
+    /// the worker in the first JobFailed until released. ShutdownTimeout on a test clock.
+    /// </summary>
+    private static (TestClock Clock, WorkProbe<int> Probe, HeldLogger Held, BoundedWorkerPool<int, int> Pool) OneWorkerHeldByTheLoggerAfterItsFailingJob()
+    {
+        var clock = new TestClock();
+        var probe = new WorkProbe<int>();
+        var held = new HeldLogger(new HookLoggerFactory("JobFailed"), TestExtensions.NewGate(), TestExtensions.NewGate());
+        held.Logger.Hook = () =>
+        {
+            held.Entered.TrySetResult();
+            held.Release.Task.Wait();
+        };
+        var pool = new BoundedWorkerPool<int, int>(
+            probe.GatedIgnoringCancellation<int>(job => throw new InvalidOperationException($"job {job} failed")),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, Name = "held", TimeProvider = clock },
+            held.Logger);
+        return (clock, probe, held, pool);
+    }
+
+    /// <summary>A logger that holds the thread writing its event: entered once it does, until released.</summary>
+    private sealed record HeldLogger(HookLoggerFactory Logger, TaskCompletionSource Entered, TaskCompletionSource Release);
+
     /// <summary>A pool of one worker whose jobs ignore their token until released, with ShutdownTimeout on a test clock.</summary>
     private static (TestClock Clock, WorkProbe<int> Probe, BoundedWorkerPool<int, int> Pool) OneStubbornWorker()
     {

@@ -350,9 +350,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>
         /// Ends the run: cancels it unless it completed, closes it to new claims, and waits for its workers and its
         /// producer, at most ShutdownTimeout on the options' clock. Returns <see langword="null"/> if all of them stopped;
-        /// otherwise the task of their stopping, for <see cref="EndAfterStuckWorkReturns"/>.
+        /// otherwise the task of their stopping, for <see cref="EndAfterStuckWorkReturns"/>, and the jobs still running.
         /// </summary>
-        internal async Task<Task?> FinishAsync(bool completed)
+        internal async Task<StuckWork?> FinishAsync(bool completed)
         {
             if (!completed)
             {
@@ -373,7 +373,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Task waited = both.WaitAsync(timeout, _pool._options.TimeProvider);
             await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _ = waited.Exception;
-            if (both.IsCompleted)
+            if (await _pool.StuckJobsAsync(both, this, runs: null).ConfigureAwait(false) is not { } running)
             {
                 return null;
             }
@@ -381,7 +381,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // The run's resources are still in use and some of its jobs may not be counted yet: the pool is not at rest
             // until EndAfterTimeout, which EndAfterStuckWorkReturns arranges once the run's end has counted what it holds.
             _pool.HoldRest(this);
-            return both;
+            return new StuckWork(both, running);
         }
 
         /// <summary>

@@ -300,20 +300,20 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     private async Task<Exception?> FinishAndEndAsync(Run run, bool completed, Action<JobResult<TJob, TResult>>? sink)
     {
-        Task? stuckWork = await run.FinishAsync(completed).ConfigureAwait(false);
-        bool stopped = stuckWork is null;
+        StuckWork? stuck = await run.FinishAsync(completed).ConfigureAwait(false);
+        bool stopped = stuck is null;
         long neverStarted = run.DrainOutcomes(sink);
         EndRun(run, stopped, neverStarted, completed);
-        if (stuckWork is not null)
+        if (stuck is { } stuckWork)
         {
             try
             {
-                return ShutdownTimeoutExceeded(run, run.Failure);
+                return ShutdownTimeoutExceeded(run, stuckWork.RunningJobs, run.Failure);
             }
             finally
             {
                 // Whatever happened above: until this is arranged, the run holds the pool from rest.
-                run.EndAfterStuckWorkReturns(stuckWork);
+                run.EndAfterStuckWorkReturns(stuckWork.Work);
             }
         }
 

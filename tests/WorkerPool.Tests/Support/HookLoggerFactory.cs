@@ -8,8 +8,13 @@ namespace WorkerPool.Tests.Support;
 /// </summary>
 internal sealed class HookLoggerFactory(string eventName) : ILoggerFactory, ILogger
 {
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _written = new();
+
     /// <summary>The action to run; taken (and cleared) by the first matching event.</summary>
     public Action? Hook;
+
+    /// <summary>The names of the events written so far, in order.</summary>
+    public IReadOnlyCollection<string> Written => _written;
 
     public ILogger CreateLogger(string categoryName) => this;
 
@@ -28,6 +33,7 @@ internal sealed class HookLoggerFactory(string eventName) : ILoggerFactory, ILog
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {
+        _written.Enqueue(eventId.Name ?? string.Empty);
         if (eventId.Name == eventName)
         {
             Interlocked.Exchange(ref Hook, null)?.Invoke();
