@@ -5,9 +5,9 @@ namespace WorkerPool.Benchmarks;
 
 /// <summary>
 /// The child side of <c>--compare</c>: one launch, in a fresh process. Every workload runs each of its contenders once
-/// to warm up (JIT, thread pool), then in rounds, each round running every contender once in an order that rotates with
-/// the round and the launch, so that no contender always runs first or last. Prints one result line per contender: the
-/// median of its rounds.
+/// to warm up (JIT, thread pool), then in rounds, each round running every contender once in an order shuffled anew for
+/// the round (seeded by the launch and the round, so a launch can be repeated), so that no contender always runs first,
+/// last, or right after the same other one. Prints one result line per contender: the median of its rounds.
 /// </summary>
 internal static class CompareChild
 {
@@ -47,11 +47,12 @@ internal static class CompareChild
         }
 
         List<Sample>[] samples = [.. contenders.Select(_ => new List<Sample>())];
+        int[] order = [.. Enumerable.Range(0, contenders.Count)];
         for (int round = 0; round < rounds; round++)
         {
-            for (int i = 0; i < contenders.Count; i++)
+            new Random((launch * 1_000) + round).Shuffle(order);
+            foreach (int at in order)
             {
-                int at = (i + round + launch) % contenders.Count;
                 Contender contender = contenders[at];
                 Sample sample = Measure(contender, trimMemory);
                 samples[at].Add(sample);

@@ -16,7 +16,7 @@ internal static class CompareReport
         {
             Text($"Side-by-side comparison ({settings.Mode} mode): {launches.Count} launches, each a fresh process. In each launch every workload ") +
             Text($"runs each contender once to warm up, then {settings.Rounds} rounds ({settings.CancellationRounds} for cancellation) that run every ") +
-            "contender once, in an order that rotates with the round and the launch; a launch's figure is the median of its rounds. " +
+            "contender once, in an order shuffled for each round (seeded by the launch and the round); a launch's figure is the median of its rounds. " +
             "Below, every figure is the median over the launches, range in brackets; every ratio is taken within a launch, then its median " +
             "over the launches. Time by Stopwatch; allocation by GC.GetTotalAllocatedBytes(precise: true), the whole process. " +
             Text($"One-minute load average before each launch: {load.ToString("N1")}. Took {took.TotalMinutes:N1} min."),
