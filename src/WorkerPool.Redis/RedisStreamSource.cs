@@ -302,7 +302,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
                 StreamEntry[] entries = claimed.IsNull ? [] : claimed.ClaimedEntries;
                 if (entries.Length > 0)
                 {
-                    int taken = await AcceptRedeliveredAsync(entries, batch, cancellationToken).ConfigureAwait(false);
+                    int taken = await AcceptRedeliveredAsync(entries, batch, cancellationToken, takeover: true).ConfigureAwait(false);
                     Interlocked.Add(ref _reclaimed, taken);
                     if (taken > 0)
                     {
@@ -377,11 +377,30 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// acknowledges those whose message was deleted from the stream, dead-letters those delivered too often, and adds
     /// the rest to <paramref name="batch"/>. Returns how many it added.
     /// </summary>
-    private async Task<int> AcceptRedeliveredAsync(StreamEntry[] entries, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A <paramref name="takeover"/> (XAUTOCLAIM) may return this consumer's own messages, idle in Redis while they wait
+    /// in the pool's queue or run. Those running here when it returned are left to their run. They are noted before the
+    /// delivery counts are looked up: one of them may succeed, be acknowledged and leave the ledger meanwhile, and must
+    /// not look like a message to take then.
+    /// </remarks>
+    private async Task<int> AcceptRedeliveredAsync(StreamEntry[] entries, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken, bool takeover = false)
     {
         if (entries.Length == 0)
         {
             return 0;
+        }
+
+        HashSet<string>? runningHere = null;
+        if (takeover)
+        {
+            foreach (StreamEntry entry in entries)
+            {
+                string id = entry.Id.ToString();
+                if (_ledger.IsInFlight(id))
+                {
+                    (runningHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
+                }
+            }
         }
 
         string first = entries[0].Id.ToString();
@@ -427,9 +446,9 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
                 continue;
             }
 
-            if (!_ledger.TryAdd(id))
+            if (runningHere?.Contains(id) == true || !_ledger.TryAdd(id))
             {
-                // Already running here: a takeover returned one of this consumer's own long jobs.
+                // Running here, or was when the takeover returned it: one of this consumer's own jobs.
                 continue;
             }
 

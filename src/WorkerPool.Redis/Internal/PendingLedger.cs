@@ -63,6 +63,15 @@ internal sealed class PendingLedger
         }
     }
 
+    /// <summary>Whether the message is running here now: delivered and not yet settled or waiting for its retry.</summary>
+    internal bool IsInFlight(string id)
+    {
+        lock (_sync)
+        {
+            return _held.TryGetValue(id, out long retryAt) && retryAt == InFlight;
+        }
+    }
+
     /// <summary>Forgets a message: acknowledged, dead-lettered, given up, or owned by another consumer now.</summary>
     internal void Remove(string id)
     {

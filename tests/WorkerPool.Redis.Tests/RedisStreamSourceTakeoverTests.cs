@@ -1,0 +1,130 @@
+using System.Reflection;
+using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
+using static WorkerPool.Redis.Tests.TestSupport;
+
+namespace WorkerPool.Redis.Tests;
+
+/// <summary>A takeover (XAUTOCLAIM) that returns this consumer's own messages, which it may do once they are idle long enough.</summary>
+[Collection(RedisServerDefinition.Name)]
+public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
+{
+    private readonly IDatabase _db = redis.Connection.GetDatabase();
+
+    [Fact]
+    public async Task Takeover_ReturnsOwnMessageThatIsAcknowledgedWhileItIsLookedUp_MessageIsNotDeliveredAgain()
+    {
+        // The takeover returns message X, still running here; X's job then succeeds and is acknowledged after the
+        // takeover has looked up the delivery counts (XPENDING) and before it decides what to deliver.
+        var clock = new FakeTimeProvider();
+        RedisStreamOptions options = Options();
+        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(1);
+        options.ClaimInterval = TimeSpan.FromMinutes(1);
+        options.TimeProvider = clock;
+        string x = await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        HookedDatabase hooked = HookedDatabase.Over(_db);
+        var source = new RedisStreamSource<int>((IDatabase)(object)hooked, maxOutstanding: 2, options);
+        using var cts = new CancellationTokenSource();
+        IAsyncEnumerator<RedisStreamMessage<int>> messages = source.GetAsyncEnumerator(cts.Token);
+        Task<bool>? move = null;
+        try
+        {
+            (await messages.MoveNextAsync()).Should().BeTrue();
+            RedisStreamMessage<int> running = messages.Current;
+            running.Id.Should().Be(x);
+            await EventuallyAsync(async () => await IdleOfAsync(x, options) >= 2, "message X has been idle long enough to be taken over");
+
+            var acknowledged = Gate();
+            var readNewAfterTakeover = Gate();
+            hooked.AfterPendingLookup = async () =>
+            {
+                await source.CompleteAsync(new JobResult<RedisStreamMessage<int>, int>(0, running, JobStatus.Succeeded, 7, null, TimeSpan.Zero));
+                acknowledged.TrySetResult();
+            };
+            hooked.BeforeReadNew = () => readNewAfterTakeover.TrySetResult();
+            clock.Advance(options.ClaimInterval);
+            move = messages.MoveNextAsync().AsTask();
+
+            await Task.WhenAny(move, readNewAfterTakeover.Task).WaitAsync(TimeSpan.FromSeconds(15));
+            acknowledged.Task.IsCompleted.Should().BeTrue("the takeover returned X and looked it up");
+            move.IsCompleted.Should().BeFalse("X was acknowledged here; the takeover must not deliver it again");
+            source.GetStatistics().Reclaimed.Should().Be(0);
+            source.GetStatistics().Acknowledged.Should().Be(1);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await EndAsync(move, messages);
+        }
+    }
+
+    private async Task<long> IdleOfAsync(string id, RedisStreamOptions options)
+    {
+        StreamPendingMessageInfo[] pending = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, 10, RedisValue.Null, id, id);
+        return pending.Length == 0 ? -1 : pending[0].IdleTimeInMilliseconds;
+    }
+
+    /// <summary>Once the enumeration is cancelled: waits for the pending move, if any, then disposes the enumerator.</summary>
+    private static async Task EndAsync(Task<bool>? move, IAsyncEnumerator<RedisStreamMessage<int>> messages)
+    {
+        try
+        {
+            await (move ?? Task.FromResult(false)).WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        catch (OperationCanceledException)
+        {
+            // The source polls until its enumeration is cancelled.
+        }
+
+        await messages.DisposeAsync();
+    }
+
+    /// <summary>A database that forwards every call, and runs a hook after the first pending lookup and before reads of new messages.</summary>
+    public class HookedDatabase : DispatchProxy
+    {
+        private IDatabase _inner = null!;
+
+        private Func<Task>? _afterPending;
+
+        /// <summary>Runs once, after the next XPENDING has returned and before its result is handed back.</summary>
+        public Func<Task>? AfterPendingLookup
+        {
+            set => Volatile.Write(ref _afterPending, value);
+        }
+
+        /// <summary>Runs before each XREADGROUP for new messages, once set.</summary>
+        public Action? BeforeReadNew { get; set; }
+
+        public static HookedDatabase Over(IDatabase inner)
+        {
+            object proxy = Create<IDatabase, HookedDatabase>();
+            var hooked = (HookedDatabase)proxy;
+            hooked._inner = inner;
+            return hooked;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            ArgumentNullException.ThrowIfNull(targetMethod);
+            if (targetMethod.Name == nameof(IDatabase.StreamReadGroupAsync) && args is [_, _, _, RedisValue position, ..] && position == StreamPosition.NewMessages)
+            {
+                BeforeReadNew?.Invoke();
+            }
+
+            object? result = targetMethod.Invoke(_inner, args);
+            if (targetMethod.Name == nameof(IDatabase.StreamPendingMessagesAsync) && Interlocked.Exchange(ref _afterPending, null) is { } hook)
+            {
+                return ThenAsync((Task<StreamPendingMessageInfo[]>)result!, hook);
+            }
+
+            return result;
+        }
+
+        private static async Task<StreamPendingMessageInfo[]> ThenAsync(Task<StreamPendingMessageInfo[]> lookup, Func<Task> hook)
+        {
+            StreamPendingMessageInfo[] pending = await lookup;
+            await hook();
+            return pending;
+        }
+    }
+}
