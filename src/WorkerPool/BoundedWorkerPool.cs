@@ -203,9 +203,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
         _stopReason ??= "drained";
         _ = CancelInBackground(_disposeCts);
-        if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } running)
+        if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } report)
         {
-            throw ShutdownTimeoutExceeded(run: null, running, innerException: null, runs);
+            throw ShutdownTimeoutExceeded(run: null, report, innerException: null);
         }
     }
 
@@ -299,18 +299,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     private async Task DisposeCoreAsync(Run[] runs)
     {
-        if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } running)
+        if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } report)
         {
             // Logs each stuck job, and each stuck source, at Error level; the exception itself is not thrown.
-            _ = ShutdownTimeoutExceeded(run: null, running, innerException: null, runs);
+            _ = ShutdownTimeoutExceeded(run: null, report, innerException: null);
         }
     }
 
     /// <summary>
     /// Waits for <see cref="ShutdownAsync"/>, at most ShutdownTimeout on the options' clock. Returns
-    /// <see langword="null"/> if it completed; otherwise the jobs still executing (<see cref="StuckJobsAsync"/>).
+    /// <see langword="null"/> if it completed; otherwise what held it (<see cref="StuckWorkAsync"/>).
     /// </summary>
-    private async Task<List<RunningJobInfo>?> WaitForShutdownAsync(Run[] runs)
+    private async Task<ShutdownReport?> WaitForShutdownAsync(Run[] runs)
     {
         Task shutdown = ShutdownAsync(runs);
         if (_options.ShutdownTimeout == Timeout.InfiniteTimeSpan)
@@ -322,7 +322,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         Task waited = shutdown.WaitAsync(_options.ShutdownTimeout, _options.TimeProvider);
         await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _ = waited.Exception;
-        return await StuckJobsAsync(shutdown, run: null, runs).ConfigureAwait(false);
+        return shutdown.IsCompleted ? null : await StuckWorkAsync(shutdown, [shutdown], run: null, runs).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -421,81 +421,92 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     /// <summary>
     /// After a wait for <paramref name="work"/> (of <paramref name="run"/>, or at a drain or disposal of
-    /// <paramref name="runs"/>) has timed out: <see langword="null"/> if the work has stopped after all; otherwise the jobs
-    /// executing now, listed before the work is looked at, so that a job that returns meanwhile is still named.
+    /// <paramref name="runs"/>) has timed out: <see langword="null"/> if the work has stopped after all (every one of
+    /// <paramref name="parts"/> is complete); otherwise what held it, seen at one moment: the jobs executing and the
+    /// sources still blocked are listed first, and the work looked at second, so that what returns meanwhile is still
+    /// named, and the report never names nothing because its job or its source returned a moment later.
     /// </summary>
     /// <remarks>
-    /// With no job executing and every source returned, what holds the work is workers between the end of a job and
-    /// their leaving the run, which never waits for a job or a caller: they are given <see cref="LeavingGrace"/>, on the
-    /// system clock (this is scheduling, not the options' clock). A job that starts meanwhile (its worker took it just
-    /// before the run was cancelled) is named then; a worker still held after the grace is held by a logger or a
-    /// metrics listener it called, and the exception says so.
+    /// With no job executing and no source blocked, what holds the work is outside the jobs: most often a worker between
+    /// its job's end and its leaving the run, which is bookkeeping, or a pool waking its thread late. It is given
+    /// <see cref="LeavingGrace"/>, on the system clock (this is scheduling, not the options' clock). A job that starts
+    /// meanwhile (its worker took it just before the run was cancelled) is named then; work still held after the grace is
+    /// held by something else, such as a logger or a metrics listener a worker called, and the report says so.
     /// </remarks>
-    private async Task<List<RunningJobInfo>?> StuckJobsAsync(Task work, Run? run, Run[]? runs)
+    private async Task<ShutdownReport?> StuckWorkAsync(Task work, Task[] parts, Run? run, Run[]? runs)
     {
-        List<RunningJobInfo> running = SnapshotRunningJobs(run);
-        if (work.IsCompleted)
+        var report = new ShutdownReport(SnapshotRunningJobs(run), StuckSources(run, runs));
+        if (AllCompleted(parts))
         {
             return null;
         }
 
-        if (running.Count == 0 && !SourceHolders(run, runs).Any(static holder => !holder.Producer.IsCompleted))
+        if (report.HeldOutsideJobs)
         {
             Task left = work.WaitAsync(LeavingGrace, TimeProvider.System);
             await left.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _ = left.Exception;
-            if (work.IsCompleted)
+            report = new ShutdownReport(SnapshotRunningJobs(run), StuckSources(run, runs));
+            if (AllCompleted(parts))
             {
                 return null;
             }
-
-            running = SnapshotRunningJobs(run);
         }
 
-        return running;
+        return report;
+
+        static bool AllCompleted(Task[] parts) => Array.TrueForAll(parts, static part => part.IsCompleted);
     }
 
-    /// <summary>A run's work that did not stop within ShutdownTimeout: the task of its stopping, and the jobs it was running.</summary>
-    private readonly record struct StuckWork(Task Work, List<RunningJobInfo> RunningJobs);
+    /// <summary>What held the work when ShutdownTimeout elapsed: the jobs still executing, and the runs whose source was still blocked.</summary>
+    private sealed record ShutdownReport(List<RunningJobInfo> RunningJobs, List<Run> StuckSources)
+    {
+        /// <summary>Whether neither a job nor a source held the work.</summary>
+        public bool HeldOutsideJobs => RunningJobs.Count == 0 && StuckSources.Count == 0;
+    }
 
-    /// <summary>How long workers that have run their last job of a run, past ShutdownTimeout, are given to leave it.</summary>
+    /// <summary>A run's work that did not stop within ShutdownTimeout: the task of its stopping, and what held it.</summary>
+    private readonly record struct StuckWork(Task Work, ShutdownReport Report);
+
+    /// <summary>How long work that no job and no source holds, past ShutdownTimeout, is given to stop.</summary>
     private static readonly TimeSpan LeavingGrace = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>The runs whose source may hold the work: <paramref name="run"/>, or <paramref name="runs"/> and the runs still ending.</summary>
-    private Run[] SourceHolders(Run? run, Run[]? runs) =>
+    /// <summary>
+    /// The runs whose source is still blocked: of <paramref name="run"/>, or of <paramref name="runs"/> and the runs still
+    /// ending.
+    /// </summary>
+    private List<Run> StuckSources(Run? run, Run[]? runs)
+    {
         // A run that timed out may be in both lists: it enters the ending runs before it leaves the runs.
-        run is null ? [.. (runs ?? []).Union(SnapshotEndingRuns())] : [run];
+        IEnumerable<Run> holders = run is null ? (runs ?? []).Union(SnapshotEndingRuns()) : [run];
+        return [.. holders.Where(static holder => !holder.Producer.IsCompleted)];
+    }
 
     /// <summary>
-    /// Builds, and logs at Error level, the exception naming what ignored cancellation: the jobs still running
-    /// (<paramref name="running"/>, from <see cref="StuckJobsAsync"/>), and the job sources still blocked (of
-    /// <paramref name="run"/>, or of <paramref name="runs"/> at disposal).
+    /// Builds, and logs at Error level, the exception naming what ignored cancellation, from <paramref name="report"/>
+    /// (<see cref="StuckWorkAsync"/>): the jobs still running, and the job sources still blocked.
     /// </summary>
-    private WorkerPoolShutdownTimeoutException ShutdownTimeoutExceeded(Run? run, List<RunningJobInfo> running, Exception? innerException, Run[]? runs = null)
+    private WorkerPoolShutdownTimeoutException ShutdownTimeoutExceeded(Run? run, ShutdownReport report, Exception? innerException)
     {
         double shutdownTimeoutMs = _options.ShutdownTimeout.TotalMilliseconds;
-        foreach (RunningJobInfo job in running)
+        foreach (RunningJobInfo job in report.RunningJobs)
         {
             double elapsedMs = job.Elapsed.TotalMilliseconds;
             Log.ShutdownTimeoutExceeded(_logger, _name, job.RunId, job.Index, elapsedMs, shutdownTimeoutMs);
         }
 
-        int sourcesStuck = 0;
-        foreach (Run candidate in SourceHolders(run, runs))
+        foreach (Run stuck in report.StuckSources)
         {
-            if (!candidate.Producer.IsCompleted)
-            {
-                sourcesStuck++;
-                Log.SourceIgnoredShutdown(_logger, _name, candidate.Id, shutdownTimeoutMs);
-            }
+            Log.SourceIgnoredShutdown(_logger, _name, stuck.Id, shutdownTimeoutMs);
         }
 
-        if (running.Count == 0 && sourcesStuck == 0)
+        if (report.HeldOutsideJobs)
         {
-            Log.WorkerHeldPastShutdown(_logger, _name, run?.Id ?? 0, shutdownTimeoutMs);
+            Log.WorkHeldPastShutdown(_logger, _name, run?.Id ?? 0, shutdownTimeoutMs);
         }
 
-        return new WorkerPoolShutdownTimeoutException(_name, _options.ShutdownTimeout, running, sourcesStuck, innerException);
+        return new WorkerPoolShutdownTimeoutException(
+            _name, _options.ShutdownTimeout, report.RunningJobs, report.StuckSources.Count, report.HeldOutsideJobs, innerException);
     }
 
     /// <summary>

@@ -5,12 +5,15 @@ namespace WorkerPool;
 
 /// <summary>
 /// Thrown when jobs ignore their cancellation token for longer than <see cref="WorkerPoolOptions.ShutdownTimeout"/>
-/// while a run ends or the pool is disposed. It names every job that was still running.
+/// while a run ends or the pool is disposed. It names every job that was still running, and says how many job sources
+/// were still blocked.
 /// </summary>
 /// <remarks>
-/// The jobs named here are still executing when this exception is thrown: the pool cannot stop code that ignores
+/// The jobs named here were executing when the timeout elapsed, and may still be: the pool cannot stop code that ignores
 /// its token. They stay counted in <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return, and their
-/// outcomes are discarded.
+/// outcomes are discarded. Rarely, neither a job nor a source held the work, but something outside the jobs did (a
+/// logger or a metrics listener that a worker called after its job, for 200 ms more than the timeout): the exception
+/// then names no job, and its message says so.
 /// </remarks>
 public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
 {
@@ -44,13 +47,16 @@ public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
     /// <param name="innerException">The exception that was ending the run, if any.</param>
     /// <exception cref="ArgumentNullException"><paramref name="poolName"/> or <paramref name="runningJobs"/> is <see langword="null"/>.</exception>
     public WorkerPoolShutdownTimeoutException(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, Exception? innerException)
-        : this(poolName, shutdownTimeout, runningJobs, sourcesStuck: 0, innerException)
+        : this(poolName, shutdownTimeout, runningJobs, sourcesStuck: 0, heldOutsideJobs: false, innerException)
     {
     }
 
-    /// <summary>Creates the exception for the jobs, and the job sources, that ignored cancellation.</summary>
-    internal WorkerPoolShutdownTimeoutException(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, int sourcesStuck, Exception? innerException)
-        : base(FormatMessage(poolName, shutdownTimeout, runningJobs, sourcesStuck), innerException)
+    /// <summary>
+    /// Creates the exception for the jobs, and the job sources, that ignored cancellation; or, with
+    /// <paramref name="heldOutsideJobs"/>, for work that neither held.
+    /// </summary>
+    internal WorkerPoolShutdownTimeoutException(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, int sourcesStuck, bool heldOutsideJobs, Exception? innerException)
+        : base(FormatMessage(poolName, shutdownTimeout, runningJobs, sourcesStuck, heldOutsideJobs), innerException)
     {
         PoolName = poolName;
         RunningJobs = runningJobs;
@@ -61,19 +67,18 @@ public sealed class WorkerPoolShutdownTimeoutException : TimeoutException
     public string PoolName { get; }
 
     /// <summary>Gets the jobs that were still running when the timeout elapsed.</summary>
-    /// <value>One entry per job, in index order, with its index and how long it had run.</value>
+    /// <value>One entry per job, in index order, with its index and how long it had run; empty when only blocked job sources, or something outside the jobs, held the work.</value>
     public IReadOnlyList<RunningJobInfo> RunningJobs { get; }
 
-    private static string FormatMessage(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, int sourcesStuck)
+    private static string FormatMessage(string poolName, TimeSpan shutdownTimeout, IReadOnlyList<RunningJobInfo> runningJobs, int sourcesStuck, bool heldOutsideJobs)
     {
         ArgumentNullException.ThrowIfNull(poolName);
         ArgumentNullException.ThrowIfNull(runningJobs);
-        if (sourcesStuck == 0 && runningJobs.Count == 0)
+        if (heldOutsideJobs)
         {
-            // Every job had returned: a worker was held after its job, outside the pool's reach.
             return string.Create(
                 CultureInfo.InvariantCulture,
-                $"The work of pool '{poolName}' did not stop within the shutdown timeout of {shutdownTimeout}, though none of its jobs was still running: a worker was held between two jobs, by a logger or a metrics listener it called.");
+                $"The work of pool '{poolName}' did not stop within the shutdown timeout of {shutdownTimeout}, though no job was running and no job source was blocked: something outside the jobs held it, such as a logger or a metrics listener that a worker called after its job.");
         }
 
         var text = new StringBuilder();

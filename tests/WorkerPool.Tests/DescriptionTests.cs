@@ -142,7 +142,7 @@ public sealed class DescriptionTests : PoolTest
     {
         var job = new RunningJobInfo { PoolName = "orders", RunId = 1, Index = 3, Elapsed = TimeSpan.FromMilliseconds(7000) };
 
-        new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [job], sourcesStuck: 1, innerException: null).Message.Should().Be(
+        new WorkerPoolShutdownTimeoutException("orders", TimeSpan.FromSeconds(5), [job], sourcesStuck: 1, heldOutsideJobs: false, innerException: null).Message.Should().Be(
             "1 job source(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05, and still hold their run. "
             + "1 job(s) of pool 'orders' ignored cancellation for longer than the shutdown timeout of 00:00:05: run 1 job #3 running for 7000 ms;");
     }

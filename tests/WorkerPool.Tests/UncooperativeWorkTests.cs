@@ -427,9 +427,10 @@ public sealed class UncooperativeWorkTests : PoolTest
             var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
             timeout.RunningJobs.Should().BeEmpty();
             timeout.Message.Should().Be(
-                "The work of pool 'held' did not stop within the shutdown timeout of 00:00:05, though none of its jobs was "
-                + "still running: a worker was held between two jobs, by a logger or a metrics listener it called.");
-            held.Logger.Written.Should().Contain("WorkerHeldPastShutdown").And.NotContain("ShutdownTimeoutExceeded");
+                "The work of pool 'held' did not stop within the shutdown timeout of 00:00:05, though no job was running and "
+                + "no job source was blocked: something outside the jobs held it, such as a logger or a metrics listener that a "
+                + "worker called after its job.");
+            held.Logger.Written.Should().Contain("WorkHeldPastShutdown").And.NotContain("ShutdownTimeoutExceeded");
         }
         finally
         {
@@ -465,8 +466,10 @@ public sealed class UncooperativeWorkTests : PoolTest
             clock.Advance(ShutdownTimeout);
             var timeout = await drain.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
             timeout.RunningJobs.Should().BeEmpty();
-            timeout.Message.Should().StartWith("The work of pool 'held' did not stop within the shutdown timeout of 00:00:05, though none of its jobs was still running");
-            held.Logger.Written.Should().Contain("WorkerHeldPastShutdown");
+            timeout.Message.Should().StartWith("The work of pool 'held' did not stop within the shutdown timeout of 00:00:05, though no job was running and no job source was blocked");
+
+            // Logged by the drain, and maybe by the run's own finish too: its grace may end after the worker is released.
+            held.Logger.Written.Should().Contain("WorkHeldPastShutdown");
         }
         finally
         {
@@ -477,6 +480,51 @@ public sealed class UncooperativeWorkTests : PoolTest
         await run.ShouldThrowAsync<Exception>();
         await pool.WhenNoWorkersAsync().Within();
         await pool.DisposeAsync().Within();
+    }
+
+    [Fact]
+    public async Task RunAsync_SourceBlockedPastShutdownTimeoutReturnsWhileTheRunEnds_ThrowsNamingTheSource()
+    {
+        // The run's finish times out while the source is blocked; the source returns while the run ends (inside its
+        // RunEnded log), before the exception is built. The exception names what held the work when the timeout elapsed.
+        var clock = new TestClock();
+        var releaseSource = TestExtensions.NewGate();
+        var sourceBlocked = TestExtensions.NewGate();
+        var logger = new HookLoggerFactory("RunEnded") { Hook = () => releaseSource.TrySetResult() };
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, Name = "source", TimeProvider = clock },
+            logger);
+        using var cts = new CancellationTokenSource();
+
+        // Off the test's thread: the run may pull its first job before it returns.
+        Task<IReadOnlyList<JobResult<int, int>>> run = Task.Run(() => pool.RunAsync(BlockingSource(sourceBlocked, releaseSource.Task), cts.Token));
+        try
+        {
+            await sourceBlocked.Task.Within();
+            await cts.CancelAsync();
+            await clock.TimerSet(ShutdownTimeout).Within();
+            clock.Advance(ShutdownTimeout);
+
+            var timeout = await run.ShouldThrowAsync<WorkerPoolShutdownTimeoutException>();
+            timeout.RunningJobs.Should().BeEmpty();
+            timeout.Message.Should().StartWith("1 job source(s) of pool 'source' ignored cancellation");
+            logger.Written.Should().Contain("SourceIgnoredShutdown").And.NotContain("WorkHeldPastShutdown");
+        }
+        finally
+        {
+            releaseSource.TrySetResult();
+        }
+
+        await pool.WhenNoWorkersAsync().Within();
+    }
+
+    /// <summary>Yields nothing: says it is blocked, then ignores cancellation until <paramref name="release"/> completes.</summary>
+    private static IEnumerable<int> BlockingSource(TaskCompletionSource blocked, Task release)
+    {
+        blocked.TrySetResult();
+        release.Wait();
+        yield break;
     }
 
     /// <summary>

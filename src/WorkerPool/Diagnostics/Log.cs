@@ -59,9 +59,9 @@ internal static partial class Log
         Message = "Pool {PoolName}: the job source ignored cancellation and had not returned after the shutdown timeout of {ShutdownTimeoutMs:0} ms; it holds its run")]
     private static partial void SourceIgnoredShutdownCore(ILogger logger, string poolName, double shutdownTimeoutMs);
 
-    [LoggerMessage(EventId = 12, EventName = "WorkerHeldPastShutdown", Level = LogLevel.Error,
-        Message = "Pool {PoolName}: the work did not stop within the shutdown timeout of {ShutdownTimeoutMs:0} ms, though none of its jobs was still running; a worker was held between two jobs, by a logger or a metrics listener it called")]
-    private static partial void WorkerHeldPastShutdownCore(ILogger logger, string poolName, double shutdownTimeoutMs);
+    [LoggerMessage(EventId = 12, EventName = "WorkHeldPastShutdown", Level = LogLevel.Error,
+        Message = "Pool {PoolName}: the work did not stop within the shutdown timeout of {ShutdownTimeoutMs:0} ms, though no job was running and no job source was blocked; something outside the jobs held it, such as a logger or a metrics listener that a worker called after its job")]
+    private static partial void WorkHeldPastShutdownCore(ILogger logger, string poolName, double shutdownTimeoutMs);
 
     private static readonly Func<ILogger, string, long, IDisposable?> RunScope =
         LoggerMessage.DefineScope<string, long>("Pool {PoolName} run {RunId}");
@@ -101,8 +101,8 @@ internal static partial class Log
     public static void SourceIgnoredShutdown(ILogger logger, string poolName, long runId, double shutdownTimeoutMs) =>
         Write(logger, LogLevel.Error, poolName, runId, (poolName, shutdownTimeoutMs), static (logger, s) => SourceIgnoredShutdownCore(logger, s.poolName, s.shutdownTimeoutMs));
 
-    public static void WorkerHeldPastShutdown(ILogger logger, string poolName, long runId, double shutdownTimeoutMs) =>
-        Write(logger, LogLevel.Error, poolName, runId, (poolName, shutdownTimeoutMs), static (logger, s) => WorkerHeldPastShutdownCore(logger, s.poolName, s.shutdownTimeoutMs));
+    public static void WorkHeldPastShutdown(ILogger logger, string poolName, long runId, double shutdownTimeoutMs) =>
+        Write(logger, LogLevel.Error, poolName, runId, (poolName, shutdownTimeoutMs), static (logger, s) => WorkHeldPastShutdownCore(logger, s.poolName, s.shutdownTimeoutMs));
 
     /// <summary>Whether <paramref name="level"/> is enabled; <see langword="false"/> if the logger throws.</summary>
     public static bool IsEnabled(ILogger logger, LogLevel level)

@@ -247,8 +247,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         finally
         {
-            slot.End();
-            slot.DisarmTimeout();
+            // The timeout first: its disarming waits for a callback of the job's own still running on its token, and until
+            // then the slot names the job, as a shutdown timeout does.
+            try
+            {
+                slot.DisarmTimeout();
+            }
+            finally
+            {
+                slot.End();
+            }
         }
     }
 

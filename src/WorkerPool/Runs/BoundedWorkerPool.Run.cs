@@ -350,7 +350,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>
         /// Ends the run: cancels it unless it completed, closes it to new claims, and waits for its workers and its
         /// producer, at most ShutdownTimeout on the options' clock. Returns <see langword="null"/> if all of them stopped;
-        /// otherwise the task of their stopping, for <see cref="EndAfterStuckWorkReturns"/>, and the jobs still running.
+        /// otherwise the task of their stopping, for <see cref="EndAfterStuckWorkReturns"/>, and what held them.
         /// </summary>
         internal async Task<StuckWork?> FinishAsync(bool completed)
         {
@@ -373,7 +373,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Task waited = both.WaitAsync(timeout, _pool._options.TimeProvider);
             await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             _ = waited.Exception;
-            if (await _pool.StuckJobsAsync(both, this, runs: null).ConfigureAwait(false) is not { } running)
+
+            // Its parts, not the task of both, which completes a thread-pool hop after the last of them.
+            if ((drained.IsCompleted && producer.IsCompleted)
+                || await _pool.StuckWorkAsync(both, [drained, producer], this, runs: null).ConfigureAwait(false) is not { } report)
             {
                 return null;
             }
@@ -381,7 +384,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // The run's resources are still in use and some of its jobs may not be counted yet: the pool is not at rest
             // until EndAfterTimeout, which EndAfterStuckWorkReturns arranges once the run's end has counted what it holds.
             _pool.HoldRest(this);
-            return new StuckWork(both, running);
+            return new StuckWork(both, report);
         }
 
         /// <summary>

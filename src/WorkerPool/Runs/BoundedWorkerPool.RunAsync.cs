@@ -308,7 +308,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             try
             {
-                return ShutdownTimeoutExceeded(run, stuckWork.RunningJobs, run.Failure);
+                return ShutdownTimeoutExceeded(run, stuckWork.Report, run.Failure);
             }
             finally
             {
