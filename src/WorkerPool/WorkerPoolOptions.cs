@@ -79,9 +79,10 @@ public sealed class WorkerPoolOptions
     /// their cancellation token, on a timer of <see cref="TimeProvider"/>. When it elapses, the run or the drain throws a
     /// <see cref="WorkerPoolShutdownTimeoutException"/> naming those jobs, and they are logged at Error level (the
     /// disposal only logs them: it never throws). Jobs still running stay counted in
-    /// <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return. If no job is running any more when it elapses
-    /// but a worker has not yet left the work (a logger or metrics listener it called is slow), the pool gives that worker
-    /// up to 200 ms more, on the system clock, before it reports the timeout.
+    /// <see cref="WorkerPoolStatistics.ActiveWorkers"/> until they return. If neither a job nor a job source holds the
+    /// work when it elapses, but something outside the jobs does (most often a worker about to leave, or a logger or
+    /// metrics listener it called), the pool gives the work up to 200 ms more, on the system clock, before it reports the
+    /// timeout.
     /// </summary>
     /// <value>Zero or a positive time, or <see cref="Timeout.InfiniteTimeSpan"/> to wait as long as it takes. The default is <see cref="Timeout.InfiniteTimeSpan"/>.</value>
     public TimeSpan ShutdownTimeout { get; set; } = Timeout.InfiniteTimeSpan;
