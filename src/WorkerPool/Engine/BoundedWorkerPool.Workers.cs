@@ -247,8 +247,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         finally
         {
-            // The timeout first: its disarming waits for a callback of the job's own still running on its token, and until
-            // then the slot names the job, as a shutdown timeout does.
+            // The timeout first: its disarming waits for the run-token link's callback if it is running, and with it for
+            // any callback of the job's own that it reached on the job's token; until then the slot names the job.
             try
             {
                 slot.DisarmTimeout();
