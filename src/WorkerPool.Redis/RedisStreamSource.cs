@@ -391,23 +391,16 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         }
 
         HashSet<string>? runningHere = null;
-        if (takeover)
-        {
-            foreach (StreamEntry entry in entries)
-            {
-                string id = entry.Id.ToString();
-                if (_ledger.IsInFlight(id))
-                {
-                    (runningHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
-                }
-            }
-        }
-
         string first = entries[0].Id.ToString();
         string last = first;
         foreach (StreamEntry entry in entries)
         {
             string id = entry.Id.ToString();
+            if (takeover && _ledger.IsInFlight(id))
+            {
+                (runningHere ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
+            }
+
             if (StreamIds.Compare(id, first) < 0)
             {
                 first = id;
