@@ -194,8 +194,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     break;
                 case JobStatus.Canceled:
                     // Cancelled by its caller or by the pool: a cancellation, whatever exception the job unwound with.
-                    CompleteCanceled(new SubmissionCanceledException(
-                        $"The job submitted to pool '{Pool._name}' was cancelled{Pool.CancellationReason(this)}.",
+                    CompleteCanceled(Canceled(
                         outcome.Error ?? new OperationCanceledException(),
                         (outcome.Error as OperationCanceledException)?.CancellationToken ?? default));
                     break;
@@ -204,6 +203,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     break;
             }
         }
+
+        /// <summary>The exception SubmitAsync is cancelled with, naming the pool and why it was cancelled.</summary>
+        internal SubmissionCanceledException Canceled(Exception innerException, CancellationToken token) =>
+            new($"The job submitted to pool '{Pool._name}' was cancelled{Pool.CancellationReason(this)}.", innerException, token);
 
         /// <summary>Completes SubmitAsync Canceled with <paramref name="canceled"/>.</summary>
         internal void CompleteCanceled(OperationCanceledException canceled)
@@ -354,8 +357,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 case WorkerPoolCanceledException<TJob, TResult> canceled when submission.Failure is null:
                     if (outcomes.Count == 0 || outcomes[0].Status == JobStatus.Canceled)
                     {
-                        submission.CompleteCanceled(new SubmissionCanceledException(
-                            $"The job submitted to pool '{_name}' was cancelled{CancellationReason(submission)}.", canceled, canceled.CancellationToken));
+                        submission.CompleteCanceled(submission.Canceled(canceled, canceled.CancellationToken));
                     }
                     else
                     {
