@@ -247,8 +247,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
         finally
         {
-            // The timeout first: its disarming waits for the run-token link's callback if it is running, and with it for
-            // any callback of the job's own that it reached on the job's token; until then the slot names the job.
+            // The timeout first, while the slot still names the job.
             try
             {
                 slot.DisarmTimeout();
@@ -555,9 +554,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// After a job: resets the timeout source for the next job, or drops it if it cannot be reset: if it was cancelled,
-        /// or if its timer comes from a time provider other than <see cref="TimeProvider.System"/>, which
-        /// <see cref="CancellationTokenSource.TryReset"/> never resets.
+        /// After a job: resets the timeout source for the next job, or drops it if it cannot be reset: if the run's
+        /// cancellation reached it, if its timer cancelled it, or if that timer comes from a time provider other than
+        /// <see cref="TimeProvider.System"/>, which <see cref="CancellationTokenSource.TryReset"/> never resets. Never
+        /// waits for a callback on the job's token.
         /// </summary>
         internal void DisarmTimeout()
         {
@@ -566,10 +566,19 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return;
             }
 
-            // Dispose waits for a cancel callback already running, so the source is quiet before it is reused.
-            _link.Dispose();
+            // Not Dispose, which would wait for the link's callback if it is running: through the job's token, that
+            // runs the job's own callbacks, which may block, and the job has returned. A link that could not be removed
+            // has cancelled the source or is cancelling it: the source is dropped, not reused, and not disposed while
+            // its callbacks may still run (a cancelled source has no timer left).
+            bool removed = _link.Unregister();
             _link = default;
             _armed = null;
+            if (!removed)
+            {
+                _timeout = null;
+                return;
+            }
+
             if (!timeout.TryReset())
             {
                 // Stryker disable once Statement : releases a spent timeout's source; not observable through the public API

@@ -10,7 +10,7 @@ namespace WorkerPool;
 /// <remarks>
 /// Unlike a <see cref="SemaphoreSlim"/>, a wait here allocates nothing: the single waiter reuses one
 /// <see cref="ReusableWaiter{T}"/>, and cancellation reaches it through <see cref="Close"/>, called
-/// from the run's one registration on its token, instead of through a registration per wait.
+/// as the run starts to stop, instead of through a registration per wait.
 /// </remarks>
 internal sealed class CreditWindow
 {

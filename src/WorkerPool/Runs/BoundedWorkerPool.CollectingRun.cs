@@ -15,7 +15,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             Link(CancelRun);
         }
 
-        private readonly TaskCompletionSource _allWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _readyToFinish = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Task? _consumer;
 
@@ -24,9 +24,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// Completes (never faults) once the source is exhausted and every pulled job's outcome is written to the
-        /// <see cref="Collector"/>.
+        /// <see cref="Collector"/>, or once the run starts to stop, whichever comes first. A run that has not started to
+        /// stop by then has written every outcome.
         /// </summary>
-        internal Task AllWritten => _allWritten.Task;
+        internal Task ReadyToFinish => _readyToFinish.Task;
 
         /// <summary>
         /// Records the task RunAsync returns (the collector's result, unwrapped), which disposal waits for, and returns it:
@@ -42,7 +43,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         internal override void Publish(in JobResult<TJob, TResult> result) => Collector.Add(result);
 
-        protected override void MarkAllWritten() => _allWritten.TrySetResult();
+        protected override void MarkAllWritten() => _readyToFinish.TrySetResult();
+
+        protected override void OnStopRequested(bool byLink) => _readyToFinish.TrySetResult();
 
         internal override void MarkEnded() => _ended.TrySetResult();
 

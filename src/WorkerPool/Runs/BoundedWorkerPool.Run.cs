@@ -28,9 +28,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private CancellationTokenRegistration _disposalLink;
         private NestedRunCount _nested;
 
-        // The claim protocol, and whether the run is stopping.
+        // The claim protocol, and whether the run is stopping: NotStopping, or who stopped it first.
         private ClaimGate _claims;
         private int _stopping;
+        private const int NotStopping = 0;
+        private const int StoppedByRun = 1;  // RequestStop: its token is cancelled on the thread pool
+        private const int StoppedByLink = 2; // a link's callback: it cancels the token itself, inline
 
         // Outcomes published by workers, and the number of jobs pulled once the source is exhausted (until then,
         // long.MaxValue): when they are equal, every outcome is written.
@@ -59,8 +62,39 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>The token the caller passed.</summary>
         protected CancellationToken CallerToken => _callerToken;
 
-        /// <summary>Cancels the run: the callback of a link that <see cref="Link"/> makes.</summary>
-        protected static readonly Action<object?> CancelRun = static state => ((Run)state!).Cancel();
+        /// <summary>Cancels the run: the callback of a link that <see cref="Link"/> makes (<see cref="CancelFromLink"/>).</summary>
+        protected static readonly Action<object?> CancelRun = static state => ((Run)state!).CancelFromLink();
+
+        /// <summary>
+        /// A link's callback: the run stops, its end is told (<see cref="OnStopRequested"/>), and only then is its token
+        /// cancelled, inline, as a linked source's would be: the jobs' own callbacks run on the thread that cancelled,
+        /// and one that throws reaches it. So a job's callback that blocks holds that thread, as it would through a linked
+        /// source, but not the run's end, which no longer waits on the token's callbacks.
+        /// </summary>
+        private void CancelFromLink()
+        {
+            // The disposal of the run's source waits for this cancellation to return (DisposeResources).
+            var canceling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Interlocked.CompareExchange(ref _cancellation, canceling.Task, null);
+            Volatile.Write(ref _stopping, StoppedByLink);
+            OnStopRequested(byLink: true);
+            try
+            {
+                Cancel();
+            }
+            finally
+            {
+                canceling.TrySetResult();
+            }
+        }
+
+        /// <summary>
+        /// Called as the run starts to stop, before its token is cancelled, by every way of stopping it, possibly more than
+        /// once: wakes what waits for the run's end. A job's callback on the token, which may block, runs only after
+        /// this. <paramref name="byLink"/> tells a cancellation by the caller's token, the enumerator's or the pool's
+        /// disposal from the run's own stop (its failure, or its finish).
+        /// </summary>
+        protected abstract void OnStopRequested(bool byLink);
 
         /// <summary>
         /// Registers <paramref name="onCanceled"/>, which must cancel the run, on the caller's token and the pool's
@@ -224,7 +258,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// Whether the run is ending: set synchronously by <see cref="RequestStop"/>, or by cancellation of its token.
         /// No job starts once this is true, and a stream yields nothing more.
         /// </summary>
-        internal bool IsStopping => Volatile.Read(ref _stopping) != 0 || IsCanceled;
+        internal bool IsStopping => Volatile.Read(ref _stopping) != NotStopping || IsCanceled;
 
         internal bool CanceledByCaller => _callerToken.IsCancellationRequested || EnumeratorToken.IsCancellationRequested;
 
@@ -334,12 +368,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// Stops the run: <see cref="IsStopping"/> turns true at once, and the token is cancelled with its callbacks
-        /// running on the thread pool.
+        /// Stops the run: <see cref="IsStopping"/> turns true at once, what waits for the run's end is woken, and the
+        /// token is cancelled with its callbacks running on the thread pool, unless a link is cancelling it already.
         /// </summary>
         internal void RequestStop()
         {
-            Volatile.Write(ref _stopping, 1);
+            int before = Interlocked.CompareExchange(ref _stopping, StoppedByRun, NotStopping);
+            OnStopRequested(byLink: false);
+            if (before == StoppedByLink)
+            {
+                return;
+            }
+
             Task? cancellation = BoundedWorkerPool<TJob, TResult>.CancelInBackground(this);
             if (cancellation is not null)
             {

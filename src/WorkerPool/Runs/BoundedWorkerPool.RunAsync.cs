@@ -264,17 +264,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     private async Task<Task<IReadOnlyList<JobResult<TJob, TResult>>>> CollectAsync(CollectingRun run)
     {
         ResultCollector<TJob, TResult> collected = run.Collector;
-        // Completes (never faults) once the source is exhausted and every pulled job's outcome is written.
-        Task allWritten = run.AllWritten;
-        if (!allWritten.IsCompleted)
-        {
-            // Cancellation ends this wait without an exception: the run's finish below decides what it means.
-            await allWritten.WaitAsync(run.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
+
+        // Not a wait on the run's token: a callback a job registered on it may block the callbacks after it.
+        await run.ReadyToFinish.ConfigureAwait(false);
 
         // A stopping run may still have written every outcome (jobs it never started are written as Canceled): it
         // was cancelled all the same.
-        bool completed = allWritten.IsCompleted && !run.IsStopping;
+        bool completed = !run.IsStopping;
+        Debug.Assert(!completed || run.Published == run.Pulled, "A run that is not stopping is ready to finish only once every outcome is written.");
         if (await FinishAndEndAsync(run, completed, collected.Add).ConfigureAwait(false) is { } ending)
         {
             // Jobs stuck past ShutdownTimeout may still write outcomes: the list is not read, the run throws.

@@ -176,7 +176,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                         _heldCredits = 0;
                     }
 
-                    // No token here: the run's cancellation wakes this wait with a marker (StreamingRun.OnCanceled), so a wait
+                    // No token here: the run's cancellation wakes this wait with a marker (StreamingRun.OnStopRequested), so a wait
                     // allocates nothing and a cancelled run throws nothing here.
                     if (!await reader.WaitToReadAsync().ConfigureAwait(false))
                     {

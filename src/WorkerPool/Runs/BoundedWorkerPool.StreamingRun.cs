@@ -35,9 +35,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // Stryker disable once Arithmetic : any batch from 1 to the window keeps the bound; the size is throughput only
             CreditBatch = Math.Clamp(windowSize / 4, 1, MaxCreditBatch);
 
-            // The producer's and the consumer's waits take no token: this one registration ends both. It lives as long
-            // as the run's source, whose disposal removes it. Made before the links, which may cancel the run at once.
-            Token.UnsafeRegister(static state => ((StreamingRun)state!).OnCanceled(), this);
+            // The producer's and the consumer's waits take no token: OnStopRequested ends both.
             Link(CancelRun);
             if (enumeratorToken.CanBeCanceled)
             {
@@ -104,11 +102,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// Once the run is cancelled: closes the window, which ends the producer's wait for a credit, and wakes a consumer
+        /// Once the run starts to stop: closes the window, which ends the producer's wait for a credit, and wakes a consumer
         /// waiting for an outcome by writing a marker that is not an outcome (index -1). The consumer never takes it for an
         /// outcome, since it stops reading once the run is stopping, and <see cref="DrainOutcomes"/> skips it.
         /// </summary>
-        private void OnCanceled()
+        protected override void OnStopRequested(bool byLink)
         {
             Window.Close();
             Results.Writer.TryWrite(new JobResult<TJob, TResult>(-1, default!, JobStatus.Canceled, default, null, TimeSpan.Zero));

@@ -72,6 +72,54 @@ public sealed class RunTokenTests : PoolTest
         pool.GetStatistics().ActiveWorkers.Should().Be(0);
     }
 
+    [Theory]
+    [InlineData(Caller.RunAsync, false)]
+    [InlineData(Caller.RunAsync, true)]
+    [InlineData(Caller.StreamAsyncToken, false)]
+    [InlineData(Caller.StreamAsyncToken, true)]
+    [InlineData(Caller.StreamAsyncWithCancellation, false)]
+    [InlineData(Caller.StreamAsyncWithCancellation, true)]
+    [InlineData(Caller.SubmitAsync, false)]
+    [InlineData(Caller.SubmitAsync, true)]
+    public async Task CallerCancels_AJobsCallbackBlocksAfterTheJobEnded_TheCallEndsCancelledWithoutWaitingForIt(Caller caller, bool withJobTimeout)
+    {
+        using var release = new ManualResetEventSlim();
+        var started = TestExtensions.NewGate();
+        var blocking = TestExtensions.NewGate();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                // Registered before the delay's own registration, so it runs after it, once the job has ended.
+                token.Register(() =>
+                {
+                    blocking.TrySetResult();
+                    release.Wait();
+                });
+                started.TrySetResult();
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, JobTimeout = withJobTimeout ? TimeSpan.FromHours(1) : Timeout.InfiniteTimeSpan });
+        using var cts = new CancellationTokenSource();
+
+        Task call = Start(pool, caller, cts.Token);
+        await started.Task.Within();
+        Task canceling = Task.Run(cts.Cancel);
+        try
+        {
+            await blocking.Task.Within();
+            await call.ShouldThrowAsync<OperationCanceledException>();
+            canceling.IsCompleted.Should().BeFalse("the job's callback still holds the thread that cancelled");
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        await canceling.Within();
+        pool.GetStatistics().Canceled.Should().Be(1);
+    }
+
     private static Task Start(BoundedWorkerPool<int, int> pool, Caller caller, CancellationToken token) => caller switch
     {
         Caller.RunAsync => pool.RunAsync([1], token),
