@@ -24,6 +24,7 @@ internal static class CompareReport
         lines.AddRange(TrivialTable(settings, launches));
         lines.AddRange(SubmitTable(settings, launches));
         lines.AddRange(CancellationTable(settings, launches));
+        lines.AddRange(CancellationFloor(settings, launches));
         lines.AddRange(LatencyTable(settings, launches));
         lines.AddRange(ManyOwnersTable(settings, launches));
         lines.AddRange(Goals(settings, launches));
@@ -88,6 +89,27 @@ internal static class CompareReport
             new Column("jobs still running at return", "N0", (_, _, result) => result.StillRunning),
             TimeRatio(Cancellation, ForEach, "time ÷ Parallel.ForEachAsync"),
             TimeRatio(Cancellation, NoPool, "time ÷ no pool")));
+
+    /// <summary>
+    /// A lower bound of the cancellation workload: each job's own exception, at what one throw costs in the same launch.
+    /// Throws by two threads at once are timed too: how much a pool that unwound its jobs on both cores could gain.
+    /// </summary>
+    private static IEnumerable<string> CancellationFloor(CompareSettings settings, IReadOnlyList<CompareLaunch> launches)
+    {
+        static double Cheapest(CompareLaunch launch) =>
+            Math.Min(launch.Info(CompareWorkloads.ThrowNanosecondsOneThread), launch.Info(CompareWorkloads.ThrowNanosecondsTwoThreads));
+
+        Spread oneThread = Across(launches, launch => launch.Info(CompareWorkloads.ThrowNanosecondsOneThread));
+        Spread twoThreads = Across(launches, launch => launch.Info(CompareWorkloads.ThrowNanosecondsTwoThreads));
+        Spread speedUp = Across(launches, launch => launch.Info(CompareWorkloads.ThrowNanosecondsOneThread) / launch.Info(CompareWorkloads.ThrowNanosecondsTwoThreads));
+        Spread floor = Across(launches, launch => settings.CancellationJobs * Cheapest(launch) / Total(launch.Get(Cancellation, ForEach)));
+        yield return "";
+        yield return Text($"One OperationCanceledException thrown and caught in a loop, timed in the same launch: {oneThread.ToString("N0")} ns on one thread alone; ") +
+            Text($"{twoThreads.ToString("N0")} ns of wall time per throw with two threads throwing at once, a speed-up of {speedUp.ToString("N2")}: ") +
+            Text($"a pool that unwound its jobs on both cores would gain that much at most. The jobs' own {settings.CancellationJobs:N0} throws alone, ") +
+            Text($"at the cheaper of the two, take {floor.ToString("N2")} × Parallel.ForEachAsync's time in the same launch: a lower bound for any ") +
+            "scheduler. In the workload each throw also unwinds an async method and runs its continuation, as the no-pool baseline does.";
+    }
 
     private static IEnumerable<string> LatencyTable(CompareSettings settings, IReadOnlyList<CompareLaunch> launches)
     {

@@ -35,6 +35,10 @@ internal static class CompareWorkloads
     /// <summary>Info key: the shared pool's PeakWorkers after the many-owners rounds.</summary>
     public const string PeakWorkers = "peak-workers";
 
+    /// <summary>Info keys: wall-clock ns per exception thrown and caught, by one thread alone and by two at once.</summary>
+    public const string ThrowNanosecondsOneThread = "throw-ns-1-thread";
+    public const string ThrowNanosecondsTwoThreads = "throw-ns-2-threads";
+
     private static readonly TimeSpan ParkTimeout = TimeSpan.FromSeconds(30);
 
     public static string StreamAsync(int queueCapacity) => $"Pool StreamAsync, QueueCapacity {queueCapacity:N0}";
@@ -156,6 +160,10 @@ internal static class CompareWorkloads
             ],
             settings.CancellationRounds,
             launch);
+
+        // The floor of this workload: every job throws one exception of its own, and throws may not run in parallel.
+        Info(ThrowNanosecondsOneThread, ThrowCost.NanosecondsPerThrow(threads: 1, throwsPerThread: 2 * jobs));
+        Info(ThrowNanosecondsTwoThreads, ThrowCost.NanosecondsPerThrow(threads: 2, throwsPerThread: jobs));
     }
 
     /// <summary>
