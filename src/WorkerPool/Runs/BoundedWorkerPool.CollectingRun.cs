@@ -12,7 +12,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             : base(pool, callerToken)
         {
             Collector = collector;
-            Link(CancelRun);
+            Link();
         }
 
         private readonly TaskCompletionSource _readyToFinish = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -45,7 +45,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         protected override void MarkAllWritten() => _readyToFinish.TrySetResult();
 
-        protected override void OnStopRequested(bool byLink) => _readyToFinish.TrySetResult();
+        protected override void OnStopRequested(bool fromOutside) => _readyToFinish.TrySetResult();
 
         internal override void MarkEnded() => _ended.TrySetResult();
 

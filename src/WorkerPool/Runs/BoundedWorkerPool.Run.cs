@@ -15,8 +15,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </summary>
     /// <remarks>
     /// A run is its own token source, and the mark of the first worker slot that runs one of its jobs
-    /// (<see cref="IJobMark"/>): a call allocates neither apart. Registrations on its caller's token and the pool's
-    /// disposal token (<see cref="Link"/>) cancel it, as a linked source would; its disposal removes them.
+    /// (<see cref="IJobMark"/>): a call allocates neither apart. Registrations on its caller's token (inline, as a linked
+    /// source would) and on the pool's own token (on the thread pool) cancel it (<see cref="Link"/>); its disposal removes
+    /// them.
     /// </remarks>
     private abstract class Run : CancellationTokenSource, IJobMark, IJobQueueOwner
     {
@@ -32,8 +33,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private ClaimGate _claims;
         private int _stopping;
         private const int NotStopping = 0;
-        private const int StoppedByRun = 1;  // RequestStop: its token is cancelled on the thread pool
-        private const int StoppedByLink = 2; // a link's callback: it cancels the token itself, inline
+        private const int StoppedByRun = 1;  // RequestStop, or the pool's token: the token is cancelled on the thread pool
+        private const int StoppedByLink = 2; // the caller's link: it cancels the token itself, inline
 
         // Outcomes published by workers, and the number of jobs pulled once the source is exhausted (until then,
         // long.MaxValue): when they are equal, every outcome is written.
@@ -62,7 +63,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>The token the caller passed.</summary>
         protected CancellationToken CallerToken => _callerToken;
 
-        /// <summary>Cancels the run: the callback of a link that <see cref="Link"/> makes (<see cref="CancelFromLink"/>).</summary>
+        /// <summary>Cancels the run: the callback of its link to its caller's token, or to a stream's enumerator token (<see cref="CancelFromLink"/>).</summary>
         protected static readonly Action<object?> CancelRun = static state => ((Run)state!).CancelFromLink();
 
         /// <summary>
@@ -77,7 +78,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             var canceling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Interlocked.CompareExchange(ref _cancellation, canceling.Task, null);
             Volatile.Write(ref _stopping, StoppedByLink);
-            OnStopRequested(byLink: true);
+            OnStopRequested(fromOutside: true);
             try
             {
                 Cancel();
@@ -91,24 +92,37 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>
         /// Called as the run starts to stop, before its token is cancelled, by every way of stopping it, possibly more than
         /// once: wakes what waits for the run's end. A job's callback on the token, which may block, runs only after
-        /// this. <paramref name="byLink"/> tells a cancellation by the caller's token, the enumerator's or the pool's
-        /// disposal from the run's own stop (its failure, or its finish).
+        /// this. <paramref name="fromOutside"/> tells a cancellation by the caller's token, the enumerator's or the pool's
+        /// own token (its disposal, or a drain's token) from the run's own stop (its failure, or its finish).
         /// </summary>
-        protected abstract void OnStopRequested(bool byLink);
+        protected abstract void OnStopRequested(bool fromOutside);
 
         /// <summary>
-        /// Registers <paramref name="onCanceled"/>, which must cancel the run, on the caller's token and the pool's
-        /// disposal token. Call once. A token already cancelled runs it at once.
+        /// Links the run to its caller's token (<see cref="CancelRun"/>) and to the pool's own token, which its disposal
+        /// and a drain's token cancel (<see cref="StopForPool"/>). Call once. A token already cancelled stops the run at once.
         /// </summary>
-        protected void Link(Action<object?> onCanceled)
+        protected void Link()
         {
             if (_callerToken.CanBeCanceled)
             {
-                _callerLink = _callerToken.UnsafeRegister(onCanceled, this);
+                _callerLink = _callerToken.UnsafeRegister(CancelRun, this);
             }
 
-            _disposalLink = _pool._disposeCts.Token.UnsafeRegister(onCanceled, this);
+            _disposalLink = _pool._disposeCts.Token.UnsafeRegister(StopForPool, this);
         }
+
+        /// <summary>
+        /// The pool's token cancelled: the run stops as by a link (<see cref="OnStopRequested"/>), but its token is cancelled
+        /// on the thread pool, apart from every other run's. The pool's token reaches all its runs through one chain of
+        /// callbacks: cancelled inline there, a job's callback that blocks would hold every other caller's run.
+        /// </summary>
+        private static readonly Action<object?> StopForPool = static state =>
+        {
+            var run = (Run)state!;
+            Interlocked.CompareExchange(ref run._stopping, StoppedByRun, NotStopping);
+            run.OnStopRequested(fromOutside: true);
+            run.CancelRecordedInBackground();
+        };
 
         /// <summary>Removes the links, without waiting for a callback that is running (the run's disposal waits for it).</summary>
         internal void Unlink()
@@ -374,12 +388,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         internal void RequestStop()
         {
             int before = Interlocked.CompareExchange(ref _stopping, StoppedByRun, NotStopping);
-            OnStopRequested(byLink: false);
-            if (before == StoppedByLink)
+            OnStopRequested(fromOutside: false);
+            if (before != StoppedByLink)
             {
-                return;
+                CancelRecordedInBackground();
             }
+        }
 
+        /// <summary>Cancels the token with its callbacks on the thread pool; the disposal of the source waits for them.</summary>
+        private void CancelRecordedInBackground()
+        {
             Task? cancellation = BoundedWorkerPool<TJob, TResult>.CancelInBackground(this);
             if (cancellation is not null)
             {

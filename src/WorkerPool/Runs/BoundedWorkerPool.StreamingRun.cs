@@ -36,7 +36,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             CreditBatch = Math.Clamp(windowSize / 4, 1, MaxCreditBatch);
 
             // The producer's and the consumer's waits take no token: OnStopRequested ends both.
-            Link(CancelRun);
+            Link();
             if (enumeratorToken.CanBeCanceled)
             {
                 _enumeratorLink = enumeratorToken.UnsafeRegister(CancelRun, this);
@@ -106,7 +106,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// waiting for an outcome by writing a marker that is not an outcome (index -1). The consumer never takes it for an
         /// outcome, since it stops reading once the run is stopping, and <see cref="DrainOutcomes"/> skips it.
         /// </summary>
-        protected override void OnStopRequested(bool byLink)
+        protected override void OnStopRequested(bool fromOutside)
         {
             Window.Close();
             Results.Writer.TryWrite(new JobResult<TJob, TResult>(-1, default!, JobStatus.Canceled, default, null, TimeSpan.Zero));

@@ -122,7 +122,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             // costs no allocation of its own; the end of the submission removes them. Until then the job's token is not
             // linked, but nothing decides on it alone: every check of cancellation reads the caller's and the pool's
             // tokens too (Run.IsCanceled).
-            Link(CancelRun);
+            Link();
 
             // A cancellation may have ended the submission, and removed its registrations, before they were stored. Each
             // side writes, then reads the other's write, with a full fence: either the end sees the registrations, or
@@ -141,13 +141,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
 
         /// <summary>
-        /// A cancellation by the caller or the pool starts the submission's finish on the thread pool, before the link
-        /// cancels the job's token inline (<see cref="Run.CancelFromLink"/>). The run's own stop (its failure) leaves the
+        /// A cancellation by the caller or the pool starts the submission's finish on the thread pool, before the job's
+        /// token is cancelled (inline by the caller's link, <see cref="Run.CancelFromLink"/>). The run's own stop (its failure) leaves the
         /// end to the fast way: the failed job's outcome is the submission's.
         /// </summary>
-        protected override void OnStopRequested(bool byLink)
+        protected override void OnStopRequested(bool fromOutside)
         {
-            if (byLink)
+            if (fromOutside)
             {
                 // Stryker disable once Boolean : preferLocal is a scheduling hint
                 ThreadPool.UnsafeQueueUserWorkItem(static submission => submission.Pool.OnSubmissionCanceled(submission), this, preferLocal: false);

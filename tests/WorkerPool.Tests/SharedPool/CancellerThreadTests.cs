@@ -57,4 +57,57 @@ public sealed class CancellerThreadTests : PoolTest
         await cancelled.CaughtWithinLimitAsync();
         await other.CaughtWithinLimitAsync();
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task PoolDisposed_OneCallersJobCallbackBlocks_AnotherCallersRunStillEndsCancelled(bool withJobTimeout)
+    {
+        using var release = new ManualResetEventSlim();
+        var otherParked = TestExtensions.NewGate();
+        var blockerParked = TestExtensions.NewGate();
+        var blocking = TestExtensions.NewGate();
+        var pool = new BoundedWorkerPool<string, int>(
+            async (job, token) =>
+            {
+                if (job == "blocks")
+                {
+                    // Registered before the delay's own registration, so it runs after it, once the job has ended.
+                    token.Register(() =>
+                    {
+                        blocking.TrySetResult();
+                        release.Wait();
+                    });
+                    blockerParked.TrySetResult();
+                }
+                else
+                {
+                    otherParked.TrySetResult();
+                }
+
+                await Task.Delay(Timeout.Infinite, token);
+                return 1;
+            },
+            new WorkerPoolOptions { MaxWorkers = 2, JobTimeout = withJobTimeout ? TimeSpan.FromHours(1) : Timeout.InfiniteTimeSpan });
+
+        // The other caller first: the pool's disposal reaches the runs newest first, so the blocking caller's comes first.
+        Task<IReadOnlyList<JobResult<string, int>>> other = pool.RunAsync(["parks"]);
+        await otherParked.Task.Within();
+        Task<IReadOnlyList<JobResult<string, int>>> blocker = pool.RunAsync(["blocks"]);
+        await blockerParked.Task.Within();
+
+        Task disposing = pool.DisposeAsync().AsTask();
+        try
+        {
+            await blocking.Task.Within();
+            await other.ShouldThrowAsync<OperationCanceledException>();
+            await blocker.ShouldThrowAsync<OperationCanceledException>();
+            await disposing.Within();
+            release.IsSet.Should().BeFalse("both calls and the disposal ended while the job's callback still blocks");
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
 }
