@@ -5,7 +5,7 @@ namespace WorkerPool;
 /// <summary>
 /// The credits of one StreamAsync run: how many more jobs its producer may pull before the consumer has yielded the
 /// ones pulled already. One producer takes credits (<see cref="TakeAsync"/>), several at a time, one consumer gives them back
-/// (<see cref="Release"/>), and the run's cancellation closes the window (<see cref="Close"/>).
+/// (<see cref="Release"/>), and the run's stop closes the window (<see cref="Close"/>).
 /// </summary>
 /// <remarks>
 /// Unlike a <see cref="SemaphoreSlim"/>, a wait here allocates nothing: the single waiter reuses one

@@ -45,7 +45,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private List<QueuedJob>? _removed;
 
         private Exception? _failure;
-        private Task? _cancellation;
 
         protected Run(BoundedWorkerPool<TJob, TResult> pool, CancellationToken callerToken)
         {
@@ -74,19 +73,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// </summary>
         private void CancelFromLink()
         {
-            // The disposal of the run's source waits for this cancellation to return (DisposeResources).
-            var canceling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Interlocked.CompareExchange(ref _cancellation, canceling.Task, null);
             Volatile.Write(ref _stopping, StoppedByLink);
             OnStopRequested(fromOutside: true);
-            try
-            {
-                Cancel();
-            }
-            finally
-            {
-                canceling.TrySetResult();
-            }
+            Cancel();
         }
 
         /// <summary>
@@ -121,30 +110,17 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             var run = (Run)state!;
             Interlocked.CompareExchange(ref run._stopping, StoppedByRun, NotStopping);
             run.OnStopRequested(fromOutside: true);
-            run.CancelRecordedInBackground();
+            _ = CancelInBackground(run);
         };
 
-        /// <summary>Removes the links, without waiting for a callback that is running (the run's disposal waits for it).</summary>
-        internal void Unlink()
+        /// <summary>
+        /// Removes the links, without waiting for a callback that is running: one that runs late stops a run that has
+        /// already ended, which changes nothing, and cancels a source that is never disposed (see <see cref="Release"/>).
+        /// </summary>
+        internal virtual void Unlink()
         {
             _callerLink.Unregister();
             _disposalLink.Unregister();
-        }
-
-        /// <summary>
-        /// Removes the links first, waiting for a callback that is running, so that none cancels the source once it is
-        /// disposed.
-        /// </summary>
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _callerLink.Dispose();
-                _disposalLink.Dispose();
-            }
-
-            // Stryker disable once Statement : releases the token source; not observable through the public API
-            base.Dispose(disposing);
         }
 
         /// <summary>The pool the run belongs to.</summary>
@@ -269,7 +245,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         protected virtual CancellationToken EnumeratorToken => default;
 
         /// <summary>
-        /// Whether the run is ending: set synchronously by <see cref="RequestStop"/>, or by cancellation of its token.
+        /// Whether the run is ending: set synchronously by <see cref="RequestStop"/> or by a link, before its token is
+        /// cancelled, or by cancellation of its token or of a token it is linked to.
         /// No job starts once this is true, and a stream yields nothing more.
         /// </summary>
         internal bool IsStopping => Volatile.Read(ref _stopping) != NotStopping || IsCanceled;
@@ -391,17 +368,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             OnStopRequested(fromOutside: false);
             if (before != StoppedByLink)
             {
-                CancelRecordedInBackground();
-            }
-        }
-
-        /// <summary>Cancels the token with its callbacks on the thread pool; the disposal of the source waits for them.</summary>
-        private void CancelRecordedInBackground()
-        {
-            Task? cancellation = BoundedWorkerPool<TJob, TResult>.CancelInBackground(this);
-            if (cancellation is not null)
-            {
-                Interlocked.CompareExchange(ref _cancellation, cancellation, null);
+                _ = CancelInBackground(this);
             }
         }
 
@@ -492,8 +459,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         /// <summary>
         /// A run whose finish timed out, once its stuck jobs and its producer have returned: counts the job a producer that
-        /// was stuck may have pulled since (nobody reads outcomes any more: the run has thrown), disposes its resources,
-        /// and lets the pool come to rest.
+        /// was stuck may have pulled since (nobody reads outcomes any more: the run has thrown), releases it, and lets
+        /// the pool come to rest.
         /// </summary>
         private void EndAfterTimeout()
         {
@@ -506,8 +473,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     _pool.CountNeverStarted(neverStarted);
                 }
 
-                // Stryker disable once Statement : releases the token source; not observable through the public API
-                DisposeResources();
+                // Stryker disable once Statement : removes the links of a run that has thrown; not observable through the public API
+                Release();
             }
             finally
             {
@@ -515,23 +482,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             }
         }
 
-        /// <summary>Disposes the run's token source, once any background cancellation has finished with it.</summary>
-        internal void DisposeResources()
-        {
-            if (Volatile.Read(ref _cancellation) is { IsCompleted: false } cancellation)
-            {
-                // Stryker disable once Statement : defers releasing the token source; not observable through the public API
-                cancellation.ContinueWith(
-                    static (_, state) => ((Run)state!).DisposeResources(),
-                    this,
-                    CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously,
-                    TaskScheduler.Default);
-                return;
-            }
-
-            // Stryker disable once Statement : releases the token source; not observable through the public API
-            Dispose();
-        }
+        /// <summary>
+        /// Releases the ended run: removes its links, so that the caller's and the pool's long-lived tokens do not keep it.
+        /// Its token source is never disposed: it has no timer, a cancellation may still be running its callbacks (a
+        /// job's, which may block), and work a job left behind may still use its token, even its wait handle.
+        /// </summary>
+        internal void Release() => Unlink();
     }
 }

@@ -235,8 +235,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         if (disposed || refused)
         {
-            // Stryker disable once Statement : releases the token source of a run that never started; not observable
-            run.DisposeResources();
+            // Stryker disable once Statement : removes the links of a run that never started; not observable
+            run.Release();
             ObjectDisposedException.ThrowIf(disposed, this);
             throw new InvalidOperationException($"The pool '{_name}' is draining: it accepts no new runs.");
         }
@@ -345,8 +345,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         if (stopped)
         {
-            // Stryker disable once Statement : releases the run's token source; not observable through the public API
-            run.DisposeResources();
+            // Stryker disable once Statement : removes the run's links; not observable through the public API
+            run.Release();
         }
 
         TaskCompletionSource? noRuns = null;

@@ -45,15 +45,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         protected override CancellationToken EnumeratorToken => _enumeratorToken;
 
-        protected override void Dispose(bool disposing)
+        internal override void Unlink()
         {
-            if (disposing)
-            {
-                _enumeratorLink.Dispose();
-            }
-
-            // Stryker disable once Statement : releases the token source; not observable through the public API
-            base.Dispose(disposing);
+            _enumeratorLink.Unregister();
+            base.Unlink();
         }
 
         /// <summary>
@@ -77,7 +72,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
         internal static bool IsWakeMarker(in JobResult<TJob, TResult> result) => result.Index < 0;
 
-        // A window's wait ends when the consumer gives credits back, or when the run's cancellation closes it.
+        // A window's wait ends when the consumer gives credits back, or when the run's stop closes it.
         internal override ValueTask<int> TakeCreditsAsync(int most) =>
             Token.IsCancellationRequested ? new ValueTask<int>(0) : Window.TakeAsync(most);
 

@@ -5,7 +5,8 @@ namespace WorkerPool.Tests.Runs;
 /// <summary>
 /// A job's token follows the tokens that cancel its call as a linked token would: it is cancelled before the caller's
 /// <c>Cancel()</c> returns, and a cancellation callback of the job's that throws reaches that <c>Cancel()</c> without
-/// keeping the call from ending.
+/// keeping the call from ending; one that blocks holds that <c>Cancel()</c> but not the call's end. Once the call has
+/// ended, the token stays usable by work the job left behind.
 /// </summary>
 public sealed class RunTokenTests : PoolTest
 {
@@ -22,17 +23,10 @@ public sealed class RunTokenTests : PoolTest
     [InlineData(Caller.StreamAsyncToken)]
     [InlineData(Caller.StreamAsyncWithCancellation)]
     [InlineData(Caller.SubmitAsync)]
-    public async Task CallerCancels_TheRunningJobsTokenIsCancelledBeforeCancelReturns(Caller caller)
+    public async Task CallerCancels_TheRunningJobsTokenIsCancelledBeforeCancelReturnsAndStaysUsableOnceTheCallEnded(Caller caller)
     {
-        var tokens = new TaskCompletionSource<CancellationToken>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var pool = new BoundedWorkerPool<int, int>(
-            async (job, token) =>
-            {
-                tokens.TrySetResult(token);
-                await Task.Delay(Timeout.Infinite, token);
-                return job;
-            },
-            new WorkerPoolOptions { MaxWorkers = 1 });
+        var tokens = TestExtensions.NewGate<CancellationToken>();
+        await using var pool = ParkingPool(tokens);
         using var cts = new CancellationTokenSource();
 
         Task call = Start(pool, caller, cts.Token);
@@ -41,6 +35,14 @@ public sealed class RunTokenTests : PoolTest
 
         jobToken.IsCancellationRequested.Should().BeTrue("the job's token is cancelled inline, as a linked token is");
         await call.ShouldThrowAsync<OperationCanceledException>();
+
+        Func<bool> waitOnIt = () => jobToken.WaitHandle.WaitOne(0);
+        waitOnIt.Should().NotThrow("work a job left behind may still wait on its token's handle").Which.Should().BeTrue();
+        bool ran = false;
+        using (jobToken.Register(() => ran = true))
+        {
+            ran.Should().BeTrue("a registration on a cancelled token runs at once");
+        }
     }
 
     [Theory]
@@ -119,6 +121,35 @@ public sealed class RunTokenTests : PoolTest
         await canceling.Within();
         pool.GetStatistics().Canceled.Should().Be(1);
     }
+
+    [Fact]
+    public async Task CallCompleted_WorkAJobLeftBehindCanStillUseItsToken()
+    {
+        var tokens = TestExtensions.NewGate<CancellationToken>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, token) =>
+            {
+                tokens.TrySetResult(token);
+                return ValueTask.FromResult(job);
+            },
+            new WorkerPoolOptions { MaxWorkers = 1 });
+
+        await pool.RunAsync([1]);
+        CancellationToken jobToken = await tokens.Task.Within();
+
+        Func<bool> waitOnIt = () => jobToken.WaitHandle.WaitOne(0);
+        waitOnIt.Should().NotThrow("work a job left behind may still wait on its token's handle").Which.Should().BeFalse();
+    }
+
+    /// <summary>A pool of one worker whose jobs hand their token to <paramref name="tokens"/> and park on it.</summary>
+    private static BoundedWorkerPool<int, int> ParkingPool(TaskCompletionSource<CancellationToken> tokens) => new(
+        async (job, token) =>
+        {
+            tokens.TrySetResult(token);
+            await Task.Delay(Timeout.Infinite, token);
+            return job;
+        },
+        new WorkerPoolOptions { MaxWorkers = 1 });
 
     private static Task Start(BoundedWorkerPool<int, int> pool, Caller caller, CancellationToken token) => caller switch
     {
