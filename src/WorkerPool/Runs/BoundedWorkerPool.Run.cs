@@ -16,8 +16,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <remarks>
     /// A run is its own token source, and the mark of the first worker slot that runs one of its jobs
     /// (<see cref="IJobMark"/>): a call allocates neither apart. Registrations on its caller's token (inline, as a linked
-    /// source would) and on the pool's own token (on the thread pool) cancel it (<see cref="Link"/>); its disposal removes
-    /// them.
+    /// source would) and on the pool's own token (on the thread pool) cancel it (<see cref="Link"/>); its release removes
+    /// them (<see cref="Release"/>).
     /// </remarks>
     private abstract class Run : CancellationTokenSource, IJobMark, IJobQueueOwner
     {
@@ -54,7 +54,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             _outerMark = JobScope.Current;
             _callerToken = callerToken;
 
-            // Kept: a disposed source no longer hands out its token, and the token is reported after the run ended.
+            // Kept: read as every job starts, and reported after the run ended.
             Token = base.Token;
             StartTimestamp = Log.IsEnabled(pool._logger, LogLevel.Debug) ? pool._options.TimeProvider.GetTimestamp() : NotTimed;
         }
@@ -62,7 +62,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <summary>The token the caller passed.</summary>
         protected CancellationToken CallerToken => _callerToken;
 
-        /// <summary>Cancels the run: the callback of its link to its caller's token, or to a stream's enumerator token (<see cref="CancelFromLink"/>).</summary>
+        /// <summary>
+        /// Cancels the run: the callback of its link to its caller's token, or to a stream's enumerator token
+        /// (<see cref="CancelFromLink"/>).
+        /// </summary>
         protected static readonly Action<object?> CancelRun = static state => ((Run)state!).CancelFromLink();
 
         /// <summary>
