@@ -202,7 +202,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
 
         _stopReason ??= "drained";
-        _ = CancelInBackground(_disposeCts);
+        CancelInBackground(_disposeCts);
         if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } report)
         {
             throw ShutdownTimeoutExceeded(run: null, report, innerException: null);
@@ -274,7 +274,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             }
 
             _stopReason ??= "disposed";
-            _ = CancelInBackground(_disposeCts);
+            CancelInBackground(_disposeCts);
         }
 
         Task disposal = DisposeCoreAsync(runs);
@@ -341,21 +341,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
 
     /// <summary>
     /// Cancels <paramref name="cts"/>. Callbacks registered on its token, including the jobs' own, run on the thread
-    /// pool, never inline on the worker, consumer or disposer that decided to cancel. Returns the task that completes
-    /// when those callbacks have run, or <see langword="null"/> if the source was already disposed.
+    /// pool, never inline on the worker, consumer or disposer that decided to cancel. The sources cancelled here, the
+    /// pool's own and its runs', are never disposed.
     /// </summary>
-    private static Task? CancelInBackground(CancellationTokenSource cts)
+    private static void CancelInBackground(CancellationTokenSource cts)
     {
-        Task canceling;
-        try
-        {
-            canceling = cts.CancelAsync();
-        }
-        catch (ObjectDisposedException)
-        {
-            // A job that ignored cancellation past ShutdownTimeout failed after its run had ended.
-            return null;
-        }
+        Task canceling = cts.CancelAsync();
 
         // A throwing callback belongs to the job that registered it; keep it from going unobserved.
         if (canceling.IsCompleted)
@@ -370,8 +361,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
                 TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
                 TaskScheduler.Default);
         }
-
-        return canceling;
     }
 
     /// <summary>

@@ -113,7 +113,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             var run = (Run)state!;
             Interlocked.CompareExchange(ref run._stopping, StoppedByRun, NotStopping);
             run.OnStopRequested(fromOutside: true);
-            _ = CancelInBackground(run);
+            CancelInBackground(run);
         };
 
         /// <summary>
@@ -371,7 +371,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             OnStopRequested(fromOutside: false);
             if (before != StoppedByLink)
             {
-                _ = CancelInBackground(this);
+                CancelInBackground(this);
             }
         }
 
