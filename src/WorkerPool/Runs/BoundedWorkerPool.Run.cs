@@ -29,6 +29,10 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         private CancellationTokenRegistration _disposalLink;
         private NestedRunCount _nested;
 
+        // The thread that links the run to its caller's token, while it does (see CancelFromLink); 0 otherwise. Another
+        // thread may read a stale value, never its own id.
+        private int _linkingThread;
+
         // The claim protocol, and whether the run is stopping: NotStopping, or who stopped it first.
         private ClaimGate _claims;
         private int _stopping;
@@ -78,6 +82,16 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             Volatile.Write(ref _stopping, StoppedByLink);
             OnStopRequested(fromOutside: true);
+
+            // A caller's token cancelled before the link was made runs this inside the registration, on the thread of the
+            // call that links: cancelled there, a job's callback that throws would escape the call, and one that blocks
+            // would hold it. The token was cancelled before, by somebody else, so nobody waits for this to end.
+            if (_linkingThread == Environment.CurrentManagedThreadId)
+            {
+                CancelInBackground(this);
+                return;
+            }
+
             Cancel();
         }
 
@@ -97,7 +111,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
             if (_callerToken.CanBeCanceled)
             {
+                _linkingThread = Environment.CurrentManagedThreadId;
                 _callerLink = _callerToken.UnsafeRegister(CancelRun, this);
+                _linkingThread = 0;
             }
 
             _disposalLink = _pool._disposeCts.Token.UnsafeRegister(StopForPool, this);

@@ -223,6 +223,69 @@ public sealed class SubmissionPathTests : PoolTest
             "the cancelled submission has ended, so the pool's own disposal token may no longer hold it");
     }
 
+    /// <summary>A clock that runs a hook, once, the first time the pool reads the time on one given thread.</summary>
+    private sealed class HookedClock : TimeProvider
+    {
+        public int Thread;
+        public Action? Hook;
+
+        public override long GetTimestamp()
+        {
+            if (Environment.CurrentManagedThreadId == Volatile.Read(ref Thread))
+            {
+                Interlocked.Exchange(ref Hook, null)?.Invoke();
+            }
+
+            return base.GetTimestamp();
+        }
+    }
+
+    [Fact]
+    public async Task SubmitAsync_CallerCancelsOnceItsJobStartedButBeforeTheCallLinkedToItsToken_ReturnsACancelledTaskInsteadOfThrowing()
+    {
+        // The caller's token is cancelled after SubmitAsync checked it and after its job started and registered a throwing
+        // callback, but before the call registered on the token: the call stops its run then. The clock's hook holds the
+        // caller's thread just there (as it starts a second worker, between writing the job and linking to the token)
+        // until the job has done both.
+        var clock = new HookedClock();
+        var firstJob = TestExtensions.NewGate();
+        var secondStarted = TestExtensions.NewGate();
+        using var caller = new CancellationTokenSource();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                if (job == 1)
+                {
+                    await firstJob.Task;
+                    return job;
+                }
+
+                token.Register(static () => throw new JobException());
+                caller.Cancel();
+                secondStarted.SetResult();
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 2, TimeProvider = clock });
+
+        Task<int> first = pool.SubmitAsync(1).AsTask();
+        Volatile.Write(ref clock.Hook, () =>
+        {
+            firstJob.SetResult();
+            secondStarted.Task.Wait(TestExtensions.HangLimit).Should().BeTrue("the first worker takes the second job once the first ends");
+        });
+        Volatile.Write(ref clock.Thread, Environment.CurrentManagedThreadId);
+
+        Task<int>? second = null;
+        Action submit = () => second = pool.SubmitAsync(2, caller.Token).AsTask();
+        submit.Should().NotThrow("SubmitAsync reports a cancellation through the task it returns");
+
+        clock.Hook.Should().BeNull("the hook ran inside SubmitAsync");
+        (await first.Within()).Should().Be(1);
+        var canceled = await second!.ShouldThrowAsync<OperationCanceledException>();
+        canceled.CancellationToken.Should().Be(caller.Token);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static async Task<WeakReference> SubmitAndDropAsync(BoundedWorkerPool<Parcel, int> pool, CancellationToken token)
     {
