@@ -20,17 +20,26 @@ internal static class CompareChild
     /// <summary>Info key: what one asynchronous SemaphoreSlim wait allocates in this process.</summary>
     public const string WaiterBytes = "waiter-bytes";
 
-    /// <summary>The child side: <c>MODE LAUNCH</c>.</summary>
+    /// <summary>The child side: <c>MODE WORKLOADS LAUNCH</c>, WORKLOADS separated by commas.</summary>
     public static int Run(string[] args)
     {
-        CompareSettings settings = CompareSettings.ForMode(args[0]);
-        int launch = int.Parse(args[1], CultureInfo.InvariantCulture);
+        CompareSettings settings = CompareSettings.ForChild(args[0], args[1]);
+        int launch = int.Parse(args[2], CultureInfo.InvariantCulture);
         Info(WaiterBytes, SemaphoreWaiter.MeasureBytes());
-        CompareWorkloads.MeasureTrivial(settings, launch);
-        CompareWorkloads.MeasureSubmit(settings, launch);
-        CompareWorkloads.MeasureCancellation(settings, launch);
-        CompareWorkloads.MeasureLatency(settings, launch);
-        CompareWorkloads.MeasureManyOwners(settings, launch);
+        foreach (string workload in settings.Workloads)
+        {
+            Action<CompareSettings, int> measure = workload switch
+            {
+                CompareWorkloads.Trivial => CompareWorkloads.MeasureTrivial,
+                CompareWorkloads.Submit => CompareWorkloads.MeasureSubmit,
+                CompareWorkloads.Cancellation => CompareWorkloads.MeasureCancellation,
+                CompareWorkloads.Latency => CompareWorkloads.MeasureLatency,
+                CompareWorkloads.ManyOwners => CompareWorkloads.MeasureManyOwners,
+                _ => throw new ArgumentException($"No workload '{workload}'.", nameof(args)),
+            };
+            measure(settings, launch);
+        }
+
         return 0;
     }
 

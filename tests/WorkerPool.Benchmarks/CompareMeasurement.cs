@@ -21,7 +21,7 @@ internal static class CompareMeasurement
         {
             loads.Add(MachineLoad.OneMinute());
             Console.WriteLine($"// Compare: launch {launch + 1} of {settings.Launches} ({MachineLoad.Describe()})");
-            string[] arguments = [CompareChild.ChildFlag, settings.Mode, launch.ToString(CultureInfo.InvariantCulture)];
+            string[] arguments = [CompareChild.ChildFlag, .. settings.ChildArguments, launch.ToString(CultureInfo.InvariantCulture)];
             launches.Add(CompareLaunch.Parse(ChildLaunch.Run(arguments, CompareChild.ResultPrefix, TimeSpan.FromMinutes(20))));
         }
 

@@ -19,16 +19,41 @@ internal static class CompareReport
             "contender once, in an order shuffled for each round (seeded by the launch and the round); a launch's figure is the median of its rounds. " +
             "Below, every figure is the median over the launches, range in brackets; every ratio is taken within a launch, then its median " +
             "over the launches. Time by Stopwatch; allocation by GC.GetTotalAllocatedBytes(precise: true), the whole process. " +
-            Text($"One-minute load average before each launch: {load.ToString("N1")}. Took {took.TotalMinutes:N1} min."),
+            Text($"One-minute load average before each launch: {load.ToString("N1")}. Took {took.TotalMinutes:N1} min.") +
+            (settings.Workloads.Count == CompareSettings.AllWorkloads.Count ? "" : $" Only these workloads were measured (--only): {string.Join(", ", settings.Workloads)}."),
         };
-        lines.AddRange(TrivialTable(settings, launches));
-        lines.AddRange(SubmitTable(settings, launches));
-        lines.AddRange(CancellationTable(settings, launches));
-        lines.AddRange(CancellationFloor(settings, launches));
-        lines.AddRange(LatencyTable(settings, launches));
-        lines.AddRange(ManyOwnersTable(settings, launches));
+        if (settings.Measures(Trivial))
+        {
+            lines.AddRange(TrivialTable(settings, launches));
+        }
+
+        if (settings.Measures(Submit))
+        {
+            lines.AddRange(SubmitTable(settings, launches));
+        }
+
+        if (settings.Measures(Cancellation))
+        {
+            lines.AddRange(CancellationTable(settings, launches));
+            lines.AddRange(CancellationFloor(settings, launches));
+        }
+
+        if (settings.Measures(Latency))
+        {
+            lines.AddRange(LatencyTable(settings, launches));
+        }
+
+        if (settings.Measures(ManyOwners))
+        {
+            lines.AddRange(ManyOwnersTable(settings, launches));
+        }
+
         lines.AddRange(Goals(settings, launches));
-        lines.AddRange(ForEachLockWaits(launches));
+        if (settings.Measures(Trivial))
+        {
+            lines.AddRange(ForEachLockWaits(launches));
+        }
+
         return lines;
     }
 
@@ -151,33 +176,62 @@ internal static class CompareReport
             Across(launches, launch => launch.Get(workload, pool).Nanoseconds / launch.Get(workload, peer).Nanoseconds);
         Spread Bytes(string workload, string contender) => Across(launches, launch => launch.Get(workload, contender).Bytes);
 
-        var goals = new List<Goal>
+        var goals = new List<Goal>();
+        if (settings.Measures(Trivial))
         {
-            new("Trivial jobs: RunAsync time ÷ Parallel.ForEachAsync, sync lambda", "≤ 0.75", Ratio(Trivial, RunAsync, ForEachSyncLambda), "N2", m => m <= 0.75),
-            new("Trivial jobs: RunAsync time ÷ Parallel.ForEachAsync, async lambda", "≤ 0.75", Ratio(Trivial, RunAsync, ForEachAsyncLambda), "N2", m => m <= 0.75),
-            new("Trivial jobs: RunAsync time ÷ bounded channel loop", "≤ 1.5", Ratio(Trivial, RunAsync, Channel(settings.ChannelCapacity)), "N2", m => m <= 1.5),
-            new(Text($"Trivial jobs, WorkerBatchSize {BatchSize} (opt-in): RunAsync time ÷ Parallel.ForEachAsync, sync lambda"), "≤ 0.75", Ratio(Trivial, RunAsyncBatched, ForEachSyncLambda), "N2", m => m <= 0.75),
-            new(Text($"Trivial jobs, WorkerBatchSize {BatchSize} (opt-in): RunAsync time ÷ Parallel.ForEachAsync, async lambda"), "≤ 0.75", Ratio(Trivial, RunAsyncBatched, ForEachAsyncLambda), "N2", m => m <= 0.75),
-        };
-        goals.AddRange(settings.StreamQueueCapacities.Select(capacity => new Goal(
-            Text($"Trivial jobs: StreamAsync allocation at QueueCapacity {capacity:N0}, B/job"), "< 1", Bytes(Trivial, StreamAsync(capacity)), "N2", m => m < 1)));
-        goals.AddRange(
-        [
-            new("SubmitAsync: allocation per call, B", "≤ 400", Bytes(Submit, SubmitAsync), "N0", m => m <= 400),
-            new(Text($"SubmitAsync: time per call ÷ SemaphoreSlim, {settings.Callers} callers"), "≤ 2", Ratio(Submit, SubmitAsync, Semaphore(settings.Workers)), "N2", m => m <= 2),
-            new("Cancellation: time ÷ Parallel.ForEachAsync", "≤ 0.5", Ratio(Cancellation, RunAsync, ForEach), "N2", m => m <= 0.5),
-            new("Cancellation: exceptions per job, pool", "≤ 1", Across(launches, launch => launch.Get(Cancellation, RunAsync).Exceptions), "N3", m => m <= 1),
-            new("Cancellation: jobs still running when RunAsync returned", "0", Across(launches, launch => launch.Get(Cancellation, RunAsync).StillRunning), "N0", m => m == 0),
-            new("Latency-bound: RunAsync efficiency (ideal ÷ elapsed)", "≥ 0.98", Ratio(Latency, Ideal, RunAsync), "N3", m => m >= 0.98),
-            new("Latency-bound: RunAsync efficiency ÷ Parallel.ForEachAsync's", "≥ 1.00", Ratio(Latency, ForEach, RunAsync), "N3", m => m >= 1),
-            new(
-                Text($"Many owners: throughput of {settings.Owners:N0} runs × {settings.JobsPerOwner} ÷ 1 run"), "≥ 0.8",
-                Ratio(ManyOwners, SingleRun, ManyRuns), "N2", m => m >= 0.8),
-            new(
-                Text($"Many owners, WorkerBatchSize {BatchSize} (opt-in): throughput of {settings.Owners:N0} runs × {settings.JobsPerOwner} ÷ 1 run"), "≥ 0.8",
-                Ratio(ManyOwners, SingleRun, ManyRunsBatched), "N2", m => m >= 0.8),
-            new("Many owners: PeakWorkers of the shared pool", Text($"≤ {settings.Workers}"), Across(launches, launch => launch.Info(PeakWorkers)), "N0", m => m <= settings.Workers),
-        ]);
+            goals.AddRange(
+            [
+                new("Trivial jobs: RunAsync time ÷ Parallel.ForEachAsync, sync lambda", "≤ 0.75", Ratio(Trivial, RunAsync, ForEachSyncLambda), "N2", m => m <= 0.75),
+                new("Trivial jobs: RunAsync time ÷ Parallel.ForEachAsync, async lambda", "≤ 0.75", Ratio(Trivial, RunAsync, ForEachAsyncLambda), "N2", m => m <= 0.75),
+                new("Trivial jobs: RunAsync time ÷ bounded channel loop", "≤ 1.5", Ratio(Trivial, RunAsync, Channel(settings.ChannelCapacity)), "N2", m => m <= 1.5),
+                new(Text($"Trivial jobs, WorkerBatchSize {BatchSize} (opt-in): RunAsync time ÷ Parallel.ForEachAsync, sync lambda"), "≤ 0.75", Ratio(Trivial, RunAsyncBatched, ForEachSyncLambda), "N2", m => m <= 0.75),
+                new(Text($"Trivial jobs, WorkerBatchSize {BatchSize} (opt-in): RunAsync time ÷ Parallel.ForEachAsync, async lambda"), "≤ 0.75", Ratio(Trivial, RunAsyncBatched, ForEachAsyncLambda), "N2", m => m <= 0.75),
+            ]);
+            goals.AddRange(settings.StreamQueueCapacities.Select(capacity => new Goal(
+                Text($"Trivial jobs: StreamAsync allocation at QueueCapacity {capacity:N0}, B/job"), "< 1", Bytes(Trivial, StreamAsync(capacity)), "N2", m => m < 1)));
+        }
+
+        if (settings.Measures(Submit))
+        {
+            goals.AddRange(
+            [
+                new("SubmitAsync: allocation per call, B", "≤ 400", Bytes(Submit, SubmitAsync), "N0", m => m <= 400),
+                new(Text($"SubmitAsync: time per call ÷ SemaphoreSlim, {settings.Callers} callers"), "≤ 2", Ratio(Submit, SubmitAsync, Semaphore(settings.Workers)), "N2", m => m <= 2),
+            ]);
+        }
+
+        if (settings.Measures(Cancellation))
+        {
+            goals.AddRange(
+            [
+                new("Cancellation: time ÷ Parallel.ForEachAsync", "≤ 0.5", Ratio(Cancellation, RunAsync, ForEach), "N2", m => m <= 0.5),
+                new("Cancellation: exceptions per job, pool", "≤ 1", Across(launches, launch => launch.Get(Cancellation, RunAsync).Exceptions), "N3", m => m <= 1),
+                new("Cancellation: jobs still running when RunAsync returned", "0", Across(launches, launch => launch.Get(Cancellation, RunAsync).StillRunning), "N0", m => m == 0),
+            ]);
+        }
+
+        if (settings.Measures(Latency))
+        {
+            goals.AddRange(
+            [
+                new("Latency-bound: RunAsync efficiency (ideal ÷ elapsed)", "≥ 0.98", Ratio(Latency, Ideal, RunAsync), "N3", m => m >= 0.98),
+                new("Latency-bound: RunAsync efficiency ÷ Parallel.ForEachAsync's", "≥ 1.00", Ratio(Latency, ForEach, RunAsync), "N3", m => m >= 1),
+            ]);
+        }
+
+        if (settings.Measures(ManyOwners))
+        {
+            goals.AddRange(
+            [
+                new(
+                    Text($"Many owners: throughput of {settings.Owners:N0} runs × {settings.JobsPerOwner} ÷ 1 run"), "≥ 0.8",
+                    Ratio(ManyOwners, SingleRun, ManyRuns), "N2", m => m >= 0.8),
+                new(
+                    Text($"Many owners, WorkerBatchSize {BatchSize} (opt-in): throughput of {settings.Owners:N0} runs × {settings.JobsPerOwner} ÷ 1 run"), "≥ 0.8",
+                    Ratio(ManyOwners, SingleRun, ManyRunsBatched), "N2", m => m >= 0.8),
+                new("Many owners: PeakWorkers of the shared pool", Text($"≤ {settings.Workers}"), Across(launches, launch => launch.Info(PeakWorkers)), "N0", m => m <= settings.Workers),
+            ]);
+        }
 
         var lines = new List<string>
         {

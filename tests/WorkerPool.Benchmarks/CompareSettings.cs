@@ -1,14 +1,20 @@
 namespace WorkerPool.Benchmarks;
 
 /// <summary>
-/// The parameters of the side-by-side comparison (<c>--compare</c>, with <c>--quick</c> and <c>--launches N</c>): each
-/// launch is a fresh child process that measures the pool and its peers, interleaved, on every workload.
+/// The parameters of the side-by-side comparison (<c>--compare</c>, with <c>--quick</c>, <c>--launches N</c> and
+/// <c>--only W[,W...]</c>): each launch is a fresh child process that measures the pool and its peers, interleaved, on
+/// every workload, or on the ones <c>--only</c> names.
 /// </summary>
 internal sealed record CompareSettings
 {
     public const string Flag = "--compare";
     private const string QuickFlag = "--quick";
     private const string LaunchesOption = "--launches";
+    private const string OnlyOption = "--only";
+
+    /// <summary>Every workload, in the order a launch measures them and the report shows them.</summary>
+    public static IReadOnlyList<string> AllWorkloads { get; } =
+        [CompareWorkloads.Trivial, CompareWorkloads.Submit, CompareWorkloads.Cancellation, CompareWorkloads.Latency, CompareWorkloads.ManyOwners];
 
     /// <summary>The sizes the results in docs/benchmarks.md are quoted for.</summary>
     public static CompareSettings Full { get; } = new()
@@ -37,6 +43,12 @@ internal sealed record CompareSettings
     };
 
     public required string Mode { get; init; }
+
+    /// <summary>The workloads measured: all of them unless <c>--only</c> names some.</summary>
+    public IReadOnlyList<string> Workloads { get; init; } = AllWorkloads;
+
+    /// <summary>Whether <paramref name="workload"/> is measured.</summary>
+    public bool Measures(string workload) => Workloads.Contains(workload);
 
     /// <summary>Fresh child processes; each figure is reported as the median over them and its range.</summary>
     public required int Launches { get; init; }
@@ -82,9 +94,14 @@ internal sealed record CompareSettings
 
     public int JobsPerOwner { get; init; } = 100;
 
-    public static CompareSettings ForMode(string mode) => mode == Quick.Mode ? Quick : Full;
+    /// <summary>The settings of a child launch: its mode and the workloads it measures, as <see cref="ChildArguments"/> wrote them.</summary>
+    public static CompareSettings ForChild(string mode, string workloads) =>
+        (mode == Quick.Mode ? Quick : Full) with { Workloads = workloads.Split(',') };
 
-    /// <summary>Reads <c>--compare [--quick] [--launches N]</c>; anything else is an error.</summary>
+    /// <summary>What a child launch needs to rebuild these settings (<see cref="ForChild"/>).</summary>
+    public string[] ChildArguments => [Mode, string.Join(',', Workloads)];
+
+    /// <summary>Reads <c>--compare [--quick] [--launches N] [--only W[,W...]]</c>; anything else is an error.</summary>
     public static CompareSettings Parse(string[] args)
     {
         CompareSettings settings = args.Contains(QuickFlag) ? Quick : Full;
@@ -93,7 +110,20 @@ internal sealed record CompareSettings
             settings = settings with { Launches = CommandLine.PositiveInt(LaunchesOption, launches) };
         }
 
-        string[] unknown = [.. args.Where((arg, at) => arg is not (Flag or QuickFlag or LaunchesOption) && (at == 0 || args[at - 1] != LaunchesOption))];
+        if (CommandLine.Value(args, OnlyOption) is { } only)
+        {
+            string[] named = only.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            string[] unknownWorkloads = [.. named.Where(name => !AllWorkloads.Contains(name))];
+            if (named.Length == 0 || unknownWorkloads.Length > 0)
+            {
+                throw new ArgumentException(
+                    $"{OnlyOption} takes workloads separated by commas, of: {string.Join(", ", AllWorkloads)}; got '{only}'.", nameof(args));
+            }
+
+            settings = settings with { Workloads = [.. AllWorkloads.Where(named.Contains)] };
+        }
+
+        string[] unknown = [.. args.Where((arg, at) => arg is not (Flag or QuickFlag or LaunchesOption or OnlyOption) && (at == 0 || args[at - 1] is not (LaunchesOption or OnlyOption)))];
         return unknown.Length == 0
             ? settings
             : throw new ArgumentException($"Not understood with {Flag}: {string.Join(' ', unknown)}", nameof(args));
