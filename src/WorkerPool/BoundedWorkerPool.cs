@@ -5,10 +5,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace WorkerPool;
 
 // Concurrency design: docs/design.md. In short:
-//   Producer  one task per run, owned by the run; ends when the source is exhausted, throws, or run.Token is cancelled.
+//   Producer  one task per RunAsync or StreamAsync run, owned by the run; ends when the source is exhausted, throws, or
+//             run.Token is cancelled. A submission has none: its call writes its one job, or waits in line for room.
 //   Worker    at most MaxWorkers (plus places lent to nested runs), owned by the pool's WorkerScheduler; started with
-//             no caller's ExecutionContext; takes one job at a time; retires when the queue is empty. DisposeAsync
-//             waits for it.
+//             no caller's ExecutionContext; takes one job at a time (up to WorkerBatchSize of one run's jobs when set);
+//             retires when the queue is empty. DisposeAsync waits for it.
 //   work call owned by its run; the run's finish waits until no worker is inside the run (the claim protocol, ClaimGate).
 //   Locks     the scheduler's, then the queue's; this pool's _sync is never held with another; nothing outside the pool
 //             runs under any of them.
@@ -22,13 +23,16 @@ namespace WorkerPool;
 /// <typeparam name="TResult">The type of the value each job produces.</typeparam>
 /// <remarks>
 /// <para>
-/// Build one pool and share it: every <c>RunAsync</c> and <c>StreamAsync</c> call on it, from any thread, shares
+/// Build one pool and share it: every <c>RunAsync</c>, <c>StreamAsync</c> and <c>SubmitAsync</c> call on it, from any thread, shares
 /// the same bound on workers and queued jobs. All public members are thread-safe.
 /// </para>
 /// <para>
-/// Every wait inside the pool observes cancellation: the producer's send (its place in the admission line), every
-/// <c>work</c> call and every result hand-off. When a run's task completes, however it completes, none of its
-/// <c>work</c> calls is still executing and none will start.
+/// Every wait inside the pool ends when its run is cancelled: the producer's send (its place in the admission line), an
+/// asynchronous source's <c>MoveNextAsync</c> (abandoned if it ignores the token), every <c>work</c> call, and a stream
+/// consumer's receive; results are handed off
+/// without waiting. When a run's task completes, however it completes, none of its <c>work</c> calls is still executing
+/// and none will start, unless jobs ignored cancellation past a finite <see cref="WorkerPoolOptions.ShutdownTimeout"/>
+/// (the run then ends with a <see cref="WorkerPoolShutdownTimeoutException"/> that names them).
 /// </para>
 /// </remarks>
 public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, IDisposable
@@ -68,10 +72,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// Creates a pool that runs <paramref name="work"/> for each job.
     /// </summary>
     /// <param name="work">
-    /// The work to do for one job. It receives a token that is cancelled when the job's run is cancelled, fails
-    /// (in <see cref="ErrorMode.StopOnFirstError"/>) or is disposed, and when <see cref="WorkerPoolOptions.JobTimeout"/>
-    /// elapses. Work that observes the token stops promptly; work that ignores it is waited for (see
-    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/>).
+    /// The work to do for one job. It receives a token that is cancelled when the job's run is cancelled (by its
+    /// caller's token, by disposal of the pool or by a cancelled <see cref="DrainAsync"/>), when the run fails (in
+    /// <see cref="ErrorMode.StopOnFirstError"/>), when a <c>StreamAsync</c> consumer stops enumerating, and when
+    /// <see cref="WorkerPoolOptions.JobTimeout"/> elapses. Work that observes the token stops promptly; work that
+    /// ignores it is waited for (see <see cref="WorkerPoolOptions.ShutdownTimeout"/>). The token belongs to the
+    /// <c>work</c> call: with a finite <see cref="WorkerPoolOptions.JobTimeout"/> the pool reuses its source for later
+    /// jobs, so work left running after the call returned must not keep using it.
     /// </param>
     /// <param name="options">The settings; <see langword="null"/> for the defaults. The pool validates them and keeps a copy.</param>
     /// <param name="loggerFactory">Where to log; <see langword="null"/> for no logging.</param>
@@ -155,7 +162,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// <remarks>
     /// Thread-safe. From the first call on, <c>RunAsync</c>, <c>StreamAsync</c> and <c>SubmitAsync</c> throw
     /// <see cref="InvalidOperationException"/>, except when called from inside a job of this pool (a nested run of a run in
-    /// flight). Runs cancelled by the drain throw <see cref="WorkerPoolCanceledException{TJob, TResult}"/> saying so. Call
+    /// flight). Runs cancelled by the drain end as cancelled, saying so: <c>RunAsync</c> and <c>StreamAsync</c> with
+    /// <see cref="WorkerPoolCanceledException{TJob, TResult}"/>, <c>SubmitAsync</c> with an
+    /// <see cref="OperationCanceledException"/>. Call
     /// <see cref="DisposeAsync"/> afterwards, as always.
     /// </remarks>
     public Task DrainAsync(CancellationToken cancellationToken = default)
@@ -247,7 +256,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </returns>
     /// <remarks>
     /// Thread-safe and idempotent: concurrent and repeated calls share one disposal; a repeated call waits for stuck jobs
-    /// once more. Runs that are cancelled by disposal throw <see cref="WorkerPoolCanceledException{TJob, TResult}"/>.
+    /// once more. Runs that are cancelled by disposal end as cancelled: <c>RunAsync</c> and <c>StreamAsync</c> with
+    /// <see cref="WorkerPoolCanceledException{TJob, TResult}"/>, <c>SubmitAsync</c> with an <see cref="OperationCanceledException"/>.
     /// After disposal, <c>RunAsync</c>, <c>StreamAsync</c>, <c>SubmitAsync</c> and <c>DrainAsync</c> throw
     /// <see cref="ObjectDisposedException"/>. Called from inside one of the pool's own jobs, it starts the disposal and
     /// returns at once: it cannot wait for the job that calls it.

@@ -1,7 +1,8 @@
 namespace WorkerPool;
 
 /// <summary>
-/// Thrown when a run is cancelled, by its caller's token or by the pool's disposal. It carries every outcome
+/// Thrown when a run is cancelled, by its caller's token, by the pool's disposal, or by a
+/// <see cref="BoundedWorkerPool{TJob, TResult}.DrainAsync"/> whose token was cancelled. It carries every outcome
 /// known when the run ended, so that nothing pulled from the source is lost.
 /// </summary>
 /// <typeparam name="TJob">The type of the jobs.</typeparam>

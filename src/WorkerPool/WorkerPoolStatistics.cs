@@ -39,7 +39,11 @@ public readonly record struct WorkerPoolStatistics
     /// <value>Between 0 and <see cref="MaxWorkers"/>, plus the places lent by jobs that waited for nested runs.</value>
     public int PeakWorkers { get; init; }
 
-    /// <summary>Gets the number of jobs waiting in the pool's queue for a worker. A running job is never counted.</summary>
+    /// <summary>
+    /// Gets the number of jobs that hold room in the pool's queue: the jobs waiting for a worker. At the default
+    /// <see cref="WorkerPoolOptions.WorkerBatchSize"/> of 1 a running job is never counted; with a larger batch, the jobs
+    /// of a worker's batch are counted, also while they run, until the worker comes back to the queue.
+    /// </summary>
     /// <value>Between 0 and <see cref="QueueCapacity"/>.</value>
     public int QueuedJobs { get; init; }
 

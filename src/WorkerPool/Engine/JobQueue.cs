@@ -94,8 +94,8 @@ internal sealed class JobQueue<TOwner, TItem> : IWorkQueue
     internal int MaxWaitingBatch => _capacity - _lowWater;
 
     /// <summary>
-    /// Jobs waiting for a worker: in the queue, of a closed owner and not yet taken by its finish, or in a worker's hand
-    /// and not yet started.
+    /// Jobs that hold room: in the queue, of a closed owner and not yet taken by its finish, or in a worker's hand until
+    /// its holder gives the hand's room back (so also while its holder runs them).
     /// </summary>
     internal int Waiting => Volatile.Read(ref _waiting);
 

@@ -14,7 +14,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <param name="jobs">The jobs. Enumerated lazily, once, on a pool task, as queue room frees up.</param>
     /// <param name="cancellationToken">Cancels the run: jobs not yet started never start, and running jobs see their token cancelled.</param>
     /// <returns>
-    /// A task that completes once every job has ended and no <c>work</c> call of this run is executing. Its result
+    /// A task that completes once every job has ended and no <c>work</c> call of this run is executing (past a finite
+    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/>, jobs that ignore cancellation are left running, and the task
+    /// faults with <see cref="WorkerPoolShutdownTimeoutException"/>). Its result
     /// holds exactly one <see cref="JobResult{TJob, TResult}"/> per job, in input order. In <see cref="ErrorMode.Collect"/>,
     /// failed jobs are outcomes too, never exceptions.
     /// </returns>
@@ -22,7 +24,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
     /// <exception cref="InvalidOperationException">The pool is draining (<see cref="DrainAsync"/>), and the call does not come from inside one of its jobs.</exception>
     /// <exception cref="WorkerPoolCanceledException{TJob, TResult}">
-    /// (From the task.) The run was cancelled by <paramref name="cancellationToken"/> or by disposal of the pool. The exception
+    /// (From the task.) The run was cancelled by <paramref name="cancellationToken"/>, by disposal of the pool, or by a
+    /// <see cref="DrainAsync"/> whose token was cancelled. The exception
     /// carries the outcome of every job pulled from the source, in input order. A token that is already cancelled gives a
     /// cancelled task instead, and nothing is started.
     /// </exception>
@@ -81,7 +84,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// </param>
     /// <param name="cancellationToken">Cancels the run: jobs not yet started never start, and running jobs see their token cancelled.</param>
     /// <returns>
-    /// A task that completes once every job has ended and no <c>work</c> call of this run is executing. Its result
+    /// A task that completes once every job has ended and no <c>work</c> call of this run is executing (past a finite
+    /// <see cref="WorkerPoolOptions.ShutdownTimeout"/>, jobs that ignore cancellation are left running, and the task
+    /// faults with <see cref="WorkerPoolShutdownTimeoutException"/>). Its result
     /// holds exactly one <see cref="JobResult{TJob, TResult}"/> per job, in input order.
     /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="jobs"/> is <see langword="null"/>.</exception>

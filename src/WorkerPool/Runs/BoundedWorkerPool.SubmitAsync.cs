@@ -17,7 +17,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
     /// <exception cref="InvalidOperationException">The pool is draining, and the call does not come from inside one of its jobs.</exception>
     /// <exception cref="OperationCanceledException">
-    /// (From the task.) <paramref name="cancellationToken"/> was cancelled, or the pool was disposed, before the job
+    /// (From the task.) <paramref name="cancellationToken"/> was cancelled, or the pool was disposed (or stopped by a
+    /// <see cref="DrainAsync"/> whose token was cancelled), before the job
     /// finished. A token already cancelled gives a cancelled task, and nothing is started.
     /// </exception>
     /// <exception cref="TimeoutException">(From the task.) The job ran longer than <see cref="WorkerPoolOptions.JobTimeout"/>.</exception>
