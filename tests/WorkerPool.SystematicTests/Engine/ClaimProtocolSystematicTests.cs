@@ -28,12 +28,13 @@ public sealed class ClaimProtocolSystematicTests(ITestOutputHelper output)
     [Fact]
     public void Exit_ACountOfZeroFromBeforeTheClose_CoyoteFindsAJobOutlivingTheFinish()
     {
-        // Stops at the bug: with the default seed after 168 iterations; the bound keeps any seed from missing it.
+        // Stops at the bug: with the default seed after 147 iterations; the bound keeps any seed from missing it. The
+        // schedule found may show the job running, or taken, once the finish returned.
         TestReport report = Systematic.Run(
             () => LeaveWhileAnotherEntersAsync(new ClaimingOwner("a", exitTrustsItsDecrement: true)), output, iterations: 5000);
 
         report.NumOfFoundBugs.Should().Be(1, "Coyote stops at the first schedule that breaks the protocol");
-        report.BugReports.Should().ContainSingle().Which.Should().Contain("after its owner a's finish returned");
+        report.BugReports.Should().ContainSingle().Which.Should().Match("Job * its owner a's finish returned.");
     }
 
     private static async Task LeaveWhileAnotherEntersAsync(ClaimingOwner a)
