@@ -6,7 +6,8 @@ namespace WorkerPool;
 
 // Concurrency design: docs/design.md. In short:
 //   Producer  one task per RunAsync or StreamAsync run, owned by the run; ends when the source is exhausted, throws, or
-//             run.Token is cancelled. A submission has none: its call writes its one job, or waits in line for room.
+//             run.Token is cancelled. A submission's call writes its one job itself; only when there is no room, or
+//             others wait, does a small producer task (EnqueueSubmissionAsync) wait in line with it.
 //   Worker    at most MaxWorkers (plus places lent to nested runs), owned by the pool's WorkerScheduler; started with
 //             no caller's ExecutionContext; takes one job at a time (up to WorkerBatchSize of one run's jobs when set);
 //             retires when the queue is empty. DisposeAsync waits for it.
@@ -23,14 +24,13 @@ namespace WorkerPool;
 /// <typeparam name="TResult">The type of the value each job produces.</typeparam>
 /// <remarks>
 /// <para>
-/// Build one pool and share it: every <c>RunAsync</c>, <c>StreamAsync</c> and <c>SubmitAsync</c> call on it, from any thread, shares
-/// the same bound on workers and queued jobs. All public members are thread-safe.
+/// Build one pool and share it: every <c>RunAsync</c>, <c>StreamAsync</c> and <c>SubmitAsync</c> call on it, from any
+/// thread, shares the same bound on workers and queued jobs. All public members are thread-safe.
 /// </para>
 /// <para>
 /// Every wait inside the pool ends when its run is cancelled: the producer's send (its place in the admission line), an
-/// asynchronous source's <c>MoveNextAsync</c> (abandoned if it ignores the token), every <c>work</c> call, and a stream
-/// consumer's receive; results are handed off
-/// without waiting. When a run's task completes, however it completes, none of its <c>work</c> calls is still executing
+/// asynchronous source's <c>MoveNextAsync</c> (abandoned if it ignores the token), and a stream consumer's receive;
+/// every <c>work</c> call's token is cancelled; results are handed off without waiting. When a run's task completes, however it completes, none of its <c>work</c> calls is still executing
 /// and none will start, unless jobs ignored cancellation past a finite <see cref="WorkerPoolOptions.ShutdownTimeout"/>
 /// (the run then ends with a <see cref="WorkerPoolShutdownTimeoutException"/> that names them).
 /// </para>
@@ -73,12 +73,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </summary>
     /// <param name="work">
     /// The work to do for one job. It receives a token that is cancelled when the job's run is cancelled (by its
-    /// caller's token, by disposal of the pool or by a cancelled <see cref="DrainAsync"/>), when the run fails (in
-    /// <see cref="ErrorMode.StopOnFirstError"/>), when a <c>StreamAsync</c> consumer stops enumerating, and when
+    /// caller's token, the token of a <c>StreamAsync</c> enumeration, disposal of the pool or a cancelled
+    /// <see cref="DrainAsync"/>), when the run fails (a job's failure in <see cref="ErrorMode.StopOnFirstError"/>, or its
+    /// source throwing, in either mode), when a <c>StreamAsync</c> consumer stops enumerating, and when
     /// <see cref="WorkerPoolOptions.JobTimeout"/> elapses. Work that observes the token stops promptly; work that
     /// ignores it is waited for (see <see cref="WorkerPoolOptions.ShutdownTimeout"/>). The token belongs to the
-    /// <c>work</c> call: with a finite <see cref="WorkerPoolOptions.JobTimeout"/> the pool reuses its source for later
-    /// jobs, so work left running after the call returned must not keep using it.
+    /// <c>work</c> call: with a finite <see cref="WorkerPoolOptions.JobTimeout"/> the pool reuses its source for the same
+    /// run's later jobs on that worker, and disposes it afterwards, so work left running after the call returned must not
+    /// keep using it.
     /// </param>
     /// <param name="options">The settings; <see langword="null"/> for the defaults. The pool validates them and keeps a copy.</param>
     /// <param name="loggerFactory">Where to log; <see langword="null"/> for no logging.</param>

@@ -1,8 +1,9 @@
 namespace WorkerPool;
 
 /// <summary>
-/// Thrown when a run is cancelled, by its caller's token, by the pool's disposal, or by a
-/// <see cref="BoundedWorkerPool{TJob, TResult}.DrainAsync"/> whose token was cancelled. It carries every outcome
+/// Thrown when a run is cancelled: by its caller's token (for <c>StreamAsync</c>, also the enumeration's token), by the
+/// pool's disposal, by a <see cref="BoundedWorkerPool{TJob, TResult}.DrainAsync"/> whose token was cancelled, or, to a
+/// pending <c>MoveNextAsync</c>, by the disposal of its stream's enumerator. It carries every outcome
 /// known when the run ended, so that nothing pulled from the source is lost.
 /// </summary>
 /// <typeparam name="TJob">The type of the jobs.</typeparam>

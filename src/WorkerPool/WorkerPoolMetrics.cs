@@ -70,7 +70,7 @@ public static class WorkerPoolMetrics
     static WorkerPoolMetrics()
     {
         Meter.CreateObservableUpDownCounter(
-            "workerpool.jobs.queued", () => Observe(static source => source.QueuedJobs), unit: "{job}", description: "Jobs waiting in the pool's queue for a worker.");
+            "workerpool.jobs.queued", () => Observe(static source => source.QueuedJobs), unit: "{job}", description: "Jobs holding room in the pool's queue: the jobs waiting for a worker, and at a WorkerBatchSize above 1 the jobs of a worker's batch until it comes back to the queue.");
         Meter.CreateObservableUpDownCounter(
             "workerpool.jobs.running", () => Observe(static source => source.CountRunningJobs()), unit: "{job}", description: "Work calls executing now.");
         Meter.CreateObservableUpDownCounter(

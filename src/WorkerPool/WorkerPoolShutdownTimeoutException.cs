@@ -7,7 +7,8 @@ namespace WorkerPool;
 /// Thrown when jobs ignore their cancellation token for longer than <see cref="WorkerPoolOptions.ShutdownTimeout"/>
 /// while a run ends (from <c>RunAsync</c>, <c>StreamAsync</c> and <c>SubmitAsync</c>) or while the pool drains (from
 /// <see cref="BoundedWorkerPool{TJob, TResult}.DrainAsync"/>). It names every job that was still running, and says how
-/// many job sources were still blocked. Disposal never throws it: it logs the same report.
+/// many job sources were still blocked. The pool's own <c>DisposeAsync</c> and <c>Dispose</c> never throw it: they log
+/// the same report. (Disposing a stream's enumerator ends its run, and may throw it.)
 /// </summary>
 /// <remarks>
 /// The jobs named here were executing when the timeout elapsed, and may still be: the pool cannot stop code that ignores

@@ -40,9 +40,11 @@ public readonly record struct WorkerPoolStatistics
     public int PeakWorkers { get; init; }
 
     /// <summary>
-    /// Gets the number of jobs that hold room in the pool's queue: the jobs waiting for a worker. At the default
-    /// <see cref="WorkerPoolOptions.WorkerBatchSize"/> of 1 a running job is never counted; with a larger batch, the jobs
-    /// of a worker's batch are counted, also while they run, until the worker comes back to the queue.
+    /// Gets the number of jobs that hold room in the pool's queue. At the default
+    /// <see cref="WorkerPoolOptions.WorkerBatchSize"/> of 1 these are exactly the jobs waiting for a worker, and a running
+    /// job is never counted. With a larger batch, the extra jobs of a worker's batch are counted until the worker next
+    /// takes from the queue or gives the batch back: also after they ran, or while one runs synchronously, never while
+    /// the worker waits for a job.
     /// </summary>
     /// <value>Between 0 and <see cref="QueueCapacity"/>.</value>
     public int QueuedJobs { get; init; }

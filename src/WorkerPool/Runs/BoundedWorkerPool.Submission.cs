@@ -6,7 +6,8 @@ namespace WorkerPool;
 public sealed partial class BoundedWorkerPool<TJob, TResult>
 {
     /// <summary>
-    /// The run of a SubmitAsync call: one job, written to the queue by the caller itself (no producer task), whose outcome
+    /// The run of a SubmitAsync call: one job, written to the queue by the caller itself (a producer task only when it has
+    /// to wait in line for room), whose outcome
     /// completes the value task SubmitAsync returns (this object is its source). See docs/design.md, "Who owns each task".
     /// </summary>
     /// <remarks>
