@@ -30,9 +30,10 @@ namespace WorkerPool;
 /// <para>
 /// Every wait inside the pool ends when its run is cancelled: the producer's send (its place in the admission line), an
 /// asynchronous source's <c>MoveNextAsync</c> (abandoned if it ignores the token), and a stream consumer's receive;
-/// every <c>work</c> call's token is cancelled; results are handed off without waiting. When a run's task completes, however it completes, none of its <c>work</c> calls is still executing
-/// and none will start, unless jobs ignored cancellation past a finite <see cref="WorkerPoolOptions.ShutdownTimeout"/>
-/// (the run then ends with a <see cref="WorkerPoolShutdownTimeoutException"/> that names them).
+/// every <c>work</c> call's token is cancelled; results are handed off without waiting. When a run's task completes,
+/// however it completes, none of its <c>work</c> calls is still executing and none will start, unless jobs ignored
+/// cancellation past a finite <see cref="WorkerPoolOptions.ShutdownTimeout"/> (the run then ends with a
+/// <see cref="WorkerPoolShutdownTimeoutException"/> that names them).
 /// </para>
 /// </remarks>
 public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable, IDisposable
