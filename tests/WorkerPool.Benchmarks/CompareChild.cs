@@ -4,8 +4,8 @@ using System.Globalization;
 namespace WorkerPool.Benchmarks;
 
 /// <summary>
-/// The child side of <c>--compare</c>: one launch, in a fresh process. Every workload runs each of its contenders once
-/// to warm up (JIT, thread pool), then in rounds, each round running every contender once in an order shuffled anew for
+/// The child side of <c>--compare</c>: one launch, in a fresh process. Every workload runs its contenders in rounds to
+/// warm up (JIT, thread pool) for <see cref="CompareSettings.WarmUp"/>, then in measured rounds, each round running every contender once in an order shuffled anew for
 /// the round (seeded by the launch and the round, so a launch can be repeated), so that no contender always runs first,
 /// last, or right after the same other one. Prints one result line per contender: the median of its rounds.
 /// </summary>
@@ -44,16 +44,22 @@ internal static class CompareChild
     }
 
     /// <summary>
-    /// Warms every contender up once, then measures <paramref name="rounds"/> interleaved rounds and prints the medians.
+    /// Warms the contenders up in rounds for at least <paramref name="warmUp"/> (one round at least), then measures
+    /// <paramref name="rounds"/> interleaved rounds and prints the medians.
     /// With <paramref name="trimMemory"/>, each measurement starts from memory given back to the system (see
     /// <see cref="Measure"/>).
     /// </summary>
-    public static void Interleave(string workload, IReadOnlyList<Contender> contenders, int rounds, int launch, bool trimMemory = false)
+    public static void Interleave(string workload, IReadOnlyList<Contender> contenders, int rounds, TimeSpan warmUp, int launch, bool trimMemory = false)
     {
-        foreach (Contender contender in contenders)
+        long warmUpStart = Stopwatch.GetTimestamp();
+        do
         {
-            Measure(contender, trimMemory);
+            foreach (Contender contender in contenders)
+            {
+                Measure(contender, trimMemory);
+            }
         }
+        while (Stopwatch.GetElapsedTime(warmUpStart) < warmUp);
 
         List<Sample>[] samples = [.. contenders.Select(_ => new List<Sample>())];
         int[] order = [.. Enumerable.Range(0, contenders.Count)];

@@ -15,7 +15,7 @@ internal static class CompareReport
         var lines = new List<string>
         {
             Text($"Side-by-side comparison ({settings.Mode} mode): {launches.Count} launches, each a fresh process. In each launch every workload ") +
-            Text($"runs each contender once to warm up, then {settings.Rounds} rounds ({settings.CancellationRounds} for cancellation) that run every ") +
+            Text($"runs its contenders in rounds for at least {settings.WarmUp.TotalSeconds:0.#} s (one round at least) to warm up, then {settings.Rounds} rounds ({settings.CancellationRounds} for cancellation) that run every ") +
             "contender once, in an order shuffled for each round (seeded by the launch and the round); a launch's figure is the median of its rounds. " +
             "Below, every figure is the median over the launches, range in brackets; every ratio is taken within a launch, then its median " +
             "over the launches. Time by Stopwatch; allocation by GC.GetTotalAllocatedBytes(precise: true), the whole process. " +
@@ -86,14 +86,19 @@ internal static class CompareReport
     private static IEnumerable<string> SubmitTable(CompareSettings settings, IReadOnlyList<CompareLaunch> launches) => Section(
         Text($"(b) SubmitAsync: {settings.Callers} concurrent callers, each making {settings.CallsPerCaller:N0} calls one after the other, one ") +
         Text($"trivial job per call; pool MaxWorkers {settings.Workers}. The peer: the same callers, each call waiting on one shared ") +
-        Text($"SemaphoreSlim({settings.Workers}) and then calling the job itself. Time per call = elapsed ÷ calls."),
+        Text($"SemaphoreSlim({settings.Workers}) and then calling the job itself. A call that never waits runs its job on its caller's ") +
+        "thread, and each caller's calls complete without a pause, so the thread pool runs the callers mostly one after " +
+        "the other: the semaphore's B/call shows how often a call waited. The third contender is a floor, not a peer: the " +
+        Text($"same callers hand each job to {settings.Workers} loops reading a bounded channel and wait for its value, with none of the ") +
+        "pool's cancellation, timeouts, ExecutionContext or accounting. Time per call = elapsed ÷ calls.",
         Table(
             launches,
             Submit,
-            [SubmitAsync, Semaphore(settings.Workers)],
+            [SubmitAsync, Semaphore(settings.Workers), HandOff(settings.Workers)],
             PerUnitTime("ns/call", "N0"),
             PerUnitBytes("B/call", "N0"),
-            TimeRatio(Submit, Semaphore(settings.Workers), "time ÷ SemaphoreSlim")));
+            TimeRatio(Submit, Semaphore(settings.Workers), "time ÷ SemaphoreSlim"),
+            TimeRatio(Submit, HandOff(settings.Workers), "time ÷ channel hand-off")));
 
     private static IEnumerable<string> CancellationTable(CompareSettings settings, IReadOnlyList<CompareLaunch> launches) => Section(
         Text($"(c) Cancellation: {settings.CancellationJobs:N0} jobs, {settings.CancellationJobs:N0} workers, every job parked in ") +

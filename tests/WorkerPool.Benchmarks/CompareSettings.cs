@@ -23,6 +23,7 @@ internal sealed record CompareSettings
         Launches = 5,
         Rounds = 5,
         CancellationRounds = 10,
+        WarmUp = TimeSpan.FromSeconds(3),
         TrivialJobs = 1_000_000,
         CallsPerCaller = 1_000,
         LatencyJobs = 6_400,
@@ -36,6 +37,7 @@ internal sealed record CompareSettings
         Launches = 3,
         Rounds = 3,
         CancellationRounds = 3,
+        WarmUp = TimeSpan.FromSeconds(0.5),
         TrivialJobs = 100_000,
         CallsPerCaller = 100,
         LatencyJobs = 1_280,
@@ -53,11 +55,18 @@ internal sealed record CompareSettings
     /// <summary>Fresh child processes; each figure is reported as the median over them and its range.</summary>
     public required int Launches { get; init; }
 
-    /// <summary>Measured rounds per workload and launch, after one warm-up round; a round runs every contender once.</summary>
+    /// <summary>Measured rounds per workload and launch, after the warm-up; a round runs every contender once.</summary>
     public required int Rounds { get; init; }
 
     /// <summary>Measured rounds of the cancellation workload, whose rounds are short and noisy.</summary>
     public required int CancellationRounds { get; init; }
+
+    /// <summary>
+    /// How long each workload warms up before its measured rounds: whole rounds, at least one, until this much time has
+    /// passed. One round was not enough: the JIT replaces a method's first code with optimised code only after it has run
+    /// for a while, on a background thread, and SubmitAsync read about three times slower in its first seconds than later.
+    /// </summary>
+    public required TimeSpan WarmUp { get; init; }
 
     /// <summary>Workers for the trivial, SubmitAsync and many-owners workloads.</summary>
     public int Workers { get; init; } = 2;

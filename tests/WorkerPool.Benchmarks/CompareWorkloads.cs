@@ -47,6 +47,8 @@ internal static class CompareWorkloads
 
     public static string Semaphore(int permits) => $"SemaphoreSlim({permits}), job called directly";
 
+    public static string HandOff(int readers) => $"Bounded Channel, {readers} readers, one value task source per call (a floor)";
+
     /// <summary>Trivial synchronous jobs: the cost of the machinery around a job that costs nothing.</summary>
     public static void MeasureTrivial(CompareSettings settings, int launch)
     {
@@ -92,7 +94,7 @@ internal static class CompareWorkloads
                     () => FillAsync(results, () => TrivialContenders.ChannelAsync(0, jobs, results, workers, settings.ChannelCapacity, TrivialContenders.PoolWork))),
                 new(ForAsync, jobs, () => FillAsync(results, () => TrivialContenders.ParallelForAsync(0, jobs, results, workers))),
             ]);
-            Interleave(Trivial, contenders, settings.Rounds, launch, trimMemory: true);
+            Interleave(Trivial, contenders, settings.Rounds, settings.WarmUp, launch, trimMemory: true);
         }
         finally
         {
@@ -111,15 +113,25 @@ internal static class CompareWorkloads
     {
         using BoundedWorkerPool<int, int> pool = Pool(settings.Workers, settings.RunQueueCapacity, TrivialContenders.PoolWork, "compare-submit");
         using var semaphore = new SemaphoreSlim(settings.Workers, settings.Workers);
-        long calls = (long)settings.Callers * settings.CallsPerCaller;
-        Interleave(
-            Submit,
-            [
-                new(SubmitAsync, calls, () => TimeAsync(() => CallersAsync(settings, x => pool.SubmitAsync(x)))),
-                new(Semaphore(settings.Workers), calls, () => TimeAsync(() => CallersAsync(settings, x => GuardedAsync(semaphore, x)))),
-            ],
-            settings.Rounds,
-            launch);
+        var handOff = new ChannelHandOff(settings.Workers, settings.RunQueueCapacity, TrivialContenders.PoolWork);
+        try
+        {
+            long calls = (long)settings.Callers * settings.CallsPerCaller;
+            Interleave(
+                Submit,
+                [
+                    new(SubmitAsync, calls, () => TimeAsync(() => CallersAsync(settings, x => pool.SubmitAsync(x)))),
+                    new(Semaphore(settings.Workers), calls, () => TimeAsync(() => CallersAsync(settings, x => GuardedAsync(semaphore, x)))),
+                    new(HandOff(settings.Workers), calls, () => TimeAsync(() => CallersAsync(settings, handOff.CallAsync))),
+                ],
+                settings.Rounds,
+                settings.WarmUp,
+                launch);
+        }
+        finally
+        {
+            handOff.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
     }
 
     /// <summary>
@@ -159,6 +171,7 @@ internal static class CompareWorkloads
                 })),
             ],
             settings.CancellationRounds,
+            settings.WarmUp,
             launch);
 
         // The floor of this workload: every job throws one exception of its own, and throws may not run in parallel.
@@ -198,6 +211,7 @@ internal static class CompareWorkloads
                 new(ForEach, jobs, () => TimeAsync(() => TrivialContenders.ParallelForEachAwaitingAsync(0, jobs, results, workers, work))),
             ],
             settings.Rounds,
+            settings.WarmUp,
             launch);
     }
 
@@ -218,6 +232,7 @@ internal static class CompareWorkloads
                 new(ManyRunsBatched, total, () => TimeAsync(() => ManyRunsAsync(sharedBatched, owners, perOwner))),
             ],
             settings.Rounds,
+            settings.WarmUp,
             launch);
         Info(PeakWorkers, Math.Max(shared.GetStatistics().PeakWorkers, sharedBatched.GetStatistics().PeakWorkers));
     }
