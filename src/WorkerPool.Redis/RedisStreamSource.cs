@@ -29,8 +29,11 @@ namespace WorkerPool.Redis;
 /// never yielded.
 /// </para>
 /// <para>
-/// Thread-safety: one enumeration at a time. <see cref="CompleteAsync"/> and <see cref="GetStatistics"/> may be
-/// called from any thread, concurrently with the enumeration.
+/// Thread-safety: one enumeration at a time; the next may start once the last one's enumerator is disposed.
+/// <see cref="CompleteAsync"/> and <see cref="GetStatistics"/> may be called from any thread, concurrently with the
+/// enumeration. A message the source yielded stays held, counted against <see cref="MaxOutstanding"/>, until its
+/// outcome is passed to <see cref="CompleteAsync"/>, also after the enumeration ended: settle every outcome, or use
+/// <see cref="RedisStreamWorker{TJob, TResult}"/>, which lets go of what its ended runs left unsettled.
 /// </para>
 /// </remarks>
 public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessage<TJob>>
@@ -45,7 +48,9 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     private readonly RedisKey _deadLetter;
     private readonly RedisValue _group;
     private readonly RedisValue _consumer;
-    private int _enumerating;
+
+    // The enumeration in progress, completed when it ends; null when there is none.
+    private TaskCompletionSource? _enumeration;
 
     private long _read;
     private long _redelivered;
@@ -125,13 +130,17 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// <exception cref="OperationCanceledException">(From the task.) <paramref name="cancellationToken"/> was cancelled while waiting to retry.</exception>
     public Task CompleteAsync<TResult>(JobResult<RedisStreamMessage<TJob>, TResult> outcome, CancellationToken cancellationToken = default)
     {
-        RedisStreamMessage<TJob> message = outcome.Job;
-        ArgumentNullException.ThrowIfNull(message, nameof(outcome));
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return Task.FromCanceled(cancellationToken);
-        }
+        ArgumentNullException.ThrowIfNull(outcome.Job, nameof(outcome));
+        return cancellationToken.IsCancellationRequested ? Task.FromCanceled(cancellationToken) : SettleAsync(outcome, cancellationToken);
+    }
 
+    /// <summary>
+    /// <see cref="CompleteAsync"/> for a worker, whose token stops it: the settlement is tried once even if
+    /// <paramref name="cancellationToken"/> is cancelled, and is not tried again after that.
+    /// </summary>
+    internal Task SettleAsync<TResult>(JobResult<RedisStreamMessage<TJob>, TResult> outcome, CancellationToken cancellationToken)
+    {
+        RedisStreamMessage<TJob> message = outcome.Job;
         switch (OutcomePolicy.Decide(outcome.Status, message.DeliveryCount, _options.MaxDeliveries))
         {
             case Settlement.Acknowledge:
@@ -163,12 +172,58 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// </remarks>
     public IAsyncEnumerator<RedisStreamMessage<TJob>> GetAsyncEnumerator(CancellationToken cancellationToken = default)
     {
-        if (Interlocked.Exchange(ref _enumerating, 1) == 1)
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _enumeration, ended, null) is not null)
         {
             throw new InvalidOperationException($"The source for consumer '{_options.ConsumerName}' is already being enumerated; it supports one enumeration at a time.");
         }
 
-        return ReadAsync(cancellationToken);
+        return new Enumeration(this, ended, ReadAsync(cancellationToken));
+    }
+
+    /// <summary>
+    /// Completes once no enumeration is in progress: the last one's enumerator has been disposed, which waits for a Redis
+    /// command it had in flight.
+    /// </summary>
+    internal Task WhenNotEnumeratingAsync() => Volatile.Read(ref _enumeration)?.Task ?? Task.CompletedTask;
+
+    /// <summary>
+    /// Lets go of every message held, for an owner that knows none of them will be settled: their runs have ended. They
+    /// stay pending in Redis, and this consumer's next enumeration takes them back first.
+    /// </summary>
+    internal void ReleaseHeld() => _ledger.Clear();
+
+    /// <summary>
+    /// The enumerator handed out: the read loop, and the end of the enumeration once it is disposed, even if it never
+    /// started (an iterator that never ran has no <c>finally</c> to run).
+    /// </summary>
+    private sealed class Enumeration(RedisStreamSource<TJob> source, TaskCompletionSource ended, IAsyncEnumerator<RedisStreamMessage<TJob>> reader)
+        : IAsyncEnumerator<RedisStreamMessage<TJob>>
+    {
+        private int _disposed;
+
+        public RedisStreamMessage<TJob> Current => reader.Current;
+
+        public ValueTask<bool> MoveNextAsync() => reader.MoveNextAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            {
+                return;
+            }
+
+            try
+            {
+                await reader.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                // Only this enumeration's end: a later one has its own.
+                Interlocked.CompareExchange(ref source._enumeration, null, ended);
+                ended.TrySetResult();
+            }
+        }
     }
 
     /// <summary>Creates the consumer group (and the stream) if it does not exist yet.</summary>
@@ -233,7 +288,6 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             }
 
             Log.ConsumerStopped(_logger, _options.ConsumerName, _options.StreamKey);
-            Volatile.Write(ref _enumerating, 0);
         }
     }
 

@@ -91,10 +91,15 @@ public sealed class RedisStreamWorker<TJob, TResult>
     /// <summary>
     /// Reads, runs and settles messages until <paramref name="cancellationToken"/> is cancelled. Jobs that had not
     /// started, and jobs that were running, are left pending to be delivered again; the outcomes already known are
-    /// settled before the call returns.
+    /// settled before the call returns, each tried once (a settlement that fails for lack of a connection is not tried
+    /// again once the token is cancelled: its message stays pending). Call it again after it ended, however it ended: the
+    /// next run takes back this consumer's pending messages first.
     /// </summary>
     /// <param name="cancellationToken">Stops the worker.</param>
-    /// <returns>A task that ends, once no job of the worker runs any more, with the cancellation or with the failure that stopped it.</returns>
+    /// <returns>
+    /// A task that ends, once no job and no Redis read of the worker is in flight any more, with the cancellation or with
+    /// the failure that stopped it.
+    /// </returns>
     /// <exception cref="InvalidOperationException">The worker is already running.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A pool option is out of range (the pool checks them when this call builds it).</exception>
     /// <exception cref="OperationCanceledException">(From the task.) <paramref name="cancellationToken"/> was cancelled: the normal way to stop.</exception>
@@ -139,16 +144,17 @@ public sealed class RedisStreamWorker<TJob, TResult>
                 {
                     await foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in pool.StreamAsync(_source, cancellationToken).ConfigureAwait(false))
                     {
-                        // Not the caller's token: an outcome already known is settled even while the worker stops.
-                        await _source.CompleteAsync(outcome, CancellationToken.None).ConfigureAwait(false);
+                        await _source.SettleAsync(outcome, cancellationToken).ConfigureAwait(false);
                     }
                 }
                 catch (WorkerPoolCanceledException<RedisStreamMessage<TJob>, TResult> canceled)
                 {
-                    // The run has stopped: settle what finished before the stop; the rest is left pending.
+                    // The run has stopped: settle what finished before the stop; the rest is left pending. Each settlement is
+                    // tried once even though the token is cancelled; one that fails for lack of a connection is not tried
+                    // again, and ends the call with the cancellation, leaving its message and the rest pending.
                     foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in canceled.Results)
                     {
-                        await _source.CompleteAsync(outcome, CancellationToken.None).ConfigureAwait(false);
+                        await _source.SettleAsync(outcome, cancellationToken).ConfigureAwait(false);
                     }
 
                     throw;
@@ -157,6 +163,11 @@ public sealed class RedisStreamWorker<TJob, TResult>
         }
         finally
         {
+            // The pool gives up on a read the stop caught in flight, and disposes the source's enumerator once that read
+            // returns: the worker waits for it, so that nothing it started outlives the call. Then no outcome of this run can
+            // be settled any more, and the messages still held stay pending in Redis for the next run to take back.
+            await _source.WhenNotEnumeratingAsync().ConfigureAwait(false);
+            _source.ReleaseHeld();
             Volatile.Write(ref _running, 0);
         }
     }

@@ -90,6 +90,21 @@ internal sealed class PendingLedger
         wake?.TrySetResult();
     }
 
+    /// <summary>Forgets every message, and wakes a reader that waits for room.</summary>
+    internal void Clear()
+    {
+        TaskCompletionSource? wake;
+        lock (_sync)
+        {
+            _held.Clear();
+            wake = _roomWaiter;
+            _roomWaiter = null;
+            AssertInvariants();
+        }
+
+        wake?.TrySetResult();
+    }
+
     /// <summary>Keeps a failed message held, to be delivered again after <paramref name="delay"/>.</summary>
     internal void ScheduleRetry(string id, TimeSpan delay)
     {

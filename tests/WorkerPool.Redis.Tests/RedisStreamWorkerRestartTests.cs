@@ -1,0 +1,259 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using StackExchange.Redis;
+using static WorkerPool.Redis.Tests.TestSupport;
+
+namespace WorkerPool.Redis.Tests;
+
+/// <summary>One worker, or one source, run again after a run ended: however it ended, the next run starts clean.</summary>
+[Collection(RedisServerDefinition.Name)]
+public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
+{
+    private readonly IDatabase _db = redis.Connection.GetDatabase();
+
+    [Fact]
+    public async Task GetAsyncEnumerator_DisposedBeforeItsFirstMove_TheSourceCanBeEnumeratedAgain()
+    {
+        RedisStreamOptions options = Options();
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        var source = new RedisStreamSource<int>(_db, maxOutstanding: 4, options);
+
+        await source.GetAsyncEnumerator().DisposeAsync();
+
+        await using IAsyncEnumerator<RedisStreamMessage<int>> again = source.GetAsyncEnumerator();
+        (await again.MoveNextAsync()).Should().BeTrue();
+        again.Current.Job.Should().Be(7);
+    }
+
+    [Fact]
+    public async Task GetAsyncEnumerator_FirstEnumeratorDisposedTwice_DoesNotEndTheSecondEnumeration()
+    {
+        RedisStreamOptions options = Options();
+        var source = new RedisStreamSource<int>(_db, maxOutstanding: 4, options);
+        IAsyncEnumerator<RedisStreamMessage<int>> first = source.GetAsyncEnumerator();
+        await first.DisposeAsync();
+        await using IAsyncEnumerator<RedisStreamMessage<int>> second = source.GetAsyncEnumerator();
+
+        await first.DisposeAsync();
+
+        Action third = () => source.GetAsyncEnumerator();
+        third.Should().Throw<InvalidOperationException>().WithMessage("*already being enumerated*");
+    }
+
+    [Fact]
+    public async Task RunAsync_CancelledAsSoonAsItStarted_TheSameWorkerRunsAgainAndProcessesEverything()
+    {
+        RedisStreamOptions options = Options();
+        IReadOnlyList<string> ids = await new RedisStreamPublisher<int>(_db, options).PublishManyAsync([1, 2, 3]);
+        var done = new ConcurrentBag<string>();
+        var worker = new RedisStreamWorker<int, int>(
+            _db,
+            (message, _) =>
+            {
+                done.Add(message.Id);
+                return ValueTask.FromResult(message.Job);
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "restart-at-once"));
+        using (var cts = new CancellationTokenSource())
+        {
+            Task first = worker.RunAsync(cts.Token);
+            await cts.CancelAsync();
+            Func<Task> stopping = () => first;
+            await stopping.Should().ThrowAsync<OperationCanceledException>();
+        }
+
+        using (var cts = new CancellationTokenSource())
+        {
+            Task second = worker.RunAsync(cts.Token);
+            await EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the second run acknowledges every message");
+            await StopAsync(cts, second);
+        }
+
+        done.Should().BeEquivalentTo(ids);
+        worker.GetStatistics().Outstanding.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task RunAsync_FailedForLackOfAConnection_TheSameWorkerRunsAgainAndSettlesWhatItHeld()
+    {
+        RedisStreamOptions options = Options();
+        options.ConnectionRetryTimeout = TimeSpan.FromMilliseconds(100);
+        IReadOnlyList<string> ids = await new RedisStreamPublisher<int>(_db, options).PublishManyAsync(Enumerable.Range(0, 6));
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        TaskCompletionSource release = Gate();
+        var done = new ConcurrentDictionary<string, int>();
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            async (message, _) =>
+            {
+                await release.Task;
+                done.AddOrUpdate(message.Id, 1, (_, n) => n + 1);
+                return message.Job;
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "restart-after-failure"));
+
+        database.FailAcknowledgements = true;
+        Task first = worker.RunAsync();
+        await EventuallyAsync(() => Task.FromResult(worker.GetStatistics().Outstanding == 2), "the worker holds its bound of two messages");
+        release.SetResult();
+        Func<Task> failing = () => first;
+        await failing.Should().ThrowAsync<RedisConnectionException>();
+
+        worker.GetStatistics().Outstanding.Should().Be(0, "a run that ended holds nothing: its messages stay pending in Redis");
+        database.FailAcknowledgements = false;
+        using var cts = new CancellationTokenSource();
+        Task second = worker.RunAsync(cts.Token);
+        await EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the second run acknowledges every message");
+        await StopAsync(cts, second);
+
+        done.Keys.Should().BeEquivalentTo(ids);
+        worker.GetStatistics().Outstanding.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task RunAsync_StoppedWhileAReadIsInFlight_EndsOnceTheReadReturnedAndTheNextRunRunsWhatItRead()
+    {
+        RedisStreamOptions options = Options();
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        var done = new ConcurrentBag<string>();
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            (message, _) =>
+            {
+                done.Add(message.Id);
+                return ValueTask.FromResult(message.Job);
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "restart-after-read"));
+        (TaskCompletionSource readStarted, TaskCompletionSource releaseRead) = database.HoldNextRead();
+
+        string id;
+        using (var cts = new CancellationTokenSource())
+        {
+            Task first = worker.RunAsync(cts.Token);
+            await readStarted.Task.WaitAsync(TimeSpan.FromSeconds(15));
+            id = await new RedisStreamPublisher<int>(_db, options).PublishAsync(42);
+            await cts.CancelAsync();
+
+            // The read returns the message after the stop: the run owns that read, and ends only once it has returned.
+            Task stoppedOrNot = await Task.WhenAny(first, Task.Delay(50));
+            stoppedOrNot.Should().NotBe(first, "the read is still in flight");
+            releaseRead.SetResult();
+            Func<Task> stopping = () => first;
+            await stopping.Should().ThrowAsync<OperationCanceledException>();
+        }
+
+        (await PendingOfAsync(_db, options, "c1")).Should().Be(1, "the read delivered the message, and nobody settled it");
+        worker.GetStatistics().Outstanding.Should().Be(0);
+        using (var cts = new CancellationTokenSource())
+        {
+            Task second = worker.RunAsync(cts.Token);
+            await EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the second run acknowledges the message");
+            await StopAsync(cts, second);
+        }
+
+        done.Should().Equal(id);
+    }
+
+    [Fact]
+    public async Task RunAsync_CancelledWhileAnAcknowledgementWaitsForTheConnection_EndsWithoutWaitingForIt()
+    {
+        RedisStreamOptions options = Options();
+        options.ConnectionRetryTimeout = Timeout.InfiniteTimeSpan;
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            (message, _) => ValueTask.FromResult(message.Job),
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "stop-while-acknowledging"));
+        database.FailAcknowledgements = true;
+        TaskCompletionSource acknowledging = database.NextAcknowledgement();
+        using var cts = new CancellationTokenSource();
+        Task run = worker.RunAsync(cts.Token);
+        await acknowledging.Task.WaitAsync(TimeSpan.FromSeconds(15));
+
+        await cts.CancelAsync();
+
+        Func<Task> stopping = () => run.WaitAsync(TimeSpan.FromSeconds(15));
+        await stopping.Should().ThrowAsync<OperationCanceledException>();
+        (await PendingOfAsync(_db, options, "c1")).Should().Be(1, "an outcome that could not be settled leaves its message pending");
+        worker.GetStatistics().Outstanding.Should().Be(0);
+    }
+
+    /// <summary>
+    /// A database that forwards every call, but can fail acknowledgements as a lost connection would, and hold the next
+    /// read of new messages until the test lets it go.
+    /// </summary>
+    public class FaultyDatabase : DispatchProxy
+    {
+        private IDatabase _inner = null!;
+        private volatile bool _failAcknowledgements;
+        private TaskCompletionSource? _acknowledging;
+        private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldRead;
+
+        /// <summary>While set, XACK fails with a <see cref="RedisConnectionException"/>.</summary>
+        public bool FailAcknowledgements
+        {
+            get => _failAcknowledgements;
+            set => _failAcknowledgements = value;
+        }
+
+        public static FaultyDatabase Over(IDatabase inner)
+        {
+            object proxy = Create<IDatabase, FaultyDatabase>();
+            var faulty = (FaultyDatabase)proxy;
+            faulty._inner = inner;
+            return faulty;
+        }
+
+        public IDatabase AsDatabase() => (IDatabase)(object)this;
+
+        /// <summary>Completes when the next XACK is attempted.</summary>
+        public TaskCompletionSource NextAcknowledgement()
+        {
+            TaskCompletionSource attempted = Gate();
+            Volatile.Write(ref _acknowledging, attempted);
+            return attempted;
+        }
+
+        /// <summary>Holds the next XREADGROUP of new messages: it starts once the second gate opens.</summary>
+        public (TaskCompletionSource Started, TaskCompletionSource Release) HoldNextRead()
+        {
+            (TaskCompletionSource, TaskCompletionSource) gates = (Gate(), Gate());
+            _heldRead = gates;
+            return gates;
+        }
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            ArgumentNullException.ThrowIfNull(targetMethod);
+            if (targetMethod.Name == nameof(IDatabase.StreamAcknowledgeAsync))
+            {
+                Interlocked.Exchange(ref _acknowledging, null)?.TrySetResult();
+                if (_failAcknowledgements)
+                {
+                    return Task.FromException<long>(new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "The test cut the connection.", innerException: null, CommandStatus.Sent));
+                }
+            }
+
+            if (targetMethod.Name == nameof(IDatabase.StreamReadGroupAsync) && args is [_, _, _, RedisValue position, ..]
+                && position == StreamPosition.NewMessages && _heldRead is { } held)
+            {
+                _heldRead = null;
+                held.Started.TrySetResult();
+                return ReadLaterAsync(held.Release.Task, () => (Task<StreamEntry[]>)targetMethod.Invoke(_inner, args)!);
+            }
+
+            return targetMethod.Invoke(_inner, args);
+        }
+
+        private static async Task<StreamEntry[]> ReadLaterAsync(Task release, Func<Task<StreamEntry[]>> read)
+        {
+            await release;
+            return await read();
+        }
+    }
+}
