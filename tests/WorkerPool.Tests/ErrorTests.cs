@@ -139,6 +139,37 @@ public sealed class ErrorTests : PoolTest
         (await run.ShouldThrowAsync<IOException>()).Should().BeSameAs(error);
     }
 
+    [Theory]
+    [InlineData(ErrorMode.Collect, false)]
+    [InlineData(ErrorMode.StopOnFirstError, false)]
+    [InlineData(ErrorMode.Collect, true)]
+    [InlineData(ErrorMode.StopOnFirstError, true)]
+    public async Task RunAsync_SourceCurrentThrows_RunEndsWithThatExceptionAndCountsOnlyThePulledJobs(ErrorMode mode, bool asynchronous)
+    {
+        var error = new FormatException("bad record 3");
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job), new WorkerPoolOptions { ErrorMode = mode });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = asynchronous
+            ? pool.RunAsync(Sources.CurrentThrowingAtAsync(count: 5, at: 3, error))
+            : pool.RunAsync(Sources.CurrentThrowingAt(count: 5, at: 3, error));
+
+        (await run.ShouldThrowAsync<FormatException>()).Should().BeSameAs(error);
+        await pool.WhenNoWorkersAsync().Within();
+        WorkerPoolStatistics statistics = pool.GetStatistics();
+        (statistics.Succeeded + statistics.Canceled).Should().Be(3, "jobs 0, 1 and 2 were pulled; job 3 never was");
+    }
+
+    [Fact]
+    public async Task StreamAsync_SourceCurrentThrows_EnumerationEndsWithThatException()
+    {
+        var error = new FormatException("bad record 3");
+        await using var pool = new BoundedWorkerPool<int, int>((job, _) => ValueTask.FromResult(job));
+
+        Task<List<JobResult<int, int>>> consume = pool.StreamAsync(Sources.CurrentThrowingAt(count: 5, at: 3, error)).CollectAsync();
+
+        (await consume.ShouldThrowAsync<FormatException>()).Should().BeSameAs(error);
+    }
+
     [Fact]
     public async Task StreamAsync_SourceThrows_EnumerationEndsWithTheSourceException()
     {

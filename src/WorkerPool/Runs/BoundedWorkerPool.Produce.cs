@@ -68,7 +68,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                         break;
                     }
 
-                    batch[count++] = run.Pull(jobs.Current);
+                    // Current first: if it throws, the slot it would have filled holds no pulled job.
+                    QueuedJob pulled = run.Pull(jobs.Current);
+                    batch[count++] = pulled;
                 }
 
                 credits -= count;

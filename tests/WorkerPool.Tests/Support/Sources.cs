@@ -37,6 +37,12 @@ internal static class Sources
         throw error;
     }
 
+    /// <summary>A synchronous source of 0..count-1 whose <c>Current</c> throws <paramref name="error"/> for job <paramref name="at"/>.</summary>
+    public static IEnumerable<int> CurrentThrowingAt(int count, int at, Exception error) => new CurrentThrowing(count, at, error);
+
+    /// <summary>The asynchronous form of <see cref="CurrentThrowingAt"/>.</summary>
+    public static IAsyncEnumerable<int> CurrentThrowingAtAsync(int count, int at, Exception error) => new CurrentThrowing(count, at, error);
+
     /// <summary>
     /// An asynchronous source that yields job 0, completes <paramref name="waiting"/>, then waits for its token and
     /// never yields again.
@@ -57,6 +63,36 @@ internal static class Sources
             await Task.Yield();
             cancellationToken.ThrowIfCancellationRequested();
             yield return i;
+        }
+    }
+
+    private sealed class CurrentThrowing(int count, int at, Exception error) : IEnumerable<int>, IAsyncEnumerable<int>
+    {
+        public IEnumerator<int> GetEnumerator() => new Enumerator(count, at, error);
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public IAsyncEnumerator<int> GetAsyncEnumerator(CancellationToken cancellationToken = default) => new Enumerator(count, at, error);
+
+        private sealed class Enumerator(int count, int at, Exception error) : IEnumerator<int>, IAsyncEnumerator<int>
+        {
+            private int _position = -1;
+
+            public int Current => _position == at ? throw error : _position;
+
+            object System.Collections.IEnumerator.Current => Current;
+
+            public bool MoveNext() => ++_position < count;
+
+            public ValueTask<bool> MoveNextAsync() => ValueTask.FromResult(MoveNext());
+
+            public void Reset() => throw new NotSupportedException();
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
         }
     }
 
