@@ -10,7 +10,7 @@ namespace WorkerPool;
 /// </remarks>
 public sealed class WorkerPoolOptions
 {
-    /// <summary>The longest finite timeout the pool accepts: the limit of <see cref="CancellationTokenSource.CancelAfter(TimeSpan)"/>.</summary>
+    /// <summary>The longest finite timeout the pool accepts: the limit of a timer's due time (<see cref="ITimer.Change(TimeSpan, TimeSpan)"/>).</summary>
     internal static readonly TimeSpan MaxTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     /// <summary>

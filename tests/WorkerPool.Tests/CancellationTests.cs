@@ -121,6 +121,36 @@ public sealed class CancellationTests : PoolTest
     }
 
     [Fact]
+    public async Task RunAsync_JobTimesOutAndACallbackOnItsTokenThrows_TheTimerIsUnharmedAndTheJobTimesOut()
+    {
+        // The timer of a job's timeout runs on a thread nobody catches on: an exception that escaped there would end the
+        // process. Here the clock's timer runs on the thread that advances it, so it would escape from Advance.
+        TimeSpan jobTimeout = TimeSpan.FromSeconds(10);
+        var clock = new TestClock();
+        TaskCompletionSource<CancellationToken> started = TestExtensions.NewGate<CancellationToken>();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            async (job, token) =>
+            {
+                token.Register(() => throw new InvalidTimeZoneException("the job's callback failed"));
+                started.TrySetResult(token);
+                await Task.Delay(Timeout.Infinite, token);
+                return job;
+            },
+            new WorkerPoolOptions { MaxWorkers = 1, JobTimeout = jobTimeout, TimeProvider = clock });
+
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync([0, 1]);
+        CancellationToken token = await started.Task.Within();
+        await clock.TimerSet(jobTimeout).Within();
+
+        clock.Invoking(c => c.Advance(jobTimeout)).Should().NotThrow();
+        token.IsCancellationRequested.Should().BeTrue("the timeout cancels the job's token at once; only its callbacks run elsewhere");
+        await clock.TimerSet(jobTimeout, count: 2).Within();
+        clock.Advance(jobTimeout);
+        IReadOnlyList<JobResult<int, int>> results = await run.Within();
+        results.Select(r => r.Status).Should().Equal(JobStatus.TimedOut, JobStatus.TimedOut);
+    }
+
+    [Fact]
     public async Task RunAsync_JobFailsWithItsOwnErrorOnceItsTimeoutCancelledIt_FailsWithThatErrorAndTheRunGoesOn()
     {
         // As a database client whose cancelled command throws its own exception rather than an OperationCanceledException:

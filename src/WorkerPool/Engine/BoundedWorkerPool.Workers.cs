@@ -520,6 +520,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         // The id of the run whose jobs the reusable source served (an id, not the run: a finished run is not kept alive).
         private long _timeoutRunId;
 
+        // The slot's timer, made once from the pool's time provider, and the source it cancels when it goes off: the armed
+        // one, or null once the job has returned. Guarded by _timerLock, which the timer holds while it cancels, so that a
+        // late tick never reaches a source that is reset for the next job, or disposed.
+        private ITimer? _timer;
+        private CancellationTokenSource? _timerTarget;
+        private readonly object _timerLock = new();
+
         /// <summary>The running job's timeout source, or <see langword="null"/> when jobs have no timeout.</summary>
         internal CancellationTokenSource? ArmedTimeout => _armed;
 
@@ -531,7 +538,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         /// <remarks>
         /// The source is reused only between jobs of one run. A job may leave work behind that still holds its token;
         /// once the slot runs another run's job, the source is a new one, so nothing another caller does (its
-        /// cancellation, its job's timeout) ever cancels a token this caller's job was given.
+        /// cancellation, its job's timeout) ever cancels a token this caller's job was given. The source has no timer
+        /// of its own: one that cancelled it would run the job's callbacks on the timer's thread, where an exception
+        /// from one of them would end the process.
         /// </remarks>
         internal CancellationToken ArmTimeout(TimeSpan after, Run run)
         {
@@ -542,22 +551,48 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 _timeout = null;
             }
 
-            // A source made with a time provider creates its timer from it, and CancelAfter sets that timer. For
-            // TimeProvider.System the timer is the runtime's own, as with a plain source.
             // Stryker disable once Assignment : a new timeout source for each job only costs an allocation
-            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource(Timeout.InfiniteTimeSpan, Time);
+            CancellationTokenSource timeout = _timeout ??= new CancellationTokenSource();
             _timeoutRunId = run.Id;
             _link = run.Token.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), timeout);
-            timeout.CancelAfter(after);
+            lock (_timerLock)
+            {
+                _timerTarget = timeout;
+            }
+
+            (_timer ??= CreateTimer()).Change(after, Timeout.InfiniteTimeSpan);
             _armed = timeout;
             return timeout.Token;
         }
 
+        /// <summary>The slot's timer, made without the ExecutionContext of the job that first needs it.</summary>
+        private ITimer CreateTimer()
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                return Time.CreateTimer(static state => ((WorkerSlot)state!).OnTimeout(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+
         /// <summary>
-        /// After a job: resets the timeout source for the next job, or drops it if it cannot be reset: if the run's
-        /// cancellation reached it, if its timer cancelled it, or if that timer comes from a time provider other than
-        /// <see cref="TimeProvider.System"/>, which <see cref="CancellationTokenSource.TryReset"/> never resets. Never
-        /// waits for a callback on the job's token.
+        /// The timer went off: cancels the armed source, if the job has not returned, with its callbacks on the thread pool
+        /// (<see cref="CancelInBackground"/>); the token reads cancelled at once.
+        /// </summary>
+        private void OnTimeout()
+        {
+            lock (_timerLock)
+            {
+                if (_timerTarget is { } target)
+                {
+                    _timerTarget = null;
+                    CancelInBackground(target);
+                }
+            }
+        }
+
+        /// <summary>
+        /// After a job: stops the timer, then resets the timeout source for the next job, or drops it if it cannot be
+        /// reset: if the run's cancellation or the timer cancelled it. Never waits for a callback on the job's token.
         /// </summary>
         internal void DisarmTimeout()
         {
@@ -566,10 +601,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                 return;
             }
 
+            // Once the target is cleared, a tick that comes now cancels nothing.
+            lock (_timerLock)
+            {
+                _timerTarget = null;
+            }
+
+            _timer!.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
             // Not Dispose, which would wait for the link's callback if it is running: through the job's token, that
             // runs the job's own callbacks, which may block, and the job has returned. A link that could not be removed
             // has cancelled the source or is cancelling it: the source is dropped, not reused, and not disposed while
-            // its callbacks may still run (a cancelled source has no timer left).
+            // its callbacks may still run.
             bool removed = _link.Unregister();
             _link = default;
             _armed = null;
@@ -581,8 +624,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
             if (!timeout.TryReset())
             {
-                // Stryker disable once Statement : releases a spent timeout's source; not observable through the public API
-                timeout.Dispose();
+                // Cancelled by the timer, whose callbacks may still be running on the thread pool: dropped, not disposed.
                 _timeout = null;
             }
         }
