@@ -152,7 +152,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </param>
     /// <returns>
     /// A task that completes once no run and no worker is left, and every run that returned past ShutdownTimeout has
-    /// counted its last jobs.
+    /// counted its last jobs. After <paramref name="cancellationToken"/> was cancelled, it waits for the runs' work and
+    /// internal loops only, as <see cref="DisposeAsync"/> does: not for a stream consumer paused between two items, which
+    /// gets the cancellation at its next <c>MoveNextAsync</c>.
     /// </returns>
     /// <exception cref="ObjectDisposedException">The pool has been disposed.</exception>
     /// <exception cref="InvalidOperationException">
