@@ -108,6 +108,19 @@ public sealed class ConfigurationTests
     }
 
     [Theory]
+    [InlineData("Collect,StopOnFirstError")]
+    [InlineData("StopOnFirstError, Collect")]
+    public void BindConfiguration_ErrorModeNotExactlyOneName_Fails(string value)
+    {
+        string name = TestHosts.UniqueName("orders");
+        using IHost host = HostBinding(name, new Dictionary<string, string?> { [$"WorkerPools:{name}:ErrorMode"] = value });
+
+        OptionsValidationException error = BindingFailure(host, name);
+
+        error.Failures.Should().ContainSingle().Which.Should().Contain($"WorkerPools:{name}:ErrorMode").And.Contain($"'{value}'");
+    }
+
+    [Theory]
     [InlineData("0")]
     [InlineData(" 0 ")]
     [InlineData("00:00:00")]

@@ -89,10 +89,12 @@ internal static class WorkerPoolConfigurationReader
                 return NotAValue(entry);
             }
 
-            // By name only: a number would say nothing to whoever reads the configuration.
-            if (!IsBareNumber(value) && Enum.TryParse(value, ignoreCase: true, out ErrorMode mode) && Enum.IsDefined(mode))
+            // By one name only: a number would say nothing to whoever reads the configuration, and Enum.TryParse would
+            // also combine names separated by commas.
+            string? named = Array.Find(Enum.GetNames<ErrorMode>(), name => name.Equals(value.Trim(), StringComparison.OrdinalIgnoreCase));
+            if (named is not null)
             {
-                options.ErrorMode = mode;
+                options.ErrorMode = Enum.Parse<ErrorMode>(named);
                 return null;
             }
 
