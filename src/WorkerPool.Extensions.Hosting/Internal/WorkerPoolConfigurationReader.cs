@@ -181,9 +181,6 @@ internal static class WorkerPoolConfigurationReader
         return $"'{entry.Path}' must be a time span such as 00:00:30, or {Infinite}, but was '{value}'.";
     }
 
-    /// <summary>Whether <paramref name="value"/> is an integer and nothing else, spaces and a sign aside.</summary>
-    private static bool IsBareNumber(string value) => TryParseInteger(value, out _);
-
     /// <summary>Whether <paramref name="value"/> is the integer zero.</summary>
     private static bool IsZero(string value) => TryParseInteger(value, out long number) && number == 0;
 
