@@ -43,6 +43,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     private readonly IRedisJobSerializer<TJob> _serializer;
     private readonly ILogger _logger;
     private readonly RedisRetry _retry;
+    private readonly OwnedClaim _claim;
     private readonly PendingLedger _ledger;
     private readonly RedisKey _stream;
     private readonly RedisKey _deadLetter;
@@ -89,6 +90,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         _deadLetter = _options.EffectiveDeadLetterStreamKey;
         _group = _options.GroupName;
         _consumer = _options.ConsumerName;
+        _claim = new OwnedClaim(_database, _retry, _stream, _group, _consumer);
     }
 
     /// <summary>Gets the most messages this consumer holds at once.</summary>
@@ -392,22 +394,19 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         }
     }
 
-    /// <summary>Delivers this consumer's due failures again: XCLAIM to itself, which counts a delivery.</summary>
+    /// <summary>
+    /// Delivers this consumer's due failures again: XCLAIM to itself, which counts a delivery, of those it still owns.
+    /// </summary>
+    /// <remarks>
+    /// A plain XCLAIM takes a message from whichever consumer holds it now, and no minimum idle time tells the two
+    /// apart: another consumer may have taken the message over long before (once it was idle for longer than
+    /// <see cref="RedisStreamOptions.ClaimMinIdleTime"/>) and still be running it. So the claim checks the owner in the
+    /// same atomic step, and a message another consumer owns now is left to it.
+    /// </remarks>
     private async Task RetryDueAsync(List<string> due, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken)
     {
-        RedisValue[] ids = new RedisValue[due.Count];
-        for (int i = 0; i < ids.Length; i++)
-        {
-            ids[i] = due[i];
-        }
-
-        // The minimum idle time makes the claim fail for a message another consumer took meanwhile.
-        long minIdle = (long)_options.RetryDelay.TotalMilliseconds;
-        StreamEntry[] entries = await _retry.ExecuteAsync(
-            () => _database.StreamClaimAsync(_stream, _group, _consumer, minIdle, ids),
-            "XCLAIM",
-            cancellationToken).ConfigureAwait(false);
-        var returned = new HashSet<string>(StringComparer.Ordinal);
+        (HashSet<string> owned, List<StreamEntry> entries) = await _claim.DeliverAgainAsync(due, cancellationToken).ConfigureAwait(false);
+        var returned = new HashSet<string>(entries.Count, StringComparer.Ordinal);
         foreach (StreamEntry entry in entries)
         {
             returned.Add(entry.Id.ToString());
@@ -415,14 +414,20 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
 
         foreach (string id in due)
         {
-            if (!returned.Contains(id))
+            if (!owned.Contains(id))
             {
-                // Acknowledged, deleted, or owned by another consumer now.
+                // Acknowledged, or owned by another consumer now: not this consumer's to run.
+                _ledger.Remove(id);
+            }
+            else if (!returned.Contains(id))
+            {
+                // Deleted from the stream while it waited: there is nothing to run.
+                await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, id), "XACK", cancellationToken).ConfigureAwait(false);
                 _ledger.Remove(id);
             }
         }
 
-        int taken = await AcceptRedeliveredAsync(entries, batch, cancellationToken).ConfigureAwait(false);
+        int taken = await AcceptRedeliveredAsync([.. entries], batch, cancellationToken).ConfigureAwait(false);
         Interlocked.Add(ref _redelivered, taken);
     }
 

@@ -58,6 +58,45 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
         }
     }
 
+    [Fact]
+    public async Task Retry_MessageTakenOverByAnotherConsumerWhileItWaits_IsLeftToThatConsumer()
+    {
+        var clock = new FakeTimeProvider();
+        RedisStreamOptions options = Options();
+        options.ClaimInterval = TimeSpan.FromMinutes(1);
+        options.TimeProvider = clock;
+        string x = await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        var source = new RedisStreamSource<int>(_db, maxOutstanding: 2, options);
+        using var cts = new CancellationTokenSource();
+        IAsyncEnumerator<RedisStreamMessage<int>> messages = source.GetAsyncEnumerator(cts.Token);
+        Task<bool>? move = null;
+        try
+        {
+            (await messages.MoveNextAsync()).Should().BeTrue();
+            RedisStreamMessage<int> failed = messages.Current;
+            failed.Id.Should().Be(x);
+            await source.CompleteAsync(new JobResult<RedisStreamMessage<int>, int>(0, failed, JobStatus.Failed, 0, new InvalidOperationException("boom"), TimeSpan.Zero));
+            source.GetStatistics().Outstanding.Should().Be(1, "X waits here for its retry");
+
+            // Another consumer takes X over while it waits, and runs it for longer than RetryDelay.
+            await _db.StreamClaimAsync(options.StreamKey, options.GroupName, "other", 0, [x]);
+            await EventuallyAsync(async () => await IdleOfAsync(x, options) > 2 * options.RetryDelay.TotalMilliseconds, "the other consumer has held X for longer than RetryDelay");
+
+            clock.Advance(options.RetryDelay);
+            move = messages.MoveNextAsync().AsTask();
+            await EventuallyAsync(() => Task.FromResult(move.IsCompleted || source.GetStatistics().Outstanding == 0), "the retry is due and decided");
+            move.IsCompleted.Should().BeFalse("X belongs to the other consumer now: the retry must not take it back");
+            source.GetStatistics().Outstanding.Should().Be(0, "this consumer lets go of X");
+            StreamPendingMessageInfo[] pending = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, 10, RedisValue.Null, x, x);
+            pending.Should().ContainSingle().Which.Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "other" && p.DeliveryCount == 2);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await EndAsync(move, messages);
+        }
+    }
+
     private async Task<long> IdleOfAsync(string id, RedisStreamOptions options)
     {
         StreamPendingMessageInfo[] pending = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, 10, RedisValue.Null, id, id);

@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+using WorkerPool.Redis.Internal;
+using static WorkerPool.Redis.Tests.TestSupport;
+
+namespace WorkerPool.Redis.Tests.Internal;
+
+[Collection(RedisServerDefinition.Name)]
+public sealed class OwnedClaimTests(RedisFixture redis)
+{
+    private readonly IDatabase _db = redis.Connection.GetDatabase();
+
+    [Fact]
+    public async Task RefreshAsync_OwnAndOthersMessages_RestartsOnlyOwnIdleTimeAndCountsNoDelivery()
+    {
+        (RedisStreamOptions options, string mine, string theirs) = await TwoPendingAsync();
+        await EventuallyAsync(async () => (await InfoAsync(options, mine)).IdleTimeInMilliseconds >= 50, "both messages have been idle for 50 ms");
+
+        int owned = await Claim(options).RefreshAsync([mine, theirs, "1-999"], CancellationToken.None);
+
+        owned.Should().Be(1);
+        StreamPendingMessageInfo own = await InfoAsync(options, mine), other = await InfoAsync(options, theirs);
+        own.Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "c1" && p.DeliveryCount == 1 && p.IdleTimeInMilliseconds < 50);
+        other.Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "other" && p.DeliveryCount == 1 && p.IdleTimeInMilliseconds >= 50);
+    }
+
+    [Fact]
+    public async Task DeliverAgainAsync_OwnOthersAndDeletedMessages_ClaimsOnlyOwnAndCountsADelivery()
+    {
+        (RedisStreamOptions options, string mine, string theirs) = await TwoPendingAsync();
+        string deleted = await new RedisStreamPublisher<int>(_db, options).PublishAsync(3);
+        await _db.StreamReadGroupAsync(options.StreamKey, options.GroupName, "c1", StreamPosition.NewMessages);
+        await _db.StreamDeleteAsync(options.StreamKey, [deleted]);
+
+        (HashSet<string> owned, List<StreamEntry> entries) = await Claim(options).DeliverAgainAsync([mine, theirs, deleted], CancellationToken.None);
+
+        owned.Should().Contain(mine).And.NotContain(theirs);
+        entries.Should().ContainSingle().Which.Should().Match<StreamEntry>(e => e.Id == mine && e["job"] == "1");
+        (await InfoAsync(options, mine)).Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "c1" && p.DeliveryCount == 2);
+        (await InfoAsync(options, theirs)).Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "other" && p.DeliveryCount == 1);
+    }
+
+    /// <summary>Two messages, pending at consumer c1 and at consumer "other".</summary>
+    private async Task<(RedisStreamOptions Options, string Mine, string Theirs)> TwoPendingAsync()
+    {
+        RedisStreamOptions options = Options();
+        await _db.StreamCreateConsumerGroupAsync(options.StreamKey, options.GroupName, StreamPosition.Beginning, createStream: true);
+        IReadOnlyList<string> ids = await new RedisStreamPublisher<int>(_db, options).PublishManyAsync([1, 2]);
+        await _db.StreamReadGroupAsync(options.StreamKey, options.GroupName, "c1", StreamPosition.NewMessages, 1);
+        await _db.StreamReadGroupAsync(options.StreamKey, options.GroupName, "other", StreamPosition.NewMessages, 1);
+        return (options, ids[0], ids[1]);
+    }
+
+    private OwnedClaim Claim(RedisStreamOptions options) =>
+        new(_db, new RedisRetry(TimeSpan.FromSeconds(5), TimeProvider.System, NullLogger.Instance), options.StreamKey, options.GroupName, "c1");
+
+    private async Task<StreamPendingMessageInfo> InfoAsync(RedisStreamOptions options, string id) =>
+        (await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, 1, RedisValue.Null, id, id)).Single();
+}
