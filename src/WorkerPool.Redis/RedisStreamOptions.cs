@@ -58,11 +58,20 @@ public sealed class RedisStreamOptions
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Gets or sets how long a message must have been pending, unacknowledged, before another consumer may take it over
-    /// (XAUTOCLAIM). This is how the messages of a process that died get processed. Make it longer than the longest
-    /// job: a job still running when it elapses may be taken over and run a second time.
+    /// Gets or sets how long a pending message must have been idle in Redis before another consumer may take it over
+    /// (XAUTOCLAIM). This is how the messages of a process that died get processed, and how long they wait first.
     /// </summary>
     /// <value>Positive. The default is 30 seconds.</value>
+    /// <remarks>
+    /// A live consumer keeps every message it holds (read, queued in its pool, running, or waiting for its retry) from
+    /// being idle: every third of this time it restarts their idle time in Redis, for those it still owns, without
+    /// counting a delivery (a heartbeat). So a job may wait in the queue and run for longer than this without being
+    /// taken over; a job that hangs while its process lives is ended by the pool's
+    /// <see cref="WorkerPoolOptions.JobTimeout"/>, not by a takeover. Only a consumer that stops heart-beating for longer
+    /// than this (dead, hung as a whole, or cut off from Redis) loses its messages to the others, and a job it was still
+    /// running then runs a second time. Make it comfortably longer than the longest pause a live process may have:
+    /// a garbage collection, a slow Redis command, a brief network outage.
+    /// </remarks>
     public TimeSpan ClaimMinIdleTime { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets how often this consumer looks for messages that other consumers left idle.</summary>

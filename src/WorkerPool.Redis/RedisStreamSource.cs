@@ -29,6 +29,14 @@ namespace WorkerPool.Redis;
 /// never yielded.
 /// </para>
 /// <para>
+/// While an enumeration runs, a heartbeat restarts the idle time in Redis of every message the source holds and still
+/// owns, every third of <see cref="RedisStreamOptions.ClaimMinIdleTime"/>, without counting a delivery (an
+/// owner-checked XCLAIM JUSTID). Redis counts idle time from the delivery, so without it a message waiting in the
+/// pool's queue would look abandoned: other consumers would take it over and run it too, and this consumer's own
+/// takeover scans would count deliveries for it until it was dead-lettered. The heartbeat stops when the enumeration
+/// ends; from then on, what the source still holds may be taken over once it is idle for long enough.
+/// </para>
+/// <para>
 /// Thread-safety: one enumeration at a time; the next may start once the last one's enumerator is disposed.
 /// <see cref="CompleteAsync"/> and <see cref="GetStatistics"/> may be called from any thread, concurrently with the
 /// enumeration. A message the source yielded stays held, counted against <see cref="MaxOutstanding"/>, until its
@@ -254,6 +262,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         var state = new ReadState(_options.PollMinDelay);
         var batch = new List<RedisStreamMessage<TJob>>();
         int next = 0;
+        Heartbeat heartbeat = Heartbeat.Start(_ledger, _claim, Heartbeat.PeriodFor(_options.ClaimMinIdleTime), _options.TimeProvider, _logger, cancellationToken);
         try
         {
             await EnsureGroupAsync(cancellationToken).ConfigureAwait(false);
@@ -261,6 +270,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                heartbeat.ThrowIfFailed();
                 batch.Clear();
                 next = 0;
                 bool readSomething = await FetchAsync(state, batch, cancellationToken).ConfigureAwait(false);
@@ -283,6 +293,9 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         }
         finally
         {
+            // No heartbeat once the enumeration has ended: what this consumer still holds becomes idle in Redis.
+            await heartbeat.StopAsync().ConfigureAwait(false);
+
             // Read but never handed over: they stay pending in Redis, and this consumer lets go of them.
             for (int i = next; i < batch.Count; i++)
             {
@@ -399,9 +412,10 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// </summary>
     /// <remarks>
     /// A plain XCLAIM takes a message from whichever consumer holds it now, and no minimum idle time tells the two
-    /// apart: another consumer may have taken the message over long before (once it was idle for longer than
-    /// <see cref="RedisStreamOptions.ClaimMinIdleTime"/>) and still be running it. So the claim checks the owner in the
-    /// same atomic step, and a message another consumer owns now is left to it.
+    /// apart: the heartbeat keeps a waiting failure from being idle, and another consumer may have taken the message
+    /// over long before (after this one stopped heart-beating for longer than
+    /// <see cref="RedisStreamOptions.ClaimMinIdleTime"/>, cut off from Redis for example) and still be running it. So
+    /// the claim checks the owner in the same atomic step, and a message another consumer owns now is left to it.
     /// </remarks>
     private async Task RetryDueAsync(List<string> due, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken)
     {
@@ -437,10 +451,11 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// the rest to <paramref name="batch"/>. Returns how many it added.
     /// </summary>
     /// <remarks>
-    /// A <paramref name="takeover"/> (XAUTOCLAIM) may return this consumer's own messages, idle in Redis while they wait
-    /// in the pool's queue or run. Those running here when it returned are left to their run. They are noted before the
-    /// delivery counts are looked up: one of them may succeed, be acknowledged and leave the ledger meanwhile, and must
-    /// not look like a message to take then.
+    /// A <paramref name="takeover"/> (XAUTOCLAIM) may return this consumer's own messages, when they have been idle in
+    /// Redis while they wait in the pool's queue or run because the heartbeat lapsed (Redis was unreachable for longer
+    /// than <see cref="RedisStreamOptions.ClaimMinIdleTime"/>, for example). Those running here when it returned are
+    /// left to their run. They are noted before the delivery counts are looked up: one of them may succeed, be
+    /// acknowledged and leave the ledger meanwhile, and must not look like a message to take then.
     /// </remarks>
     private async Task<int> AcceptRedeliveredAsync(StreamEntry[] entries, List<RedisStreamMessage<TJob>> batch, CancellationToken cancellationToken, bool takeover = false)
     {

@@ -13,9 +13,9 @@ namespace WorkerPool.Redis;
 /// <remarks>
 /// <para>
 /// Delivery is at least once: a message is acknowledged only after its job succeeded, so a process that dies, a
-/// connection that drops before the acknowledgement, or a takeover of a job that ran past
-/// <see cref="RedisStreamOptions.ClaimMinIdleTime"/> can run a job twice. Make <c>work</c> idempotent, or deduplicate
-/// by <see cref="RedisStreamMessage{TJob}.Id"/>.
+/// connection that drops before the acknowledgement, or a takeover from a worker that stopped heart-beating for longer
+/// than <see cref="RedisStreamOptions.ClaimMinIdleTime"/> while still running the job can run a job twice. Make
+/// <c>work</c> idempotent, or deduplicate by <see cref="RedisStreamMessage{TJob}.Id"/>.
 /// </para>
 /// <para>
 /// Ownership: <see cref="RunAsync"/> builds the pool, owns it, and disposes it before it returns, so no job of the

@@ -5,7 +5,10 @@ using static WorkerPool.Redis.Tests.TestSupport;
 
 namespace WorkerPool.Redis.Tests;
 
-/// <summary>A takeover (XAUTOCLAIM) that returns this consumer's own messages, which it may do once they are idle long enough.</summary>
+/// <summary>
+/// A takeover (XAUTOCLAIM) that returns this consumer's own messages, which it may do once they are idle long enough;
+/// the heartbeat that keeps them from being idle; and a retry of a message another consumer took over.
+/// </summary>
 [Collection(RedisServerDefinition.Name)]
 public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
 {
@@ -15,11 +18,13 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
     public async Task Takeover_ReturnsOwnMessageThatIsAcknowledgedWhileItIsLookedUp_MessageIsNotDeliveredAgain()
     {
         // The takeover returns message X, still running here; X's job then succeeds and is acknowledged after the
-        // takeover has looked up the delivery counts (XPENDING) and before it decides what to deliver.
+        // takeover has looked up the delivery counts (XPENDING) and before it decides what to deliver. A takeover
+        // returns this consumer's own message only when its heartbeat has lapsed: on the fake clock, the next scan
+        // (after ClaimInterval, 1 ms) comes before the first heartbeat (after ClaimMinIdleTime / 3, 10 ms).
         var clock = new FakeTimeProvider();
         RedisStreamOptions options = Options();
-        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(1);
-        options.ClaimInterval = TimeSpan.FromMinutes(1);
+        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(30);
+        options.ClaimInterval = TimeSpan.FromMilliseconds(1);
         options.TimeProvider = clock;
         string x = await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
         HookedDatabase hooked = HookedDatabase.Over(_db);
@@ -32,7 +37,7 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
             (await messages.MoveNextAsync()).Should().BeTrue();
             RedisStreamMessage<int> running = messages.Current;
             running.Id.Should().Be(x);
-            await EventuallyAsync(async () => await IdleOfAsync(x, options) >= 2, "message X has been idle long enough to be taken over");
+            await EventuallyAsync(async () => await IdleOfAsync(x, options) > 30, "message X has been idle long enough to be taken over");
 
             var acknowledged = Gate();
             var readNewAfterTakeover = Gate();
@@ -56,6 +61,47 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
             await cts.CancelAsync();
             await EndAsync(move, messages);
         }
+    }
+
+    [Fact]
+    public async Task Heartbeat_MessageHeld_IdleTimeRestartsWithoutADeliveryUntilTheEnumerationEnds()
+    {
+        var clock = new FakeTimeProvider();
+        RedisStreamOptions options = Options();
+        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(300);
+        options.ClaimInterval = TimeSpan.FromMinutes(1);
+        options.TimeProvider = clock;
+        string x = await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        HookedDatabase hooked = HookedDatabase.Over(_db);
+        var source = new RedisStreamSource<int>((IDatabase)(object)hooked, maxOutstanding: 2, options);
+        using var cts = new CancellationTokenSource();
+        IAsyncEnumerator<RedisStreamMessage<int>> messages = source.GetAsyncEnumerator(cts.Token);
+        Task<bool>? move = null;
+        try
+        {
+            (await messages.MoveNextAsync()).Should().BeTrue();
+            messages.Current.Id.Should().Be(x);
+            move = messages.MoveNextAsync().AsTask();
+            for (int beat = 1; beat <= 2; beat++)
+            {
+                await EventuallyAsync(async () => await IdleOfAsync(x, options) >= 60, "X, held here, has been idle for 60 ms");
+                clock.Advance(TimeSpan.FromMilliseconds(100));
+                await EventuallyAsync(async () => await IdleOfAsync(x, options) < 60, $"heartbeat {beat} has restarted X's idle time");
+            }
+
+            StreamPendingMessageInfo[] pending = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, 10, RedisValue.Null, x, x);
+            pending.Should().ContainSingle().Which.Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "c1" && p.DeliveryCount == 1);
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await EndAsync(move, messages);
+        }
+
+        int beats = hooked.Scripts;
+        clock.Advance(TimeSpan.FromSeconds(1));
+        await Task.Delay(50);
+        hooked.Scripts.Should().Be(beats, "the heartbeat stops with the enumeration");
     }
 
     [Fact]
@@ -118,18 +164,26 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
         await messages.DisposeAsync();
     }
 
-    /// <summary>A database that forwards every call, and runs a hook after the first pending lookup and before reads of new messages.</summary>
+    /// <summary>
+    /// A database that forwards every call, runs a hook after the first pending lookup and before reads of new
+    /// messages, and counts scripts.
+    /// </summary>
     public class HookedDatabase : DispatchProxy
     {
         private IDatabase _inner = null!;
 
         private Func<Task>? _afterPending;
 
+        private int _scripts;
+
         /// <summary>Runs once, after the next XPENDING has returned and before its result is handed back.</summary>
         public Func<Task>? AfterPendingLookup
         {
             set => Volatile.Write(ref _afterPending, value);
         }
+
+        /// <summary>Gets the number of Lua scripts run so far: owner-checked claims.</summary>
+        public int Scripts => Volatile.Read(ref _scripts);
 
         /// <summary>Runs before each XREADGROUP for new messages, once set.</summary>
         public Action? BeforeReadNew { get; set; }
@@ -148,6 +202,11 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
             if (targetMethod.Name == nameof(IDatabase.StreamReadGroupAsync) && args is [_, _, _, RedisValue position, ..] && position == StreamPosition.NewMessages)
             {
                 BeforeReadNew?.Invoke();
+            }
+
+            if (targetMethod.Name == nameof(IDatabase.ScriptEvaluateAsync))
+            {
+                Interlocked.Increment(ref _scripts);
             }
 
             object? result = targetMethod.Invoke(_inner, args);

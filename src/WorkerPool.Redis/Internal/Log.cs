@@ -46,4 +46,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 110, EventName = "GroupMissing", Level = LogLevel.Warning,
         Message = "Consumer group {Group} of stream {Stream} does not exist (any more); creating it")]
     public static partial void GroupMissing(ILogger logger, string group, string stream);
+
+    [LoggerMessage(EventId = 111, EventName = "HeartbeatSent", Level = LogLevel.Trace,
+        Message = "Heartbeat: {Owned} of the {Held} held message(s) are still this consumer's, and no longer idle")]
+    public static partial void HeartbeatSent(ILogger logger, int held, int owned);
 }

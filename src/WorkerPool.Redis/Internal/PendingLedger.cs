@@ -72,6 +72,15 @@ internal sealed class PendingLedger
         }
     }
 
+    /// <summary>Returns every message held now, in flight or waiting for its retry: those the heartbeat keeps fresh.</summary>
+    internal List<string> Held()
+    {
+        lock (_sync)
+        {
+            return [.. _held.Keys];
+        }
+    }
+
     /// <summary>Forgets a message: acknowledged, dead-lettered, given up, or owned by another consumer now.</summary>
     internal void Remove(string id)
     {

@@ -28,6 +28,18 @@ public sealed class PendingLedgerTests
     }
 
     [Fact]
+    public void Held_InFlightAndWaitingForRetry_ReturnsBothUntilRemoved()
+    {
+        var ledger = new PendingLedger(3, TimeProvider.System);
+        ledger.TryAdd("1-0");
+        ledger.TryAdd("2-0");
+        ledger.ScheduleRetry("2-0", TimeSpan.FromMinutes(1));
+        ledger.Held().Should().BeEquivalentTo(["1-0", "2-0"], "the heartbeat keeps both from being idle");
+        ledger.Remove("1-0");
+        ledger.Held().Should().Equal("2-0");
+    }
+
+    [Fact]
     public async Task WaitForChangeAsync_Full_CompletesWhenAMessageIsRemoved()
     {
         var ledger = new PendingLedger(1, TimeProvider.System);
