@@ -97,6 +97,7 @@ internal static class CompareReport
             [SubmitAsync, Semaphore(settings.Workers), HandOff(settings.Workers)],
             PerUnitTime("ns/call", "N0"),
             PerUnitBytes("B/call", "N0"),
+            PageFaultsPerThousand("calls"),
             TimeRatio(Submit, Semaphore(settings.Workers), "time ÷ SemaphoreSlim"),
             TimeRatio(Submit, HandOff(settings.Workers), "time ÷ channel hand-off")));
 
@@ -317,7 +318,7 @@ internal static class CompareReport
 
     private static Column PerUnitBytes(string header, string format) => new(header, format, (_, _, result) => result.Bytes);
 
-    private static Column PageFaultsPerThousand() => new("page faults per 1,000 jobs", "N1", (_, _, result) => result.PageFaults * 1000);
+    private static Column PageFaultsPerThousand(string unit = "jobs") => new($"page faults per 1,000 {unit}", "N1", (_, _, result) => result.PageFaults * 1000);
 
     private static Column TimeRatio(string workload, string peer, string header) =>
         new(header, "N2", (launch, _, result) => result.Nanoseconds / launch.Get(workload, peer).Nanoseconds);
