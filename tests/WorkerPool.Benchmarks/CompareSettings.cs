@@ -63,8 +63,8 @@ internal sealed record CompareSettings
 
     /// <summary>
     /// How long each workload warms up before its measured rounds: whole rounds, at least one, until this much time has
-    /// passed. One round was not enough: the JIT replaces a method's first code with optimised code only after it has run
-    /// for a while, on a background thread, and SubmitAsync read about three times slower in its first seconds than later.
+    /// passed. The JIT replaces a method's first code with optimised code only after it has run for a while, on a
+    /// background thread: in a console loop, SubmitAsync read about three times slower in its first seconds than later.
     /// </summary>
     public required TimeSpan WarmUp { get; init; }
 
