@@ -34,7 +34,10 @@ namespace WorkerPool.Redis;
 /// owner-checked XCLAIM JUSTID). Redis counts idle time from the delivery, so without it a message waiting in the
 /// pool's queue would look abandoned: other consumers would take it over and run it too, and this consumer's own
 /// takeover scans would count deliveries for it until it was dead-lettered. The heartbeat stops when the enumeration
-/// ends; from then on, what the source still holds may be taken over once it is idle for long enough.
+/// ends; from then on, what the source still holds may be taken over once it is idle for long enough. A heartbeat that
+/// cannot reach Redis for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/> ends the enumeration with
+/// that exception at its next step: at once while the enumeration polls for messages, or, while its consumer has no
+/// room and does not ask for more, when it next does.
 /// </para>
 /// <para>
 /// Thread-safety: one enumeration at a time; the next may start once the last one's enumerator is disposed.

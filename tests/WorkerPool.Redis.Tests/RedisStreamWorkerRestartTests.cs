@@ -183,16 +183,63 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         worker.GetStatistics().Outstanding.Should().Be(0);
     }
 
+    [Fact]
+    public async Task RunAsync_HeartbeatCannotReachRedisPastTheRetryTimeout_FailsWithTheConnectionErrorAndRunsAgain()
+    {
+        RedisStreamOptions options = Options();
+        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(30);
+        options.ConnectionRetryTimeout = TimeSpan.FromMilliseconds(100);
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        TaskCompletionSource started = Gate();
+        TaskCompletionSource release = Gate();
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            async (message, ct) =>
+            {
+                started.TrySetResult();
+                await release.Task.WaitAsync(ct);
+                return message.Job;
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 4, name: "heartbeat-cut-off"));
+
+        Task first = worker.RunAsync();
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        database.FailScripts = true;
+
+        // The heartbeat keeps trying while the job holds its message, and gives up once the retry timeout has passed; the
+        // source, still polling for more (its consumer has room), ends with that failure, which stops the run and cancels
+        // the job. (A source that is not being read, its consumer full, sees the failure at its next step.)
+        Func<Task> failing = () => first.WaitAsync(TimeSpan.FromSeconds(15));
+        await failing.Should().ThrowAsync<RedisConnectionException>();
+        release.SetResult();
+
+        database.FailScripts = false;
+        using var cts = new CancellationTokenSource();
+        Task second = worker.RunAsync(cts.Token);
+        await EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the second run acknowledges the message");
+        await StopAsync(cts, second);
+    }
+
     /// <summary>
-    /// A database that forwards every call, but can fail acknowledgements as a lost connection would, and hold the next
-    /// read of new messages until the test lets it go.
+    /// A database that forwards every call, but can fail acknowledgements and scripts as a lost connection would, and
+    /// hold the next read of new messages until the test lets it go.
     /// </summary>
     public class FaultyDatabase : DispatchProxy
     {
         private IDatabase _inner = null!;
         private volatile bool _failAcknowledgements;
+        private volatile bool _failScripts;
         private TaskCompletionSource? _acknowledging;
         private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldRead;
+
+        /// <summary>While set, scripts (the heartbeat's and the retry's claims) fail with a <see cref="RedisConnectionException"/>.</summary>
+        public bool FailScripts
+        {
+            get => _failScripts;
+            set => _failScripts = value;
+        }
 
         /// <summary>While set, XACK fails with a <see cref="RedisConnectionException"/>.</summary>
         public bool FailAcknowledgements
@@ -235,8 +282,13 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
                 Interlocked.Exchange(ref _acknowledging, null)?.TrySetResult();
                 if (_failAcknowledgements)
                 {
-                    return Task.FromException<long>(new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "The test cut the connection.", innerException: null, CommandStatus.Sent));
+                    return Task.FromException<long>(CutOff());
                 }
+            }
+
+            if (targetMethod.Name == nameof(IDatabase.ScriptEvaluateAsync) && _failScripts)
+            {
+                return Task.FromException<RedisResult>(CutOff());
             }
 
             if (targetMethod.Name == nameof(IDatabase.StreamReadGroupAsync) && args is [_, _, _, RedisValue position, ..]
@@ -249,6 +301,9 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
 
             return targetMethod.Invoke(_inner, args);
         }
+
+        private static RedisConnectionException CutOff() =>
+            new(ConnectionFailureType.SocketFailure, CommandFlags.None, "The test cut the connection.", innerException: null, CommandStatus.Sent);
 
         private static async Task<StreamEntry[]> ReadLaterAsync(Task release, Func<Task<StreamEntry[]>> read)
         {
