@@ -183,7 +183,18 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// enumeration throws <see cref="RedisConnectionException"/> or <see cref="RedisTimeoutException"/> when Redis stays
     /// unreachable for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>.
     /// </remarks>
-    public IAsyncEnumerator<RedisStreamMessage<TJob>> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+    public IAsyncEnumerator<RedisStreamMessage<TJob>> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
+        Enumerate(heartbeatFailed: null, cancellationToken);
+
+    /// <summary>
+    /// The source as an enumerable whose enumerations call <paramref name="heartbeatFailed"/> as soon as their heartbeat
+    /// gives up, on the heartbeat's task, before the enumeration can end: for an owner that can stop its run then, rather
+    /// than at the enumeration's next step, which a full pool may not take for a long time.
+    /// </summary>
+    internal IAsyncEnumerable<RedisStreamMessage<TJob>> WithHeartbeatFailure(Action<Exception> heartbeatFailed) =>
+        new Watched(this, heartbeatFailed);
+
+    private Enumeration Enumerate(Action<Exception>? heartbeatFailed, CancellationToken cancellationToken)
     {
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (Interlocked.CompareExchange(ref _enumeration, ended, null) is not null)
@@ -191,7 +202,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             throw new InvalidOperationException($"The source for consumer '{_options.ConsumerName}' is already being enumerated; it supports one enumeration at a time.");
         }
 
-        return new Enumeration(this, ended, ReadAsync(cancellationToken));
+        return new Enumeration(this, ended, ReadAsync(heartbeatFailed, cancellationToken));
     }
 
     /// <summary>
@@ -205,6 +216,12 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// stay pending in Redis, and this consumer's next enumeration takes them back first.
     /// </summary>
     internal void ReleaseHeld() => _ledger.Clear();
+
+    private sealed class Watched(RedisStreamSource<TJob> source, Action<Exception> heartbeatFailed) : IAsyncEnumerable<RedisStreamMessage<TJob>>
+    {
+        public IAsyncEnumerator<RedisStreamMessage<TJob>> GetAsyncEnumerator(CancellationToken cancellationToken = default) =>
+            source.Enumerate(heartbeatFailed, cancellationToken);
+    }
 
     /// <summary>
     /// The enumerator handed out: the read loop, and the end of the enumeration once it is disposed, even if it never
@@ -260,12 +277,12 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         }
     }
 
-    private async IAsyncEnumerator<RedisStreamMessage<TJob>> ReadAsync(CancellationToken cancellationToken)
+    private async IAsyncEnumerator<RedisStreamMessage<TJob>> ReadAsync(Action<Exception>? heartbeatFailed, CancellationToken cancellationToken)
     {
         var state = new ReadState(_options.PollMinDelay);
         var batch = new List<RedisStreamMessage<TJob>>();
         int next = 0;
-        Heartbeat heartbeat = Heartbeat.Start(_ledger, _claim, Heartbeat.PeriodFor(_options.ClaimMinIdleTime), _options.TimeProvider, _logger, cancellationToken);
+        Heartbeat heartbeat = Heartbeat.Start(_ledger, _claim, Heartbeat.PeriodFor(_options.ClaimMinIdleTime), _options.TimeProvider, _logger, heartbeatFailed, cancellationToken);
         try
         {
             await EnsureGroupAsync(cancellationToken).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -105,7 +106,9 @@ public sealed class RedisStreamWorker<TJob, TResult>
     /// <exception cref="OperationCanceledException">(From the task.) <paramref name="cancellationToken"/> was cancelled: the normal way to stop.</exception>
     /// <exception cref="RedisConnectionException">
     /// (From the task.) Redis stayed unreachable for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>.
-    /// Nothing is lost: every message not acknowledged stays pending in Redis.
+    /// Nothing is lost: every message not acknowledged stays pending in Redis. When the heartbeat is what gave up, the
+    /// run stops at once and its jobs are cancelled, even while the pool is full and does not read: from then on other
+    /// consumers may take their messages over.
     /// </exception>
     /// <exception cref="RedisTimeoutException">(From the task.) As above, with timeouts.</exception>
     public Task RunAsync(CancellationToken cancellationToken = default)
@@ -136,15 +139,20 @@ public sealed class RedisStreamWorker<TJob, TResult>
 
     private async Task RunCoreAsync(BoundedWorkerPool<RedisStreamMessage<TJob>, TResult> pool, CancellationToken cancellationToken)
     {
+        // Stops the run when the caller cancels, or as soon as the heartbeat gives up: from then on other consumers may
+        // take over the messages this worker holds, so its jobs are cancelled instead of racing the takeover. The
+        // heartbeat calls back on its own task, which the source's enumeration waits for before it ends.
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var heartbeat = new HeartbeatWatch(stop);
         try
         {
             await using (pool.ConfigureAwait(false))
             {
                 try
                 {
-                    await foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in pool.StreamAsync(_source, cancellationToken).ConfigureAwait(false))
+                    await foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in pool.StreamAsync(_source.WithHeartbeatFailure(heartbeat.Failed), stop.Token).ConfigureAwait(false))
                     {
-                        await _source.SettleAsync(outcome, cancellationToken).ConfigureAwait(false);
+                        await _source.SettleAsync(outcome, stop.Token).ConfigureAwait(false);
                     }
                 }
                 catch (WorkerPoolCanceledException<RedisStreamMessage<TJob>, TResult> canceled)
@@ -154,12 +162,17 @@ public sealed class RedisStreamWorker<TJob, TResult>
                     // again, and ends the call with the cancellation, leaving its message and the rest pending.
                     foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in canceled.Results)
                     {
-                        await _source.SettleAsync(outcome, cancellationToken).ConfigureAwait(false);
+                        await _source.SettleAsync(outcome, stop.Token).ConfigureAwait(false);
                     }
 
                     throw;
                 }
             }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && heartbeat.Failure is { } failure)
+        {
+            // Stopped by the heartbeat, not by the caller: the call ends with what cut the worker off from Redis.
+            ExceptionDispatchInfo.Throw(failure);
         }
         finally
         {
@@ -167,8 +180,32 @@ public sealed class RedisStreamWorker<TJob, TResult>
             // returns: the worker waits for it, so that nothing it started outlives the call. Then no outcome of this run can
             // be settled any more, and the messages still held stay pending in Redis for the next run to take back.
             await _source.WhenNotEnumeratingAsync().ConfigureAwait(false);
+            await heartbeat.Stopping.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            stop.Dispose();
             _source.ReleaseHeld();
             Volatile.Write(ref _running, 0);
+        }
+    }
+
+    /// <summary>What the heartbeat of a run reported: the failure that made it give up, and the stop it started.</summary>
+    private sealed class HeartbeatWatch(CancellationTokenSource stop)
+    {
+        private Exception? _failure;
+
+        /// <summary>Gets the failure, once the heartbeat gave up.</summary>
+        public Exception? Failure => Volatile.Read(ref _failure);
+
+        /// <summary>
+        /// Gets the cancellation the heartbeat started; its callbacks (the pool's, the jobs') run on the thread pool, never
+        /// on the heartbeat's task. Read it once the enumeration has ended.
+        /// </summary>
+        public Task Stopping { get; private set; } = Task.CompletedTask;
+
+        /// <summary>Called by the heartbeat, once, on its task, before the enumeration can end.</summary>
+        public void Failed(Exception failure)
+        {
+            Volatile.Write(ref _failure, failure);
+            Stopping = stop.CancelAsync();
         }
     }
 }

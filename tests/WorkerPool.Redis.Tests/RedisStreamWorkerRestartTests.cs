@@ -222,6 +222,64 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         await StopAsync(cts, second);
     }
 
+    [Fact]
+    public async Task RunAsync_HeartbeatGivesUpWhileThePoolIsFullAndDoesNotRead_CancelsTheJobsAndFailsWithTheConnectionError()
+    {
+        RedisStreamOptions options = Options();
+        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(30);
+        options.ConnectionRetryTimeout = TimeSpan.FromMilliseconds(100);
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(2);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        TaskCompletionSource started = Gate();
+        TaskCompletionSource canceled = Gate();
+        TaskCompletionSource release = Gate();
+        bool blocking = true;
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            async (message, ct) =>
+            {
+                if (Volatile.Read(ref blocking))
+                {
+                    started.TrySetResult();
+                    try
+                    {
+                        await release.Task.WaitAsync(ct);
+                    }
+                    catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                    {
+                        canceled.TrySetResult();
+                        throw;
+                    }
+                }
+
+                return message.Job;
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "heartbeat-full"));
+
+        Task first = worker.RunAsync();
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await EventuallyAsync(() => Task.FromResult(worker.GetStatistics().Outstanding == 2), "the worker holds both messages");
+        database.FailScripts = true;
+
+        // One job runs and the other waits in the queue, so the pool does not read from the source; the heartbeat cannot
+        // restart the messages' idle time, and another consumer may take them over. Once it gives up, the worker stops
+        // the run: the running job is cancelled instead of racing a takeover, and the call ends with the failure.
+        await canceled.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Func<Task> failing = () => first.WaitAsync(TimeSpan.FromSeconds(15));
+        await failing.Should().ThrowAsync<RedisConnectionException>();
+        worker.GetStatistics().Outstanding.Should().Be(0, "an ended run lets go of what it held");
+        (await PendingOfAsync(_db, options, "c1")).Should().Be(2, "messages whose jobs did not succeed stay pending");
+
+        database.FailScripts = false;
+        Volatile.Write(ref blocking, false);
+        using var cts = new CancellationTokenSource();
+        Task second = worker.RunAsync(cts.Token);
+        await EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the second run acknowledges both messages");
+        await StopAsync(cts, second);
+    }
+
     /// <summary>
     /// A database that forwards every call, but can fail acknowledgements and scripts as a lost connection would, and
     /// hold the next read of new messages until the test lets it go.

@@ -18,8 +18,10 @@ namespace WorkerPool.Redis.Internal;
 /// <see cref="StopAsync"/> in its <c>finally</c>, which cancels the loop and waits for it, so no heartbeat is sent once
 /// the enumeration has ended. The loop runs on its own task, on the options' <see cref="TimeProvider"/>, whether or not
 /// the enumeration is being pulled: a pool whose queue is full does not pull. A Redis command that keeps failing for
-/// lack of a connection ends the loop with that failure once <see cref="RedisRetry"/> gives up; the read loop calls
-/// <see cref="ThrowIfFailed"/> before each step, so the enumeration ends with it.
+/// lack of a connection ends the loop with that failure once <see cref="RedisRetry"/> gives up. The read loop calls
+/// <see cref="ThrowIfFailed"/> before each step, so the enumeration ends with it; and the loop first tells the owner of
+/// the enumeration through its <c>failed</c> callback, if it has one, since the enumeration's next step may be far away
+/// while the pool is full (<see cref="RedisStreamWorker{TJob, TResult}"/> stops its run then).
 /// </remarks>
 internal sealed class Heartbeat
 {
@@ -30,16 +32,18 @@ internal sealed class Heartbeat
     private readonly TimeSpan _period;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Action<Exception>? _failed;
     private readonly CancellationTokenSource _stop;
     private Task _loop = Task.CompletedTask;
 
-    private Heartbeat(PendingLedger ledger, OwnedClaim claim, TimeSpan period, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    private Heartbeat(PendingLedger ledger, OwnedClaim claim, TimeSpan period, TimeProvider time, ILogger logger, Action<Exception>? failed, CancellationToken cancellationToken)
     {
         _ledger = ledger;
         _claim = claim;
         _period = period;
         _time = time;
         _logger = logger;
+        _failed = failed;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
     }
 
@@ -50,10 +54,14 @@ internal sealed class Heartbeat
     internal static TimeSpan PeriodFor(TimeSpan claimMinIdleTime) =>
         TimeSpan.FromTicks(Math.Max(claimMinIdleTime.Ticks / 3, ShortestPeriod.Ticks));
 
-    /// <summary>Starts beating every <paramref name="period"/>, until <see cref="StopAsync"/> or <paramref name="cancellationToken"/>.</summary>
-    internal static Heartbeat Start(PendingLedger ledger, OwnedClaim claim, TimeSpan period, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts beating every <paramref name="period"/>, until <see cref="StopAsync"/> or <paramref name="cancellationToken"/>.
+    /// <paramref name="failed"/>, if given, is called on the loop's task with the failure that ends it, before
+    /// <see cref="StopAsync"/> can complete; it must not throw.
+    /// </summary>
+    internal static Heartbeat Start(PendingLedger ledger, OwnedClaim claim, TimeSpan period, TimeProvider time, ILogger logger, Action<Exception>? failed, CancellationToken cancellationToken)
     {
-        var heartbeat = new Heartbeat(ledger, claim, period, time, logger, cancellationToken);
+        var heartbeat = new Heartbeat(ledger, claim, period, time, logger, failed, cancellationToken);
         heartbeat._loop = heartbeat.BeatAsync(heartbeat._stop.Token);
         return heartbeat;
     }
@@ -106,6 +114,11 @@ internal sealed class Heartbeat
             catch (RedisServerException exception) when (exception.Message.StartsWith("NOGROUP", StringComparison.Ordinal))
             {
                 // The group was deleted: the read loop makes it again, and nothing is pending in it meanwhile.
+            }
+            catch (Exception exception) when (_failed is not null)
+            {
+                _failed(exception);
+                throw;
             }
         }
     }
