@@ -174,6 +174,36 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         }
     }
 
+    /// <summary>Whether <see cref="SettleAsync"/> would acknowledge this outcome: what a worker sends in batches.</summary>
+    internal bool IsAcknowledgedBy<TResult>(JobResult<RedisStreamMessage<TJob>, TResult> outcome) =>
+        OutcomePolicy.Decide(outcome.Status, outcome.Job.DeliveryCount, _options.MaxDeliveries) == Settlement.Acknowledge;
+
+    /// <summary>
+    /// Acknowledges the messages of <paramref name="ids"/>, whose jobs succeeded, in one XACK: for a worker, which
+    /// gathers the outcomes that are ready together. Tried once even if <paramref name="cancellationToken"/> is cancelled,
+    /// as <see cref="SettleAsync"/> is.
+    /// </summary>
+    internal async Task AcknowledgeAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        var values = new RedisValue[ids.Count];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = ids[i];
+        }
+
+        await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, values), "XACK", cancellationToken).ConfigureAwait(false);
+        Interlocked.Add(ref _acknowledged, ids.Count);
+        foreach (string id in ids)
+        {
+            _ledger.Remove(id);
+        }
+    }
+
     /// <summary>Starts an enumeration: reads and yields messages until <paramref name="cancellationToken"/> is cancelled.</summary>
     /// <param name="cancellationToken">Ends the enumeration.</param>
     /// <returns>The enumerator.</returns>

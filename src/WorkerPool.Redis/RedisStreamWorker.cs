@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
@@ -26,6 +27,9 @@ namespace WorkerPool.Redis;
 /// </remarks>
 public sealed class RedisStreamWorker<TJob, TResult>
 {
+    // The most ids one XACK carries.
+    private const int MaxAcknowledgementBatch = 256;
+
     private readonly Func<RedisStreamMessage<TJob>, CancellationToken, ValueTask<TResult>> _work;
     private readonly WorkerPoolOptions _poolOptions;
     private readonly ILoggerFactory? _loggerFactory;
@@ -144,28 +148,63 @@ public sealed class RedisStreamWorker<TJob, TResult>
         // heartbeat calls back on its own task, which the source's enumeration waits for before it ends.
         var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var heartbeat = new HeartbeatWatch(stop);
+        var acknowledgements = new List<string>();
         try
         {
             await using (pool.ConfigureAwait(false))
             {
+                IAsyncEnumerator<JobResult<RedisStreamMessage<TJob>, TResult>> outcomes =
+                    pool.StreamAsync(_source.WithHeartbeatFailure(heartbeat.Failed), stop.Token).GetAsyncEnumerator(CancellationToken.None);
                 try
                 {
-                    await foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in pool.StreamAsync(_source.WithHeartbeatFailure(heartbeat.Failed), stop.Token).ConfigureAwait(false))
+                    while (true)
                     {
-                        await _source.SettleAsync(outcome, stop.Token).ConfigureAwait(false);
+                        // Successes are acknowledged together: those that are ready at once wait for the next one that is
+                        // not, and go in one XACK while it is on its way (or once a batch is full).
+                        ValueTask<bool> move = outcomes.MoveNextAsync();
+                        if (acknowledgements.Count > 0 && (!move.IsCompletedSuccessfully || acknowledgements.Count >= MaxAcknowledgementBatch))
+                        {
+                            await _source.AcknowledgeAsync(acknowledgements, stop.Token).ConfigureAwait(false);
+                            acknowledgements.Clear();
+                        }
+
+                        if (!await move.ConfigureAwait(false))
+                        {
+                            break;
+                        }
+
+                        JobResult<RedisStreamMessage<TJob>, TResult> outcome = outcomes.Current;
+                        if (_source.IsAcknowledgedBy(outcome))
+                        {
+                            acknowledgements.Add(outcome.Job.Id);
+                        }
+                        else
+                        {
+                            await _source.SettleAsync(outcome, stop.Token).ConfigureAwait(false);
+                        }
                     }
+
+                    // The source ended (a Redis source never does by itself): what is gathered still goes.
+                    await _source.AcknowledgeAsync(acknowledgements, stop.Token).ConfigureAwait(false);
                 }
                 catch (WorkerPoolCanceledException<RedisStreamMessage<TJob>, TResult> canceled)
                 {
                     // The run has stopped: settle what finished before the stop; the rest is left pending. Each settlement is
                     // tried once even though the token is cancelled; one that fails for lack of a connection is not tried
                     // again, and ends the call with the cancellation, leaving its message and the rest pending.
+                    Debug.Assert(acknowledgements.Count == 0, "Successes are sent before a move that does not succeed at once is awaited.");
                     foreach (JobResult<RedisStreamMessage<TJob>, TResult> outcome in canceled.Results)
                     {
                         await _source.SettleAsync(outcome, stop.Token).ConfigureAwait(false);
                     }
 
                     throw;
+                }
+                finally
+                {
+                    // With a move still pending (an acknowledgement failed while it waited), this stops the run and waits
+                    // for its work to stop.
+                    await outcomes.DisposeAsync().ConfigureAwait(false);
                 }
             }
         }

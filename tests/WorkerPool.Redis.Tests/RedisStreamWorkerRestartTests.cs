@@ -290,6 +290,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         private volatile bool _failAcknowledgements;
         private volatile bool _failScripts;
         private TaskCompletionSource? _acknowledging;
+        private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldAcknowledgement;
         private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldRead;
 
         /// <summary>While set, scripts (the heartbeat's and the retry's claims) fail with a <see cref="RedisConnectionException"/>.</summary>
@@ -324,6 +325,17 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
             return attempted;
         }
 
+        /// <summary>How many ids each XACK carried, in the order they were sent.</summary>
+        public ConcurrentQueue<int> AcknowledgedPerCall { get; } = new();
+
+        /// <summary>Holds the next XACK: it is sent once the second gate opens.</summary>
+        public (TaskCompletionSource Started, TaskCompletionSource Release) HoldNextAcknowledgement()
+        {
+            (TaskCompletionSource, TaskCompletionSource) gates = (Gate(), Gate());
+            _heldAcknowledgement = gates;
+            return gates;
+        }
+
         /// <summary>Holds the next XREADGROUP of new messages: it starts once the second gate opens.</summary>
         public (TaskCompletionSource Started, TaskCompletionSource Release) HoldNextRead()
         {
@@ -341,6 +353,14 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
                 if (_failAcknowledgements)
                 {
                     return Task.FromException<long>(CutOff());
+                }
+
+                AcknowledgedPerCall.Enqueue(args![2] is RedisValue[] ids ? ids.Length : 1);
+                if (_heldAcknowledgement is { } heldAcknowledgement)
+                {
+                    _heldAcknowledgement = null;
+                    heldAcknowledgement.Started.TrySetResult();
+                    return SendLaterAsync(heldAcknowledgement.Release.Task, () => (Task<long>)targetMethod.Invoke(_inner, args)!);
                 }
             }
 
@@ -362,6 +382,12 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
 
         private static RedisConnectionException CutOff() =>
             new(ConnectionFailureType.SocketFailure, CommandFlags.None, "The test cut the connection.", innerException: null, CommandStatus.Sent);
+
+        private static async Task<long> SendLaterAsync(Task release, Func<Task<long>> send)
+        {
+            await release;
+            return await send();
+        }
 
         private static async Task<StreamEntry[]> ReadLaterAsync(Task release, Func<Task<StreamEntry[]>> read)
         {
