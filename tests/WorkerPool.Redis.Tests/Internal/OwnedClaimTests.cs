@@ -41,6 +41,50 @@ public sealed class OwnedClaimTests(RedisFixture redis)
         (await InfoAsync(options, theirs)).Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "other" && p.DeliveryCount == 1);
     }
 
+    [Fact]
+    public async Task RefreshAsync_MoreIdsThanOneScriptCallTakes_RefreshesThemAllInSeveralCalls()
+    {
+        (RedisStreamOptions options, List<string> mine, string theirs) = await ManyPendingAsync();
+        await EventuallyAsync(async () => (await InfoAsync(options, mine[^1])).IdleTimeInMilliseconds >= 200, "every message has been idle for 200 ms");
+
+        int owned = await Claim(options).RefreshAsync([.. mine, theirs], CancellationToken.None);
+
+        owned.Should().Be(mine.Count);
+        StreamPendingMessageInfo[] own = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, mine.Count + 1, "c1");
+        own.Should().HaveCount(mine.Count).And.OnlyContain(p => p.DeliveryCount == 1);
+        long idleOfOther = (await InfoAsync(options, theirs)).IdleTimeInMilliseconds;
+        own.Should().OnlyContain(p => p.IdleTimeInMilliseconds < idleOfOther, "every batch restarted the idle time of its own messages, and only theirs");
+    }
+
+    [Fact]
+    public async Task DeliverAgainAsync_MoreIdsThanOneScriptCallTakes_ClaimsThemAllInSeveralCalls()
+    {
+        (RedisStreamOptions options, List<string> mine, string theirs) = await ManyPendingAsync();
+
+        (HashSet<string> owned, List<StreamEntry> entries) = await Claim(options).DeliverAgainAsync([.. mine, theirs], CancellationToken.None);
+
+        owned.Should().BeEquivalentTo(mine);
+        entries.Select(e => e.Id.ToString()).Should().BeEquivalentTo(mine);
+        StreamPendingMessageInfo[] own = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, mine.Count + 1, "c1");
+        own.Should().HaveCount(mine.Count).And.OnlyContain(p => p.DeliveryCount == 2);
+        (await InfoAsync(options, theirs)).Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "other" && p.DeliveryCount == 1);
+    }
+
+    /// <summary>
+    /// More messages pending at consumer c1 than one script call takes (two full calls and part of a third), read before
+    /// one pending at consumer "other".
+    /// </summary>
+    private async Task<(RedisStreamOptions Options, List<string> Mine, string Theirs)> ManyPendingAsync()
+    {
+        RedisStreamOptions options = Options();
+        int count = (2 * OwnedClaim.MaxIdsPerCall) + 3;
+        await _db.StreamCreateConsumerGroupAsync(options.StreamKey, options.GroupName, StreamPosition.Beginning, createStream: true);
+        IReadOnlyList<string> ids = await new RedisStreamPublisher<int>(_db, options).PublishManyAsync(Enumerable.Range(0, count + 1));
+        (await _db.StreamReadGroupAsync(options.StreamKey, options.GroupName, "c1", StreamPosition.NewMessages, count)).Should().HaveCount(count);
+        await _db.StreamReadGroupAsync(options.StreamKey, options.GroupName, "other", StreamPosition.NewMessages, 1);
+        return (options, ids.Take(count).ToList(), ids[count]);
+    }
+
     /// <summary>Two messages, pending at consumer c1 and at consumer "other".</summary>
     private async Task<(RedisStreamOptions Options, string Mine, string Theirs)> TwoPendingAsync()
     {
