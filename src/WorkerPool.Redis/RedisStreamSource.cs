@@ -37,7 +37,8 @@ namespace WorkerPool.Redis;
 /// ends; from then on, what the source still holds may be taken over once it is idle for long enough. A heartbeat that
 /// cannot reach Redis for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/> ends the enumeration with
 /// that exception at its next step: at once while the enumeration polls for messages, or, while its consumer has no
-/// room and does not ask for more, when it next does.
+/// room and does not ask for more, when it next does. (<see cref="RedisStreamWorker{TJob, TResult}"/> does not wait for
+/// that step: it stops its run, and cancels its jobs, as soon as the heartbeat gives up.)
 /// </para>
 /// <para>
 /// Thread-safety: one enumeration at a time; the next may start once the last one's enumerator is disposed.
