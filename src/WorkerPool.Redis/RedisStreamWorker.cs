@@ -143,10 +143,15 @@ public sealed class RedisStreamWorker<TJob, TResult>
 
     private async Task RunCoreAsync(BoundedWorkerPool<RedisStreamMessage<TJob>, TResult> pool, CancellationToken cancellationToken)
     {
-        // Stops the run when the caller cancels, or as soon as the heartbeat gives up: from then on other consumers may
-        // take over the messages this worker holds, so its jobs are cancelled instead of racing the takeover. The
-        // heartbeat calls back on its own task, which the source's enumeration waits for before it ends.
-        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // Stops the run as soon as the heartbeat gives up: from then on other consumers may take over the messages this
+        // worker holds, so its jobs are cancelled rather than left running. The pool links the caller's token and this one
+        // itself (as the enumerator's token), and lets go of both without waiting for a callback, so a job whose callback
+        // on its token blocks does not hold the call. The settlements' waits observe this token, which the caller's
+        // cancellation reaches too. It is cancelled with CancelAsync, so no callback runs on the caller's thread or on the
+        // heartbeat's task; and it is never disposed: such a callback may still run once the call has ended, and a token
+        // source has nothing to release that a collection does not.
+        var stop = new CancellationTokenSource();
+        CancellationTokenRegistration forward = cancellationToken.UnsafeRegister(static state => _ = ((CancellationTokenSource)state!).CancelAsync(), stop);
         var heartbeat = new HeartbeatWatch(stop);
         var acknowledgements = new List<string>();
         try
@@ -154,7 +159,7 @@ public sealed class RedisStreamWorker<TJob, TResult>
             await using (pool.ConfigureAwait(false))
             {
                 IAsyncEnumerator<JobResult<RedisStreamMessage<TJob>, TResult>> outcomes =
-                    pool.StreamAsync(_source.WithHeartbeatFailure(heartbeat.Failed), stop.Token).GetAsyncEnumerator(CancellationToken.None);
+                    pool.StreamAsync(_source.WithHeartbeatFailure(heartbeat.Failed), cancellationToken).GetAsyncEnumerator(stop.Token);
                 try
                 {
                     while (true)
@@ -219,14 +224,13 @@ public sealed class RedisStreamWorker<TJob, TResult>
             // returns: the worker waits for it, so that nothing it started outlives the call. Then no outcome of this run can
             // be settled any more, and the messages still held stay pending in Redis for the next run to take back.
             await _source.WhenNotEnumeratingAsync().ConfigureAwait(false);
-            await heartbeat.Stopping.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            stop.Dispose();
+            await forward.DisposeAsync().ConfigureAwait(false);
             _source.ReleaseHeld();
             Volatile.Write(ref _running, 0);
         }
     }
 
-    /// <summary>What the heartbeat of a run reported: the failure that made it give up, and the stop it started.</summary>
+    /// <summary>What the heartbeat of a run reported: the failure that made it give up.</summary>
     private sealed class HeartbeatWatch(CancellationTokenSource stop)
     {
         private Exception? _failure;
@@ -235,16 +239,13 @@ public sealed class RedisStreamWorker<TJob, TResult>
         public Exception? Failure => Volatile.Read(ref _failure);
 
         /// <summary>
-        /// Gets the cancellation the heartbeat started; its callbacks (the pool's, the jobs') run on the thread pool, never
-        /// on the heartbeat's task. Read it once the enumeration has ended.
+        /// Called by the heartbeat, once, on its task, before the enumeration can end: stops the run, with the callbacks
+        /// (the pool's, the jobs') on the thread pool.
         /// </summary>
-        public Task Stopping { get; private set; } = Task.CompletedTask;
-
-        /// <summary>Called by the heartbeat, once, on its task, before the enumeration can end.</summary>
         public void Failed(Exception failure)
         {
             Volatile.Write(ref _failure, failure);
-            Stopping = stop.CancelAsync();
+            _ = stop.CancelAsync();
         }
     }
 }

@@ -186,9 +186,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_HeartbeatCannotReachRedisPastTheRetryTimeout_FailsWithTheConnectionErrorAndRunsAgain()
     {
-        RedisStreamOptions options = Options();
-        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(30);
-        options.ConnectionRetryTimeout = TimeSpan.FromMilliseconds(100);
+        RedisStreamOptions options = HeartbeatGivesUpQuicklyOptions();
         await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
         FaultyDatabase database = FaultyDatabase.Over(_db);
         TaskCompletionSource started = Gate();
@@ -225,9 +223,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_HeartbeatGivesUpWhileThePoolIsFullAndDoesNotRead_CancelsTheJobsAndFailsWithTheConnectionError()
     {
-        RedisStreamOptions options = Options();
-        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(30);
-        options.ConnectionRetryTimeout = TimeSpan.FromMilliseconds(100);
+        RedisStreamOptions options = HeartbeatGivesUpQuicklyOptions();
         await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
         await new RedisStreamPublisher<int>(_db, options).PublishAsync(2);
         FaultyDatabase database = FaultyDatabase.Over(_db);
@@ -278,6 +274,80 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         Task second = worker.RunAsync(cts.Token);
         await EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the second run acknowledges both messages");
         await StopAsync(cts, second);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RunAsync_StoppedWhileAJobsCancellationCallbackBlocks_EndsWithoutWaitingForTheCallback(bool byHeartbeat)
+    {
+        RedisStreamOptions options = HeartbeatGivesUpQuicklyOptions();
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        TaskCompletionSource started = Gate();
+        TaskCompletionSource callbackEntered = Gate();
+        using var unblock = new ManualResetEventSlim();
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            async (message, ct) =>
+            {
+                // A synchronous clean-up on cancellation that takes a while (it stops a child process and waits, say). It
+                // lets the job end before it blocks, so the run has nothing left to wait for.
+                TaskCompletionSource stopping = Gate();
+                CancellationTokenRegistration registration = ct.Register(() =>
+                {
+                    stopping.TrySetResult();
+                    callbackEntered.TrySetResult();
+                    unblock.Wait();
+                });
+                started.TrySetResult();
+                await stopping.Task;
+                registration.Unregister();
+                ct.ThrowIfCancellationRequested();
+                return message.Job;
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "blocking-callback"));
+
+        using var cts = new CancellationTokenSource();
+        Task run = worker.RunAsync(cts.Token);
+        try
+        {
+            await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+            if (byHeartbeat)
+            {
+                database.FailScripts = true;
+            }
+            else
+            {
+                _ = cts.CancelAsync();
+            }
+
+            await callbackEntered.Task.WaitAsync(TimeSpan.FromSeconds(15));
+
+            Func<Task> stopping = () => run.WaitAsync(TimeSpan.FromSeconds(15));
+            if (byHeartbeat)
+            {
+                await stopping.Should().ThrowAsync<RedisConnectionException>();
+            }
+            else
+            {
+                await stopping.Should().ThrowAsync<OperationCanceledException>();
+            }
+        }
+        finally
+        {
+            unblock.Set();
+        }
+    }
+
+    /// <summary>Options whose heartbeat beats every 10 ms and gives up 100 ms after it first fails.</summary>
+    private static RedisStreamOptions HeartbeatGivesUpQuicklyOptions()
+    {
+        RedisStreamOptions options = Options();
+        options.ClaimMinIdleTime = TimeSpan.FromMilliseconds(30);
+        options.ConnectionRetryTimeout = TimeSpan.FromMilliseconds(100);
+        return options;
     }
 
     /// <summary>
