@@ -50,6 +50,13 @@ namespace WorkerPool.Redis;
 /// </remarks>
 public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessage<TJob>>
 {
+    // KEYS[1] = stream, KEYS[2] = dead-letter stream; ARGV[1] = group, ARGV[2] = id, ARGV[3..] = the dead letter's fields
+    // and values. An error in XADD ends the script before XACK.
+    private const string DeadLetterScript = """
+        redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+        return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+        """;
+
     private readonly IDatabase _database;
     private readonly RedisStreamOptions _options;
     private readonly IRedisJobSerializer<TJob> _serializer;
@@ -142,6 +149,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// <exception cref="RedisConnectionException">(From the task.) Redis stayed unreachable for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>; the message stays pending.</exception>
     /// <exception cref="RedisTimeoutException">(From the task.) As above, with timeouts.</exception>
     /// <exception cref="OperationCanceledException">(From the task.) <paramref name="cancellationToken"/> was cancelled while waiting to retry.</exception>
+    /// <exception cref="RedisServerException">(From the task.) Redis refused the settlement, such as a dead letter on a key that holds another type; the message stays pending.</exception>
     public Task CompleteAsync<TResult>(JobResult<RedisStreamMessage<TJob>, TResult> outcome, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(outcome.Job, nameof(outcome));
@@ -617,27 +625,28 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         _ledger.Remove(id);
     }
 
-    /// <summary>Copies a message to the dead-letter stream and acknowledges it, in one transaction.</summary>
+    /// <summary>
+    /// Copies a message to the dead-letter stream and acknowledges it, in one script: the acknowledgement runs only once
+    /// the copy is written. (In a MULTI, a copy that fails at EXEC, such as on a dead-letter key that holds another type,
+    /// would not stop the acknowledgement, and the message would be lost.) A copy Redis refuses ends the call with its
+    /// <see cref="RedisServerException"/>, and the message stays pending.
+    /// </summary>
     private async Task DeadLetterAsync(string id, RedisValue payload, long deliveryCount, string reason, CancellationToken cancellationToken)
     {
-        NameValueEntry[] fields =
+        RedisValue[] args =
         [
-            new("id", id),
-            new("stream", _options.StreamKey),
-            new("group", _options.GroupName),
-            new("consumer", _options.ConsumerName),
-            new("deliveries", deliveryCount),
-            new("reason", reason),
-            new("payload", payload.IsNull ? RedisValue.EmptyString : payload),
+            _group,
+            id,
+            "id", id,
+            "stream", _options.StreamKey,
+            "group", _options.GroupName,
+            "consumer", _options.ConsumerName,
+            "deliveries", deliveryCount,
+            "reason", reason,
+            "payload", payload.IsNull ? RedisValue.EmptyString : payload,
         ];
         await _retry.ExecuteAsync(
-            async () =>
-            {
-                ITransaction transaction = _database.CreateTransaction();
-                _ = transaction.StreamAddAsync(_deadLetter, fields);
-                _ = transaction.StreamAcknowledgeAsync(_stream, _group, id);
-                return await transaction.ExecuteAsync().ConfigureAwait(false);
-            },
+            () => _database.ScriptEvaluateAsync(DeadLetterScript, [_stream, _deadLetter], args),
             "XADD+XACK (dead letter)",
             cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _deadLettered);

@@ -115,6 +115,10 @@ public sealed class RedisStreamWorker<TJob, TResult>
     /// consumers may take their messages over.
     /// </exception>
     /// <exception cref="RedisTimeoutException">(From the task.) As above, with timeouts.</exception>
+    /// <exception cref="RedisServerException">
+    /// (From the task.) Redis refused a command, such as a dead letter on a key that holds another type. Its message
+    /// stays pending.
+    /// </exception>
     public Task RunAsync(CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested)

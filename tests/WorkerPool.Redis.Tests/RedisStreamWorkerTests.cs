@@ -136,6 +136,28 @@ public sealed class RedisStreamWorkerTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task RunAsync_DeadLetterStreamCannotTakeTheMessage_FailsAndLeavesTheMessagePending()
+    {
+        RedisStreamOptions options = Options();
+        options.MaxDeliveries = 1;
+        options.DeadLetterStreamKey = options.StreamKey + ":not-a-stream";
+        await _db.StringSetAsync(options.DeadLetterStreamKey, "a string, where a stream should be");
+        string poison = await new RedisStreamPublisher<int>(_db, options).PublishAsync(-1);
+        var worker = new RedisStreamWorker<int, int>(
+            _db,
+            (message, _) => throw new InvalidOperationException("cannot process it"),
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "dead-letter-refused"));
+
+        Func<Task> running = () => worker.RunAsync().WaitAsync(TimeSpan.FromSeconds(15));
+
+        (await running.Should().ThrowAsync<RedisServerException>()).Which.Message.Should().StartWith("WRONGTYPE");
+        StreamPendingMessageInfo[] pending = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, 10, "c1");
+        pending.Should().ContainSingle().Which.MessageId.ToString().Should().Be(poison, "a message is acknowledged only once its dead letter is written");
+        worker.GetStatistics().DeadLettered.Should().Be(0);
+    }
+
+    [Fact]
     public async Task RunAsync_Cancelled_LeavesUnfinishedMessagesPendingAndARestartedConsumerRunsThem()
     {
         RedisStreamOptions options = Options();

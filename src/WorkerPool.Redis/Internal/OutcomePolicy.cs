@@ -9,7 +9,7 @@ internal enum Settlement
     /// <summary>Left pending, and delivered again after the retry delay.</summary>
     Retry,
 
-    /// <summary>Copied to the dead-letter stream with the reason, then acknowledged, in one transaction.</summary>
+    /// <summary>Copied to the dead-letter stream with the reason, then acknowledged, in one script.</summary>
     DeadLetter,
 
     /// <summary>Left pending and forgotten here: a restart of this consumer, or a takeover by another, delivers it again.</summary>
