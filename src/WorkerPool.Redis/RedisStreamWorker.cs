@@ -189,6 +189,9 @@ public sealed class RedisStreamWorker<TJob, TResult>
                         }
                         else
                         {
+                            // The successes gathered so far go first: a settlement that fails must not take them with it.
+                            await _source.AcknowledgeAsync(acknowledgements, stop.Token).ConfigureAwait(false);
+                            acknowledgements.Clear();
                             await _source.SettleAsync(outcome, stop.Token).ConfigureAwait(false);
                         }
                     }
