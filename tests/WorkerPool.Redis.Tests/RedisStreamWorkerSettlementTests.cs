@@ -52,10 +52,7 @@ public sealed class RedisStreamWorkerSettlementTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_SettlementFailsAfterSuccessesWereGathered_TheSuccessesAreAcknowledgedFirst()
     {
-        RedisStreamOptions options = Options();
-        options.MaxDeliveries = 1;
-        options.DeadLetterStreamKey = options.StreamKey + ":not-a-stream";
-        await _db.StringSetAsync(options.DeadLetterStreamKey, "a string, where a stream should be");
+        RedisStreamOptions options = await Options().RefusingDeadLettersAsync(_db);
         IReadOnlyList<string> ids = await new RedisStreamPublisher<int>(_db, options).PublishManyAsync([0, 1, 2, 3, 4]);
         FaultyDatabase database = FaultyDatabase.Over(_db);
         (TaskCompletionSource sent, TaskCompletionSource release) = database.HoldNextAcknowledgement();

@@ -138,10 +138,7 @@ public sealed class RedisStreamWorkerTests(RedisFixture redis)
     [Fact]
     public async Task RunAsync_DeadLetterStreamCannotTakeTheMessage_FailsAndLeavesTheMessagePending()
     {
-        RedisStreamOptions options = Options();
-        options.MaxDeliveries = 1;
-        options.DeadLetterStreamKey = options.StreamKey + ":not-a-stream";
-        await _db.StringSetAsync(options.DeadLetterStreamKey, "a string, where a stream should be");
+        RedisStreamOptions options = await Options().RefusingDeadLettersAsync(_db);
         string poison = await new RedisStreamPublisher<int>(_db, options).PublishAsync(-1);
         var worker = new RedisStreamWorker<int, int>(
             _db,

@@ -32,6 +32,15 @@ internal static class TestSupport
         ConnectionRetryTimeout = options.ConnectionRetryTimeout,
     };
 
+    /// <summary>Dead letters after one delivery, to a key that holds a string: Redis refuses each one with WRONGTYPE.</summary>
+    public static async Task<RedisStreamOptions> RefusingDeadLettersAsync(this RedisStreamOptions options, IDatabase db)
+    {
+        options.MaxDeliveries = 1;
+        options.DeadLetterStreamKey = options.StreamKey + ":not-a-stream";
+        await db.StringSetAsync(options.DeadLetterStreamKey, "a string, where a stream should be");
+        return options;
+    }
+
     public static WorkerPoolOptions Pool(int maxWorkers, int queueCapacity, string name) =>
         new() { MaxWorkers = maxWorkers, QueueCapacity = queueCapacity, Name = name };
 
