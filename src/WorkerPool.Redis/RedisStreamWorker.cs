@@ -111,8 +111,9 @@ public sealed class RedisStreamWorker<TJob, TResult>
     /// <exception cref="RedisConnectionException">
     /// (From the task.) Redis stayed unreachable for longer than <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>.
     /// Nothing is lost: every message not acknowledged stays pending in Redis. When the heartbeat is what gave up, the
-    /// run stops at once and its jobs are cancelled, even while the pool is full and does not read: from then on other
-    /// consumers may take their messages over.
+    /// run stops at once and its jobs are cancelled, even while the pool is full and does not read. Other consumers may
+    /// have taken their messages over already: see <see cref="RedisStreamOptions.ConnectionRetryTimeout"/> for how the two
+    /// timeouts compare.
     /// </exception>
     /// <exception cref="RedisTimeoutException">(From the task.) As above, with timeouts.</exception>
     /// <exception cref="RedisServerException">
@@ -147,8 +148,9 @@ public sealed class RedisStreamWorker<TJob, TResult>
 
     private async Task RunCoreAsync(BoundedWorkerPool<RedisStreamMessage<TJob>, TResult> pool, CancellationToken cancellationToken)
     {
-        // Stops the run as soon as the heartbeat gives up: from then on other consumers may take over the messages this
-        // worker holds, so its jobs are cancelled rather than left running. The pool links the caller's token and this one
+        // Stops the run as soon as the heartbeat gives up: other consumers may take over the messages this worker holds
+        // (RedisStreamOptions.ConnectionRetryTimeout says when, against ClaimMinIdleTime), so its jobs are cancelled
+        // rather than left running. The pool links the caller's token and this one
         // itself (as the enumerator's token), and lets go of both without waiting for a callback, so a job whose callback
         // on its token blocks does not hold the call. The settlements' waits observe this token, which the caller's
         // cancellation reaches too. It is cancelled with CancelAsync, so no callback runs on the caller's thread or on the
