@@ -150,12 +150,12 @@ public sealed class RedisStreamWorker<TJob, TResult>
     {
         // Stops the run as soon as the heartbeat gives up: other consumers may take over the messages this worker holds
         // (RedisStreamOptions.ConnectionRetryTimeout says when, against ClaimMinIdleTime), so its jobs are cancelled
-        // rather than left running. The pool links the caller's token and this one
-        // itself (as the enumerator's token), and lets go of both without waiting for a callback, so a job whose callback
-        // on its token blocks does not hold the call. The settlements' waits observe this token, which the caller's
-        // cancellation reaches too. It is cancelled with CancelAsync, so no callback runs on the caller's thread or on the
-        // heartbeat's task; and it is never disposed: such a callback may still run once the call has ended, and a token
-        // source has nothing to release that a collection does not.
+        // rather than left running. The pool links the caller's token and this one itself (as the enumerator's token),
+        // and lets go of both without waiting for a callback, so a job whose callback on its token blocks does not hold
+        // the call. The settlements' waits observe this token, which the caller's cancellation reaches too. It is
+        // cancelled with CancelAsync, so no callback runs on the caller's thread or on the heartbeat's task; and it is
+        // never disposed: such a callback may still run once the call has ended, and a token source without a timer or
+        // a link has nothing to release that a collection does not.
         var stop = new CancellationTokenSource();
         CancellationTokenRegistration forward = cancellationToken.UnsafeRegister(static state => _ = ((CancellationTokenSource)state!).CancelAsync(), stop);
         var heartbeat = new HeartbeatWatch(stop);
