@@ -139,7 +139,10 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// <see cref="RedisStreamOptions.RetryDelay"/>; once it has been delivered <see cref="RedisStreamOptions.MaxDeliveries"/>
     /// times, moved to the dead-letter stream with the error as the reason, and acknowledged.
     /// <see cref="JobStatus.Canceled"/> (started or not): left pending, so that a restart of this consumer or another
-    /// consumer's takeover delivers it again.
+    /// consumer's takeover delivers it again. A settlement that fails (see the exceptions) also leaves the message
+    /// pending, and this consumer lets go of it: its next enumeration, or a takeover once the message has been idle for
+    /// <see cref="RedisStreamOptions.ClaimMinIdleTime"/>, delivers it again. Calling this method again for the same outcome
+    /// tries the settlement again.
     /// </summary>
     /// <typeparam name="TResult">The type of the job's result.</typeparam>
     /// <param name="outcome">The outcome the pool produced for the message.</param>
@@ -205,12 +208,20 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             values[i] = ids[i];
         }
 
-        await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, values), "XACK", cancellationToken).ConfigureAwait(false);
-        Interlocked.Add(ref _acknowledged, ids.Count);
-        foreach (string id in ids)
+        try
         {
-            _ledger.Remove(id);
+            await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, values), "XACK", cancellationToken).ConfigureAwait(false);
         }
+        finally
+        {
+            // Acknowledged, or left pending for a later delivery: either way this consumer no longer holds them.
+            foreach (string id in ids)
+            {
+                _ledger.Remove(id);
+            }
+        }
+
+        Interlocked.Add(ref _acknowledged, ids.Count);
     }
 
     /// <summary>Starts an enumeration: reads and yields messages until <paramref name="cancellationToken"/> is cancelled.</summary>
@@ -620,9 +631,16 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
 
     private async Task AcknowledgeAsync(string id, CancellationToken cancellationToken)
     {
-        await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, id), "XACK", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _retry.ExecuteAsync(() => _database.StreamAcknowledgeAsync(_stream, _group, id), "XACK", cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _ledger.Remove(id);
+        }
+
         Interlocked.Increment(ref _acknowledged);
-        _ledger.Remove(id);
     }
 
     /// <summary>
@@ -645,13 +663,22 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             "reason", reason,
             "payload", payload.IsNull ? RedisValue.EmptyString : payload,
         ];
-        await _retry.ExecuteAsync(
-            () => _database.ScriptEvaluateAsync(DeadLetterScript, [_stream, _deadLetter], args),
-            "XADD+XACK (dead letter)",
-            cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _retry.ExecuteAsync(
+                () => _database.ScriptEvaluateAsync(DeadLetterScript, [_stream, _deadLetter], args),
+                "XADD+XACK (dead letter)",
+                cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Dead-lettered, or left pending: if left pending, this consumer lets go of it, so that it is delivered again
+            // (to this consumer's next enumeration, or to a takeover once idle) rather than held and skipped for good.
+            _ledger.Remove(id);
+        }
+
         Interlocked.Increment(ref _deadLettered);
         Log.MessageDeadLettered(_logger, id, _options.EffectiveDeadLetterStreamKey, deliveryCount, reason);
-        _ledger.Remove(id);
     }
 
     /// <summary>The read loop's position: where the own-pending pass and the takeover scan are, and the poll backoff.</summary>

@@ -41,6 +41,58 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task GetAsyncEnumerator_DeadLetterRefusedWhileReading_TheNextEnumerationDeadLettersTheMessage()
+    {
+        RedisStreamOptions options = await Options().RefusingDeadLettersAsync(_db);
+        options.MaxDeliveries = 5; // an unreadable payload is dead-lettered on any delivery
+        await _db.StreamAddAsync(options.StreamKey, options.PayloadField, "not json");
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        var source = new RedisStreamSource<int>(_db, maxOutstanding: 4, options);
+        await using (IAsyncEnumerator<RedisStreamMessage<int>> first = source.GetAsyncEnumerator())
+        {
+            Func<Task> reading = async () => await first.MoveNextAsync();
+            await reading.Should().ThrowAsync<RedisServerException>();
+        }
+
+        source.GetStatistics().Outstanding.Should().Be(0, "a message whose settlement failed is not held");
+        await _db.KeyDeleteAsync(options.DeadLetterStreamKey);
+        await using IAsyncEnumerator<RedisStreamMessage<int>> second = source.GetAsyncEnumerator();
+        (await second.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15))).Should().BeTrue();
+
+        second.Current.Job.Should().Be(7);
+        (await _db.StreamLengthAsync(options.DeadLetterStreamKey)).Should().Be(1, "the own-pending pass, which yielded 7, dead-lettered the unreadable entry first");
+        source.GetStatistics().Outstanding.Should().Be(1, "only the yielded message is held");
+    }
+
+    [Fact]
+    public async Task CompleteAsync_DeadLetterRefused_TheMessageIsLetGoAndTheNextEnumerationDeadLettersIt()
+    {
+        RedisStreamOptions options = await Options().RefusingDeadLettersAsync(_db);
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        var source = new RedisStreamSource<int>(_db, maxOutstanding: 4, options);
+        await using (IAsyncEnumerator<RedisStreamMessage<int>> first = source.GetAsyncEnumerator())
+        {
+            (await first.MoveNextAsync()).Should().BeTrue();
+            var outcome = new JobResult<RedisStreamMessage<int>, int>(0, first.Current, JobStatus.Failed, 0, new InvalidOperationException("boom"), TimeSpan.Zero);
+            Func<Task> settling = () => source.CompleteAsync(outcome);
+            await settling.Should().ThrowAsync<RedisServerException>();
+            source.GetStatistics().Outstanding.Should().Be(0, "a message whose settlement failed is not held");
+        }
+
+        await _db.KeyDeleteAsync(options.DeadLetterStreamKey);
+        using var cts = new CancellationTokenSource();
+        await using IAsyncEnumerator<RedisStreamMessage<int>> second = source.GetAsyncEnumerator(cts.Token);
+        Task<bool> reading = second.MoveNextAsync().AsTask();
+
+        // Pending, delivered again past MaxDeliveries: the own-pending pass dead-letters it rather than skip it as held.
+        await EventuallyAsync(async () => await _db.StreamLengthAsync(options.DeadLetterStreamKey) == 1, "the message is dead-lettered");
+        await cts.CancelAsync();
+        Func<Task> ending = () => reading.WaitAsync(TimeSpan.FromSeconds(15));
+        await ending.Should().ThrowAsync<OperationCanceledException>();
+        (await PendingOfAsync(_db, options, "c1")).Should().Be(0);
+    }
+
+    [Fact]
     public async Task RunAsync_CancelledAsSoonAsItStarted_TheSameWorkerRunsAgainAndProcessesEverything()
     {
         RedisStreamOptions options = Options();
