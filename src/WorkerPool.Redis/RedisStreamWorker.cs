@@ -227,6 +227,14 @@ public sealed class RedisStreamWorker<TJob, TResult>
             // Stopped by the heartbeat, not by the caller: the call ends with what cut the worker off from Redis.
             ExceptionDispatchInfo.Throw(failure);
         }
+        catch (OperationCanceledException canceled) when (cancellationToken.IsCancellationRequested && canceled.CancellationToken != cancellationToken)
+        {
+            // The caller cancelled, but what ended the call observed the stop token (a settlement's wait to retry, or the
+            // pool's stop by the heartbeat just before): the call ends with the caller's token, as a cancelled call does.
+            throw canceled is WorkerPoolCanceledException<RedisStreamMessage<TJob>, TResult> run
+                ? new WorkerPoolCanceledException<RedisStreamMessage<TJob>, TResult>(run.Message, run.Results, cancellationToken)
+                : new OperationCanceledException(canceled.Message, canceled, cancellationToken);
+        }
         finally
         {
             // The pool gives up on a read the stop caught in flight, and disposes the source's enumerator once that read

@@ -230,9 +230,44 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         await cts.CancelAsync();
 
         Func<Task> stopping = () => run.WaitAsync(TimeSpan.FromSeconds(15));
-        await stopping.Should().ThrowAsync<OperationCanceledException>();
+        OperationCanceledException canceled = (await stopping.Should().ThrowAsync<OperationCanceledException>()).Which;
+        canceled.CancellationToken.Should().Be(cts.Token, "the caller's cancellation stopped the run");
         (await PendingOfAsync(_db, options, "c1")).Should().Be(1, "an outcome that could not be settled leaves its message pending");
         worker.GetStatistics().Outstanding.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task RunAsync_CallerCancelsWhileTheHeartbeatsStopIsBeingSettled_EndsWithTheCallersCancellation()
+    {
+        RedisStreamOptions options = HeartbeatGivesUpQuicklyOptions();
+        await new RedisStreamPublisher<int>(_db, options).PublishManyAsync([1, 2]);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        TaskCompletionSource started = Gate();
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            async (message, ct) =>
+            {
+                // Finishes as the stop comes: its success is one of the outcomes settled after the stop.
+                started.TrySetResult();
+                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                return message.Job;
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "caller-cancels-after-heartbeat"));
+        (TaskCompletionSource sent, TaskCompletionSource release) = database.HoldNextAcknowledgement();
+        using var cts = new CancellationTokenSource();
+        Task run = worker.RunAsync(cts.Token);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await EventuallyAsync(() => Task.FromResult(worker.GetStatistics().Outstanding == 2), "the pool is full");
+
+        database.FailScripts = true;
+        await sent.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        await cts.CancelAsync();
+        release.SetResult();
+
+        Func<Task> stopping = () => run.WaitAsync(TimeSpan.FromSeconds(15));
+        OperationCanceledException canceled = (await stopping.Should().ThrowAsync<OperationCanceledException>()).Which;
+        canceled.CancellationToken.Should().Be(cts.Token, "the caller cancelled before the call ended");
     }
 
     [Fact]
