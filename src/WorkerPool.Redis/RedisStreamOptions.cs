@@ -96,12 +96,13 @@ public sealed class RedisStreamOptions
     /// </summary>
     /// <remarks>
     /// The heartbeat's commands are retried for this long too, so a consumer cut off from Redis (while others still reach
-    /// it) stops its run, and cancels its jobs, a third of <see cref="ClaimMinIdleTime"/> plus this timeout (plus the
-    /// backoff's last wait, at most 2 seconds, and a command's own timeout) after its last heartbeat that reached Redis;
-    /// other consumers may take its messages over from <see cref="ClaimMinIdleTime"/> after that heartbeat. With the
-    /// defaults they can, for 10 seconds or more, while its jobs still run. For the jobs to be cancelled first, keep this
-    /// well under two thirds of <see cref="ClaimMinIdleTime"/> (15 seconds with the default 30, say); the price is that a
-    /// shorter outage ends the run.
+    /// it) stops its run, and cancels its jobs, at most a third of <see cref="ClaimMinIdleTime"/>, plus this timeout, plus
+    /// the backoff's last wait (at most 2 seconds), plus two of the client's command timeouts (the beat that first fails,
+    /// and the last retry; StackExchange.Redis waits 5 seconds by default) after its last heartbeat that reached Redis.
+    /// Other consumers may take its messages over from <see cref="ClaimMinIdleTime"/> after that heartbeat. With the
+    /// defaults (30 seconds here and there) they can, for up to 22 seconds, while its jobs still run. For the jobs to be
+    /// cancelled first, keep this under two thirds of <see cref="ClaimMinIdleTime"/>, minus 2 seconds, minus two command
+    /// timeouts: 8 seconds with the defaults. The price is that a shorter outage ends the run.
     /// </remarks>
     /// <value>Zero or positive, or <see cref="Timeout.InfiniteTimeSpan"/> to retry forever. The default is 30 seconds.</value>
     public TimeSpan ConnectionRetryTimeout { get; set; } = TimeSpan.FromSeconds(30);
