@@ -153,11 +153,11 @@ public sealed class RedisStreamWorker<TJob, TResult>
         // rather than left running. The pool links the caller's token and this one itself (as the enumerator's token),
         // and lets go of both without waiting for a callback, so a job whose callback on its token blocks does not hold
         // the call. The settlements' waits observe this token, which the caller's cancellation reaches too. It is
-        // cancelled with CancelAsync, so no callback runs on the caller's thread or on the heartbeat's task; and it is
-        // never disposed: such a callback may still run once the call has ended, and a token source without a timer or
-        // a link has nothing to release that a collection does not.
+        // cancelled with CancelAsync (CancelObserved), so no callback runs on the caller's thread or on the heartbeat's
+        // task; and it is never disposed: such a callback may still run once the call has ended, and a token source
+        // without a timer or a link has nothing to release that a collection does not.
         var stop = new CancellationTokenSource();
-        CancellationTokenRegistration forward = cancellationToken.UnsafeRegister(static state => _ = ((CancellationTokenSource)state!).CancelAsync(), stop);
+        CancellationTokenRegistration forward = cancellationToken.UnsafeRegister(static state => CancelObserved((CancellationTokenSource)state!), stop);
         var heartbeat = new HeartbeatWatch(stop);
         var acknowledgements = new List<string>();
         try
@@ -262,7 +262,19 @@ public sealed class RedisStreamWorker<TJob, TResult>
         public void Failed(Exception failure)
         {
             Volatile.Write(ref _failure, failure);
-            _ = stop.CancelAsync();
+            CancelObserved(stop);
         }
     }
+
+    /// <summary>
+    /// Cancels <paramref name="stop"/> with the callbacks on the thread pool, and observes what they throw: a job's own
+    /// callback, which the pool's link runs inline, belongs to that job, and must not surface later as an unobserved task
+    /// exception.
+    /// </summary>
+    private static void CancelObserved(CancellationTokenSource stop) =>
+        _ = stop.CancelAsync().ContinueWith(
+            static canceling => _ = canceling.Exception,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using StackExchange.Redis;
 using static WorkerPool.Redis.Tests.TestSupport;
 
@@ -426,6 +427,101 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         {
             unblock.Set();
         }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RunAsync_StoppedWhileAJobsCancellationCallbackThrows_LeavesNoTaskExceptionUnobserved(bool byHeartbeat)
+    {
+        // Finalise what earlier tests left behind first; only this test's exception type counts below.
+        CollectAndFinalize();
+        var seen = new ConcurrentQueue<Exception>();
+        void Record(object? sender, UnobservedTaskExceptionEventArgs e) => seen.Enqueue(e.Exception);
+        TaskScheduler.UnobservedTaskException += Record;
+        try
+        {
+            await StopWhileACallbackThrowsAsync(byHeartbeat);
+            for (int round = 0; round < 10 && seen.IsEmpty; round++)
+            {
+                await Task.Yield();
+                CollectAndFinalize();
+            }
+
+            seen.Should().NotContain(
+                e => e is AggregateException && ((AggregateException)e).Flatten().InnerExceptions.Any(inner => inner is CallbackFailedException),
+                "the worker observes what cancelling its stop token throws, as the pool does");
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= Record;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private async Task StopWhileACallbackThrowsAsync(bool byHeartbeat)
+    {
+        RedisStreamOptions options = HeartbeatGivesUpQuicklyOptions();
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        TaskCompletionSource started = Gate();
+        TaskCompletionSource callbackEntered = Gate();
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            async (message, ct) =>
+            {
+                // Not disposed: the job's own continuation, run inline by an earlier callback, would unregister it.
+                TaskCompletionSource stopping = Gate();
+                _ = ct.Register(() =>
+                {
+                    stopping.TrySetResult();
+                    callbackEntered.TrySetResult();
+                    throw new CallbackFailedException();
+                });
+                started.TrySetResult();
+                await stopping.Task;
+                ct.ThrowIfCancellationRequested();
+                return message.Job;
+            },
+            options,
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "throwing-callback"));
+
+        using var cts = new CancellationTokenSource();
+        Task run = worker.RunAsync(cts.Token);
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        if (byHeartbeat)
+        {
+            database.FailScripts = true;
+        }
+        else
+        {
+            // The pool's link to the caller's token cancels the job inline, as a linked source would: the callback's
+            // exception reaches the caller's own cancel.
+            Func<Task> cancelling = cts.CancelAsync;
+            await cancelling.Should().ThrowAsync<AggregateException>();
+        }
+
+        await callbackEntered.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Func<Task> stopping = () => run.WaitAsync(TimeSpan.FromSeconds(15));
+        if (byHeartbeat)
+        {
+            await stopping.Should().ThrowAsync<RedisConnectionException>();
+        }
+        else
+        {
+            await stopping.Should().ThrowAsync<OperationCanceledException>();
+        }
+    }
+
+    private static void CollectAndFinalize()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    private sealed class CallbackFailedException : Exception
+    {
     }
 
     /// <summary>Options whose heartbeat beats every 10 ms and gives up 100 ms after it first fails.</summary>
