@@ -369,59 +369,20 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
     [InlineData(true)]
     public async Task RunAsync_StoppedWhileAJobsCancellationCallbackBlocks_EndsWithoutWaitingForTheCallback(bool byHeartbeat)
     {
-        RedisStreamOptions options = HeartbeatGivesUpQuicklyOptions();
-        await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
-        FaultyDatabase database = FaultyDatabase.Over(_db);
-        TaskCompletionSource started = Gate();
-        TaskCompletionSource callbackEntered = Gate();
+        // A synchronous clean-up on cancellation that takes a while (it stops a child process and waits, say). The job
+        // ends before it blocks, so the run has nothing left to wait for.
         using var unblock = new ManualResetEventSlim();
-        var worker = new RedisStreamWorker<int, int>(
-            database.AsDatabase(),
-            async (message, ct) =>
-            {
-                // A synchronous clean-up on cancellation that takes a while (it stops a child process and waits, say). It
-                // lets the job end before it blocks, so the run has nothing left to wait for.
-                TaskCompletionSource stopping = Gate();
-                CancellationTokenRegistration registration = ct.Register(() =>
-                {
-                    stopping.TrySetResult();
-                    callbackEntered.TrySetResult();
-                    unblock.Wait();
-                });
-                started.TrySetResult();
-                await stopping.Task;
-                registration.Unregister();
-                ct.ThrowIfCancellationRequested();
-                return message.Job;
-            },
-            options,
-            Pool(maxWorkers: 1, queueCapacity: 1, name: "blocking-callback"));
-
-        using var cts = new CancellationTokenSource();
-        Task run = worker.RunAsync(cts.Token);
         try
         {
-            await started.Task.WaitAsync(TimeSpan.FromSeconds(15));
-            if (byHeartbeat)
-            {
-                database.FailScripts = true;
-            }
-            else
-            {
-                _ = cts.CancelAsync();
-            }
-
-            await callbackEntered.Task.WaitAsync(TimeSpan.FromSeconds(15));
-
-            Func<Task> stopping = () => run.WaitAsync(TimeSpan.FromSeconds(15));
-            if (byHeartbeat)
-            {
-                await stopping.Should().ThrowAsync<RedisConnectionException>();
-            }
-            else
-            {
-                await stopping.Should().ThrowAsync<OperationCanceledException>();
-            }
+            await RunOneJobAndStopAsync(
+                byHeartbeat,
+                onCanceled: unblock.Wait,
+                cancelAsCaller: cts =>
+                {
+                    // Not awaited: the callback blocks the thread that cancels.
+                    _ = cts.CancelAsync();
+                    return Task.CompletedTask;
+                });
         }
         finally
         {
@@ -441,7 +402,16 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         TaskScheduler.UnobservedTaskException += Record;
         try
         {
-            await StopWhileACallbackThrowsAsync(byHeartbeat);
+            await RunOneJobAndStopAsync(
+                byHeartbeat,
+                onCanceled: () => throw new CallbackFailedException(),
+                cancelAsCaller: async cts =>
+                {
+                    // The pool's link to the caller's token cancels the job inline, as a linked source would: the
+                    // callback's exception reaches the caller's own cancel.
+                    Func<Task> cancelling = cts.CancelAsync;
+                    await cancelling.Should().ThrowAsync<AggregateException>();
+                });
             for (int round = 0; round < 10 && seen.IsEmpty; round++)
             {
                 await Task.Yield();
@@ -458,8 +428,13 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         }
     }
 
+    /// <summary>
+    /// Runs one job whose callback on its token calls <paramref name="onCanceled"/>, stops the run once the job has
+    /// started (by failing the heartbeat, or by <paramref name="cancelAsCaller"/> on the caller's token), and checks that
+    /// the run ends with what stopped it once the callback was entered.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private async Task StopWhileACallbackThrowsAsync(bool byHeartbeat)
+    private async Task RunOneJobAndStopAsync(bool byHeartbeat, Action onCanceled, Func<CancellationTokenSource, Task> cancelAsCaller)
     {
         RedisStreamOptions options = HeartbeatGivesUpQuicklyOptions();
         await new RedisStreamPublisher<int>(_db, options).PublishAsync(1);
@@ -470,13 +445,13 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
             database.AsDatabase(),
             async (message, ct) =>
             {
-                // Not disposed: the job's own continuation, run inline by an earlier callback, would unregister it.
+                // Not disposed: the job's own continuation, run inline by an earlier callback, could unregister it.
                 TaskCompletionSource stopping = Gate();
                 _ = ct.Register(() =>
                 {
                     stopping.TrySetResult();
                     callbackEntered.TrySetResult();
-                    throw new CallbackFailedException();
+                    onCanceled();
                 });
                 started.TrySetResult();
                 await stopping.Task;
@@ -484,7 +459,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
                 return message.Job;
             },
             options,
-            Pool(maxWorkers: 1, queueCapacity: 1, name: "throwing-callback"));
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "callback-on-stop"));
 
         using var cts = new CancellationTokenSource();
         Task run = worker.RunAsync(cts.Token);
@@ -495,10 +470,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         }
         else
         {
-            // The pool's link to the caller's token cancels the job inline, as a linked source would: the callback's
-            // exception reaches the caller's own cancel.
-            Func<Task> cancelling = cts.CancelAsync;
-            await cancelling.Should().ThrowAsync<AggregateException>();
+            await cancelAsCaller(cts);
         }
 
         await callbackEntered.Task.WaitAsync(TimeSpan.FromSeconds(15));
