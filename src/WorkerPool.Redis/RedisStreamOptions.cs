@@ -90,9 +90,10 @@ public sealed class RedisStreamOptions
     public TimeSpan PollMaxDelay { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
-    /// Gets or sets how long a Redis command that fails because the connection is lost or timed out is retried, with
-    /// backoff, before the failure ends the run. Messages are never lost either way: whatever was not acknowledged stays
-    /// pending in Redis.
+    /// Gets or sets how long a Redis command that fails because the connection is lost or timed out, or because the
+    /// server says it is in a passing state (LOADING, BUSY, READONLY during a failover, MASTERDOWN, NOREPLICAS, TRYAGAIN,
+    /// CLUSTERDOWN), is retried, with backoff, before the failure ends the run. Messages are never lost either way:
+    /// whatever was not acknowledged stays pending in Redis.
     /// </summary>
     /// <remarks>
     /// The heartbeat's commands are retried for this long too, so a consumer cut off from Redis (while others still reach

@@ -118,7 +118,9 @@ public sealed class RedisStreamWorker<TJob, TResult>
     /// <exception cref="RedisTimeoutException">(From the task.) As above, with timeouts.</exception>
     /// <exception cref="RedisServerException">
     /// (From the task.) Redis refused a command, such as a dead letter on a key that holds another type. Its message
-    /// stays pending.
+    /// stays pending. A refusal that names a passing state of the server (BUSY, LOADING, READONLY and the like; see
+    /// <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>) is retried as a lost connection is, and ends the run
+    /// only once that timeout has passed.
     /// </exception>
     public Task RunAsync(CancellationToken cancellationToken = default)
     {

@@ -517,6 +517,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         private TaskCompletionSource? _acknowledging;
         private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldAcknowledgement;
         private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldRead;
+        private TaskCompletionSource<RedisServerException>? _refused;
 
         /// <summary>While set, scripts (the heartbeat's and the retry's claims) fail with a <see cref="RedisConnectionException"/>.</summary>
         public bool FailScripts
@@ -569,6 +570,14 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
             return gates;
         }
 
+        /// <summary>Completes with the error of the next command (sent after this call) that the server refuses.</summary>
+        public Task<RedisServerException> NextRefusal()
+        {
+            var refused = new TaskCompletionSource<RedisServerException>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _refused, refused);
+            return refused.Task;
+        }
+
         protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
         {
             ArgumentNullException.ThrowIfNull(targetMethod);
@@ -602,7 +611,23 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
                 return ReadLaterAsync(held.Release.Task, () => (Task<StreamEntry[]>)targetMethod.Invoke(_inner, args)!);
             }
 
-            return targetMethod.Invoke(_inner, args);
+            object? sent = targetMethod.Invoke(_inner, args);
+            if (sent is Task command && Volatile.Read(ref _refused) is { } refused)
+            {
+                _ = command.ContinueWith(
+                    done =>
+                    {
+                        if (done.Exception?.InnerException is RedisServerException error)
+                        {
+                            refused.TrySetResult(error);
+                        }
+                    },
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
+
+            return sent;
         }
 
         private static RedisConnectionException CutOff() =>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using StackExchange.Redis;
 using WorkerPool.Testing;
 using static WorkerPool.Redis.Tests.TestSupport;
+using FaultyDatabase = WorkerPool.Redis.Tests.RedisStreamWorkerRestartTests.FaultyDatabase;
 
 namespace WorkerPool.Redis.Tests;
 
@@ -329,6 +330,64 @@ public sealed class RedisStreamWorkerTests(RedisFixture redis)
 
         done.Keys.Should().BeEquivalentTo(ids, "nothing is lost");
         worker.GetStatistics().Acknowledged.Should().Be(40);
+    }
+
+    [Fact]
+    public async Task RunAsync_ServerBusyRunningAScript_WaitsUntilTheScriptIsKilledAndGoesOn()
+    {
+        RedisStreamOptions options = Options();
+        var publisher = new RedisStreamPublisher<int>(_db, options);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        var worker = new RedisStreamWorker<int, int>(
+            database.AsDatabase(),
+            (message, _) => ValueTask.FromResult(message.Job),
+            options,
+            Pool(maxWorkers: 2, queueCapacity: 4, name: "busy-server"));
+        using var cts = new CancellationTokenSource();
+        Task run = worker.RunAsync(cts.Token);
+        await publisher.PublishAsync(1);
+        await EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the first message is acknowledged");
+
+        // A script that never ends, from its own connection: past lua-time-limit, Redis answers every other
+        // command with BUSY until the script is killed, as it does for a long script in production.
+        Task<RedisServerException> refused = database.NextRefusal();
+        await _db.ExecuteAsync("CONFIG", "SET", "lua-time-limit", "10");
+        using ConnectionMultiplexer scriptConnection = redis.Server.Connect();
+        Task endless = scriptConnection.GetDatabase().ScriptEvaluateAsync("while true do end");
+        try
+        {
+            (await refused.WaitAsync(TimeSpan.FromSeconds(15))).Kind.Should().Be(RedisErrorKind.Busy);
+        }
+        finally
+        {
+            await EventuallyAsync(() => AnswersAsync(_db, "SCRIPT", "KILL"), "the script is killed");
+            await endless.ContinueWith(static _ => { }, TaskScheduler.Default);
+            await EventuallyAsync(() => AnswersAsync(_db, "PING"), "the server answers again");
+            await _db.ExecuteAsync("CONFIG", "SET", "lua-time-limit", "5000");
+        }
+
+        await publisher.PublishAsync(2);
+        Task acknowledged = EventuallyAsync(() => AllAcknowledgedAsync(_db, options), "the message published after the script is acknowledged");
+        await Task.WhenAny(acknowledged, run);
+        run.Exception?.InnerException.Should().BeNull("BUSY is a passing state of the server, not a reason to stop");
+        run.IsCompleted.Should().BeFalse();
+        await acknowledged;
+        await StopAsync(cts, run);
+        worker.GetStatistics().Acknowledged.Should().Be(2);
+    }
+
+    /// <summary>Whether the server runs the command, rather than refuse it (NOTBUSY, BUSY).</summary>
+    private static async Task<bool> AnswersAsync(IDatabase db, string command, params object[] args)
+    {
+        try
+        {
+            await db.ExecuteAsync(command, args);
+            return true;
+        }
+        catch (RedisServerException)
+        {
+            return false;
+        }
     }
 
     [Fact]
