@@ -53,7 +53,10 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     // KEYS[1] = stream, KEYS[2] = dead-letter stream; ARGV[1] = group, ARGV[2] = id, ARGV[3..] = the dead letter's fields
     // and values. An error in XADD ends the script before XACK.
     private const string DeadLetterScript = """
-        redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3))
+        if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3]) == 0 then
+            return 0
+        end
+        redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
         return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
         """;
 
@@ -647,7 +650,9 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// Copies a message to the dead-letter stream and acknowledges it, in one script: the acknowledgement runs only once
     /// the copy is written. (In a MULTI, a copy that fails at EXEC, such as on a dead-letter key that holds another type,
     /// would not stop the acknowledgement, and the message would be lost.) A copy Redis refuses ends the call with its
-    /// <see cref="RedisServerException"/>, and the message stays pending.
+    /// <see cref="RedisServerException"/>, and the message stays pending. The script first checks that the message is
+    /// still pending with this consumer, and does nothing if not: another consumer has taken it over (it is that one's
+    /// to settle now), or it is acknowledged already, as when a retry of the script follows a run whose reply was lost.
     /// </summary>
     private async Task DeadLetterAsync(string id, RedisValue payload, long deliveryCount, string reason, CancellationToken cancellationToken)
     {
@@ -655,6 +660,7 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
         [
             _group,
             id,
+            _consumer,
             "id", id,
             "stream", _options.StreamKey,
             "group", _options.GroupName,
@@ -663,9 +669,10 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             "reason", reason,
             "payload", payload.IsNull ? RedisValue.EmptyString : payload,
         ];
+        RedisResult moved;
         try
         {
-            await _retry.ExecuteAsync(
+            moved = await _retry.ExecuteAsync(
                 () => _database.ScriptEvaluateAsync(DeadLetterScript, [_stream, _deadLetter], args),
                 "XADD+XACK (dead letter)",
                 cancellationToken).ConfigureAwait(false);
@@ -675,6 +682,12 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             // Dead-lettered, or left pending: if left pending, this consumer lets go of it, so that it is delivered again
             // (to this consumer's next enumeration, or to a takeover once idle) rather than held and skipped for good.
             _ledger.Remove(id);
+        }
+
+        if ((long)moved == 0)
+        {
+            Log.DeadLetterLeft(_logger, id, _options.ConsumerName);
+            return;
         }
 
         Interlocked.Increment(ref _deadLettered);

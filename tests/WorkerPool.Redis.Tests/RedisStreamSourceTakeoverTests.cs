@@ -2,6 +2,7 @@ using System.Reflection;
 using Microsoft.Extensions.Time.Testing;
 using StackExchange.Redis;
 using static WorkerPool.Redis.Tests.TestSupport;
+using FaultyDatabase = WorkerPool.Redis.Tests.RedisStreamWorkerRestartTests.FaultyDatabase;
 
 namespace WorkerPool.Redis.Tests;
 
@@ -141,6 +142,48 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
             await cts.CancelAsync();
             await EndAsync(move, messages);
         }
+    }
+
+    [Fact]
+    public async Task DeadLetter_MessageTakenOverByAnotherConsumerBeforeItsLastFailureIsSettled_IsLeftToThatConsumer()
+    {
+        RedisStreamOptions options = Options();
+        options.MaxDeliveries = 1;
+        string x = await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        var source = new RedisStreamSource<int>(_db, maxOutstanding: 2, options);
+        await using (IAsyncEnumerator<RedisStreamMessage<int>> messages = source.GetAsyncEnumerator())
+        {
+            (await messages.MoveNextAsync()).Should().BeTrue();
+            RedisStreamMessage<int> failed = messages.Current;
+
+            // Another consumer takes X over while its job here runs (this one was cut off for longer than
+            // ClaimMinIdleTime, say), and runs it too.
+            await _db.StreamClaimAsync(options.StreamKey, options.GroupName, "other", 0, [x]);
+            await source.CompleteAsync(new JobResult<RedisStreamMessage<int>, int>(0, failed, JobStatus.Failed, 0, new InvalidOperationException("boom"), TimeSpan.Zero));
+        }
+
+        (await _db.StreamLengthAsync(options.EffectiveDeadLetterStreamKey)).Should().Be(0, "X is the other consumer's to settle now");
+        StreamPendingMessageInfo[] pending = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, 10, RedisValue.Null, x, x);
+        pending.Should().ContainSingle().Which.ConsumerName.ToString().Should().Be("other");
+        source.GetStatistics().Should().Match<RedisStreamStatistics>(s => s.DeadLettered == 0 && s.Outstanding == 0);
+    }
+
+    [Fact]
+    public async Task DeadLetter_ReplyLostAfterTheScriptRan_TheRetryWritesNoSecondCopy()
+    {
+        RedisStreamOptions options = Options();
+        options.MaxDeliveries = 1;
+        await new RedisStreamPublisher<int>(_db, options).PublishAsync(7);
+        FaultyDatabase database = FaultyDatabase.Over(_db);
+        var source = new RedisStreamSource<int>(database.AsDatabase(), maxOutstanding: 2, options);
+        await using IAsyncEnumerator<RedisStreamMessage<int>> messages = source.GetAsyncEnumerator();
+        (await messages.MoveNextAsync()).Should().BeTrue();
+        database.LoseNextScriptReply();
+
+        await source.CompleteAsync(new JobResult<RedisStreamMessage<int>, int>(0, messages.Current, JobStatus.Failed, 0, new InvalidOperationException("boom"), TimeSpan.Zero));
+
+        (await _db.StreamLengthAsync(options.EffectiveDeadLetterStreamKey)).Should().Be(1, "the script ran once on the server; its retry finds the message settled");
+        (await PendingOfAsync(_db, options, "c1")).Should().Be(0);
     }
 
     private async Task<long> IdleOfAsync(string id, RedisStreamOptions options)

@@ -518,6 +518,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldAcknowledgement;
         private (TaskCompletionSource Started, TaskCompletionSource Release)? _heldRead;
         private TaskCompletionSource<RedisServerException>? _refused;
+        private volatile bool _loseNextScriptReply;
 
         /// <summary>While set, scripts (the heartbeat's and the retry's claims) fail with a <see cref="RedisConnectionException"/>.</summary>
         public bool FailScripts
@@ -570,6 +571,9 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
             return gates;
         }
 
+        /// <summary>Runs the next script, then fails it with a <see cref="RedisConnectionException"/>, as a reply lost with the connection.</summary>
+        public void LoseNextScriptReply() => _loseNextScriptReply = true;
+
         /// <summary>Completes with the error of the next command (sent after this call) that the server refuses.</summary>
         public Task<RedisServerException> NextRefusal()
         {
@@ -601,6 +605,12 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
             if (targetMethod.Name == nameof(IDatabase.ScriptEvaluateAsync) && _failScripts)
             {
                 return Task.FromException<RedisResult>(CutOff());
+            }
+
+            if (targetMethod.Name == nameof(IDatabase.ScriptEvaluateAsync) && _loseNextScriptReply)
+            {
+                _loseNextScriptReply = false;
+                return LoseReplyAsync((Task<RedisResult>)targetMethod.Invoke(_inner, args)!);
             }
 
             if (targetMethod.Name == nameof(IDatabase.StreamReadGroupAsync) && args is [_, _, _, RedisValue position, ..]
@@ -637,6 +647,12 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         {
             await release;
             return await send();
+        }
+
+        private static async Task<RedisResult> LoseReplyAsync(Task<RedisResult> run)
+        {
+            await run;
+            throw CutOff();
         }
 
         private static async Task<StreamEntry[]> ReadLaterAsync(Task release, Func<Task<StreamEntry[]>> read)

@@ -50,4 +50,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 111, EventName = "HeartbeatSent", Level = LogLevel.Trace,
         Message = "Heartbeat: {Owned} of the {Held} held message(s) are still this consumer's, and no longer idle")]
     public static partial void HeartbeatSent(ILogger logger, int held, int owned);
+
+    [LoggerMessage(EventId = 112, EventName = "DeadLetterLeft", Level = LogLevel.Information,
+        Message = "Message {MessageId} was not dead-lettered: it is no longer pending with consumer {Consumer} (another consumer took it over, or it is acknowledged already)")]
+    public static partial void DeadLetterLeft(ILogger logger, string messageId, string consumer);
 }
