@@ -35,6 +35,11 @@ public sealed class RedisStreamOptions
     /// <see cref="MaxDeliveries"/> times, and those whose payload cannot be read. Each entry keeps the original id, the
     /// payload, the number of deliveries and the reason.
     /// </summary>
+    /// <remarks>
+    /// A message is copied here and acknowledged in one script, so on Redis Cluster this key and <see cref="StreamKey"/>
+    /// must hash to the same slot: give both the same hash tag, such as <c>{jobs}</c> and <c>{jobs}:dead-letter</c> (the
+    /// default for a <see cref="StreamKey"/> of <c>{jobs}</c>).
+    /// </remarks>
     /// <value>A key, or <see langword="null"/> for <see cref="StreamKey"/> followed by <c>":dead-letter"</c>. The default is <see langword="null"/>.</value>
     public string? DeadLetterStreamKey { get; set; }
 
