@@ -548,6 +548,99 @@ public sealed class UncooperativeWorkTests : PoolTest
         return (clock, probe, held, pool);
     }
 
+    [Fact]
+    public async Task RunAsync_CancelledWhileAnAsyncSourceWaitsOnTheToken_LogsNoWarningAboutTheSource()
+    {
+        var clock = new TestClock();
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock },
+            logs);
+        var source = new StallingSource(honoursToken: true);
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
+        await source.Asked.Task.Within();
+
+        cts.Cancel();
+        await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        await source.Disposed.Task.Within();
+        clock.Advance(ShutdownTimeout);
+
+        logs.Entries.Should().NotContain(e => e.Level >= LogLevel.Warning, "a source that answers its cancellation did nothing wrong");
+    }
+
+    [Fact]
+    public async Task RunAsync_AsyncSourceIgnoresCancellationPastShutdownTimeoutThenYields_LogsBothAndDisposesIt()
+    {
+        var clock = new TestClock();
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, Name = "deaf-source", TimeProvider = clock },
+            logs);
+        var source = new StallingSource(honoursToken: false);
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
+        await source.Asked.Task.Within();
+
+        cts.Cancel();
+        var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        canceled.Results.Should().BeEmpty();
+        await clock.TimerSet(ShutdownTimeout).Within();
+        clock.Advance(ShutdownTimeout - Tick);
+        logs.Entries.Should().NotContain(e => e.EventId.Name == "SourceIgnoredCancellation", "the source has until ShutdownTimeout to answer");
+        clock.Advance(Tick);
+        await TestExtensions.UntilAsync(() => logs.Entries.Any(e => e.EventId.Name == "SourceIgnoredCancellation"));
+
+        source.Answer.SetResult(true);
+        await source.Disposed.Task.Within();
+        await TestExtensions.UntilAsync(() => logs.Entries.Any(e => e.EventId.Name == "SourceYieldedAfterCancellation"));
+        logs.Entries.Where(e => e.EventId.Name is "SourceIgnoredCancellation" or "SourceYieldedAfterCancellation")
+            .Should().OnlyContain(e => e.Level == LogLevel.Warning && e.Message.Contains("deaf-source"));
+    }
+
+    /// <summary>
+    /// A source whose first MoveNextAsync waits: on its token if it honours it (and then throws), or until the test
+    /// answers. Its gates tell when it was asked and when it was disposed.
+    /// </summary>
+    private sealed class StallingSource(bool honoursToken) : IAsyncEnumerable<int>, IAsyncEnumerator<int>
+    {
+        private CancellationToken _token;
+
+        public TaskCompletionSource Asked { get; } = TestExtensions.NewGate();
+
+        public TaskCompletionSource<bool> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Disposed { get; } = TestExtensions.NewGate();
+
+        public int Current => 1;
+
+        public IAsyncEnumerator<int> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+        {
+            _token = cancellationToken;
+            return this;
+        }
+
+        public ValueTask<bool> MoveNextAsync()
+        {
+            Asked.TrySetResult();
+            return new ValueTask<bool>(honoursToken ? WaitForTheTokenAsync(_token) : Answer.Task);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Disposed.TrySetResult();
+            return ValueTask.CompletedTask;
+        }
+
+        private static async Task<bool> WaitForTheTokenAsync(CancellationToken token)
+        {
+            await Task.Delay(Timeout.Infinite, token);
+            return false;
+        }
+    }
+
     /// <summary>A logger that holds the thread writing its event: entered once it does, until released.</summary>
     private sealed record HeldLogger(HookLoggerFactory Logger, TaskCompletionSource Entered, TaskCompletionSource Release);
 

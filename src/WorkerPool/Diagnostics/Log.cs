@@ -48,8 +48,8 @@ internal static partial class Log
     private static partial void SourceFailedCore(ILogger logger, string poolName, Exception exception);
 
     [LoggerMessage(EventId = 9, EventName = "SourceIgnoredCancellation", Level = LogLevel.Warning,
-        Message = "Pool {PoolName}: the asynchronous job source had not answered when its run was cancelled; the run ended without waiting for it, and anything it yields now is not taken")]
-    private static partial void SourceIgnoredCancellationCore(ILogger logger, string poolName);
+        Message = "Pool {PoolName}: the asynchronous job source had not answered {ShutdownTimeoutMs:0} ms (the shutdown timeout) after its run was cancelled; the run ended without waiting for it, and anything it yields now is not taken")]
+    private static partial void SourceIgnoredCancellationCore(ILogger logger, string poolName, double shutdownTimeoutMs);
 
     [LoggerMessage(EventId = 10, EventName = "SourceDisposeFailed", Level = LogLevel.Warning,
         Message = "Pool {PoolName}: disposing the job source threw after the source had failed; the source's own exception is the run's error")]
@@ -62,6 +62,10 @@ internal static partial class Log
     [LoggerMessage(EventId = 12, EventName = "WorkHeldPastShutdown", Level = LogLevel.Error,
         Message = "Pool {PoolName}: the work did not stop within the shutdown timeout of {ShutdownTimeoutMs:0} ms, though no job was running and no job source was blocked; something outside the jobs held it, such as a logger or a metrics listener that a worker called after its job")]
     private static partial void WorkHeldPastShutdownCore(ILogger logger, string poolName, double shutdownTimeoutMs);
+
+    [LoggerMessage(EventId = 13, EventName = "SourceYieldedAfterCancellation", Level = LogLevel.Warning,
+        Message = "Pool {PoolName}: the asynchronous job source yielded a job after its run was cancelled and had ended without waiting for it; that job was not taken")]
+    private static partial void SourceYieldedAfterCancellationCore(ILogger logger, string poolName);
 
     private static readonly Func<ILogger, string, long, IDisposable?> RunScope =
         LoggerMessage.DefineScope<string, long>("Pool {PoolName} run {RunId}");
@@ -92,8 +96,11 @@ internal static partial class Log
     public static void SourceFailed(ILogger logger, string poolName, long runId, Exception exception) =>
         Write(logger, LogLevel.Warning, poolName, runId, (poolName, exception), static (logger, s) => SourceFailedCore(logger, s.poolName, s.exception));
 
-    public static void SourceIgnoredCancellation(ILogger logger, string poolName, long runId) =>
-        Write(logger, LogLevel.Warning, poolName, runId, poolName, static (logger, poolName) => SourceIgnoredCancellationCore(logger, poolName));
+    public static void SourceIgnoredCancellation(ILogger logger, string poolName, long runId, double shutdownTimeoutMs) =>
+        Write(logger, LogLevel.Warning, poolName, runId, (poolName, shutdownTimeoutMs), static (logger, s) => SourceIgnoredCancellationCore(logger, s.poolName, s.shutdownTimeoutMs));
+
+    public static void SourceYieldedAfterCancellation(ILogger logger, string poolName, long runId) =>
+        Write(logger, LogLevel.Warning, poolName, runId, poolName, static (logger, poolName) => SourceYieldedAfterCancellationCore(logger, poolName));
 
     public static void SourceDisposeFailed(ILogger logger, string poolName, long runId, Exception exception) =>
         Write(logger, LogLevel.Warning, poolName, runId, (poolName, exception), static (logger, s) => SourceDisposeFailedCore(logger, s.poolName, s.exception));

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
 
 namespace WorkerPool;
 
@@ -156,8 +157,11 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                     _ = waited.Exception;
                     if (!pending.IsCompleted)
                     {
-                        Log.SourceIgnoredCancellation(_logger, _name, run.Id);
-                        _ = DisposeWhenDoneAsync(pending, jobs);
+                        // The run is cancelled and the source has not answered yet. One that honours the token answers a
+                        // moment later, on its own continuation; one that ignores it may never answer. The run waits for
+                        // neither: the watch disposes the source once it answers, and reports it only if it has not
+                        // answered within ShutdownTimeout, or answers with a job that nobody will take.
+                        _ = DisposeWhenDoneAsync(pending, jobs, new AbandonedSource(_logger, _name, run.Id, _options.ShutdownTimeout, _options.TimeProvider));
                         jobs = null;
                         return;
                     }
@@ -202,11 +206,29 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
     }
 
-    /// <summary>Disposes an abandoned source once its pending MoveNextAsync returns. Nobody waits for this.</summary>
-    private static async Task DisposeWhenDoneAsync(Task<bool> pending, IAsyncEnumerator<TJob> jobs)
+    /// <summary>
+    /// Disposes an abandoned source once its pending MoveNextAsync returns. Nobody waits for this. It logs
+    /// <c>SourceIgnoredCancellation</c> if the source has not answered within a finite, positive ShutdownTimeout, and
+    /// <c>SourceYieldedAfterCancellation</c> if it answers with a job. It holds the pool's logger and clock, not the pool.
+    /// </summary>
+    private static async Task DisposeWhenDoneAsync(Task<bool> pending, IAsyncEnumerator<TJob> jobs, AbandonedSource abandoned)
     {
+        if (abandoned.ShutdownTimeout > TimeSpan.Zero && abandoned.ShutdownTimeout != Timeout.InfiniteTimeSpan)
+        {
+            await ((Task)pending).WaitAsync(abandoned.ShutdownTimeout, abandoned.Time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!pending.IsCompleted)
+            {
+                Log.SourceIgnoredCancellation(abandoned.Logger, abandoned.PoolName, abandoned.RunId, abandoned.ShutdownTimeout.TotalMilliseconds);
+            }
+        }
+
         await ((Task)pending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _ = pending.Exception;
+        if (pending.IsCompletedSuccessfully && pending.Result)
+        {
+            Log.SourceYieldedAfterCancellation(abandoned.Logger, abandoned.PoolName, abandoned.RunId);
+        }
+
         try
         {
             // Stryker disable once Boolean : ConfigureAwait(true) is equivalent: the producer runs on the thread pool (TaskScheduler.Default), with no context
@@ -218,6 +240,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         {
         }
     }
+
+    /// <summary>What the watch of an abandoned source reports with, and its ShutdownTimeout on the pool's clock.</summary>
+    private sealed record AbandonedSource(ILogger Logger, string PoolName, long RunId, TimeSpan ShutdownTimeout, TimeProvider Time);
 
     /// <summary>
     /// An exception from the source stops the run, unless it is the run's own cancellation coming back: a cancellation
