@@ -349,6 +349,9 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
                 bool readSomething = await FetchAsync(state, batch, cancellationToken).ConfigureAwait(false);
                 while (next < batch.Count)
                 {
+                    // A stopped enumeration hands nothing more over, even what a read still in flight at the stop
+                    // returned: it stays pending in Redis (see finally), for this consumer's next enumeration.
+                    cancellationToken.ThrowIfCancellationRequested();
                     RedisStreamMessage<TJob> message = batch[next++];
                     yield return message;
                 }

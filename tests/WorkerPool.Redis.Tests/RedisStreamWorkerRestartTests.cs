@@ -171,6 +171,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
         RedisStreamOptions options = Options();
         FaultyDatabase database = FaultyDatabase.Over(_db);
         var done = new ConcurrentBag<string>();
+        var logs = new WarningLog();
         var worker = new RedisStreamWorker<int, int>(
             database.AsDatabase(),
             (message, _) =>
@@ -179,7 +180,8 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
                 return ValueTask.FromResult(message.Job);
             },
             options,
-            Pool(maxWorkers: 1, queueCapacity: 1, name: "restart-after-read"));
+            Pool(maxWorkers: 1, queueCapacity: 1, name: "restart-after-read"),
+            loggerFactory: logs);
         (TaskCompletionSource readStarted, TaskCompletionSource releaseRead) = database.HoldNextRead();
 
         string id;
@@ -198,6 +200,7 @@ public sealed class RedisStreamWorkerRestartTests(RedisFixture redis)
             await stopping.Should().ThrowAsync<OperationCanceledException>();
         }
 
+        logs.Warnings.Should().BeEmpty("a stopped source hands over nothing it reads after the stop: it stays pending");
         (await PendingOfAsync(_db, options, "c1")).Should().Be(1, "the read delivered the message, and nobody settled it");
         worker.GetStatistics().Outstanding.Should().Be(0);
         using (var cts = new CancellationTokenSource())

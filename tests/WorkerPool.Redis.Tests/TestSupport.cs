@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace WorkerPool.Redis.Tests;
@@ -90,5 +92,36 @@ internal static class TestSupport
         await cts.CancelAsync();
         Func<Task> stopping = () => run;
         await stopping.Should().ThrowAsync<OperationCanceledException>();
+    }
+}
+
+/// <summary>A logger factory that keeps every entry at Warning or above, as "EventName: message".</summary>
+public sealed class WarningLog : ILoggerFactory, ILogger
+{
+    private readonly ConcurrentQueue<string> _warnings = new();
+
+    public IReadOnlyCollection<string> Warnings => _warnings;
+
+    public ILogger CreateLogger(string categoryName) => this;
+
+    public void AddProvider(ILoggerProvider provider)
+    {
+    }
+
+    public void Dispose()
+    {
+    }
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (IsEnabled(logLevel))
+        {
+            _warnings.Enqueue($"{eventId.Name}: {formatter(state, exception)}");
+        }
     }
 }
