@@ -96,6 +96,27 @@ public sealed class LoggingTests : PoolTest
     }
 
     [Fact]
+    public async Task SubmitAsync_TwoSubmittedJobsFail_EachMessageNamesItsRunWithoutTheScope()
+    {
+        // Every submission is a run whose one job is #0: a console without scopes must still tell the two apart.
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromException<int>(new InvalidOperationException("bad " + job)),
+            new WorkerPoolOptions { Name = "submitted" },
+            logs);
+
+        await pool.SubmitAsync(1).AsTask().ShouldThrowAsync<InvalidOperationException>();
+        await pool.SubmitAsync(2).AsTask().ShouldThrowAsync<InvalidOperationException>();
+
+        logs.Entries.Where(e => e.EventId.Name == "JobFailed").Select(e => e.Message).Should().Equal(
+            "Pool submitted: run 1 job #0 failed; the run goes on",
+            "Pool submitted: run 2 job #0 failed; the run goes on");
+        logs.Entries.Where(e => e.EventId.Name == "RunStarted").Select(e => e.Message).Should().Equal(
+            "Pool submitted: run 1 started",
+            "Pool submitted: run 2 started");
+    }
+
+    [Fact]
     public async Task SubmitAsync_JobTimesOut_RunEndedSaysCompletedWithFailures()
     {
         TimeSpan jobTimeout = TimeSpan.FromSeconds(1);
