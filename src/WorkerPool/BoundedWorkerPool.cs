@@ -12,9 +12,10 @@ namespace WorkerPool;
 //             no caller's ExecutionContext; takes one job at a time (up to WorkerBatchSize of one run's jobs when set);
 //             retires when the queue is empty. DisposeAsync waits for it.
 //   work call owned by its run; the run's finish waits until no worker is inside the run (the claim protocol, ClaimGate).
-//   Locks     the scheduler's, then the queue's; this pool's _sync is never held with another; nothing outside the pool
-//             runs under any of them.
-// The invariants are Debug.Asserts (AssertInvariants here, in WorkerScheduler, JobQueue and CreditWindow).
+//   Locks     the scheduler's, then the queue's; the run registry's (RunRegistry) and this pool's _sync are never held
+//             with another; nothing outside the pool runs under any of them.
+// The invariants are Debug.Asserts (AssertInvariants in WorkerScheduler, JobQueue and CreditWindow, and in RunRegistry's
+// calls).
 
 /// <summary>
 /// A bounded worker pool: at most <see cref="WorkerPoolOptions.MaxWorkers"/> jobs execute at once, at most
@@ -47,19 +48,18 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     private readonly WorkerScheduler _scheduler;
     private readonly KeyValuePair<string, object?> _nameTag;
 
-    // Guards the runs, and whether the pool is draining or disposed.
+    // The runs in flight, and whether the pool is draining or disposed.
+    private readonly RunRegistry<Run> _runs = new(RunRegistry<Run>.StripesFor(Environment.ProcessorCount));
+
+    // Guards _endingRuns.
     private readonly object _sync = new();
 
     // Guards the growth of runs' per-slot context arrays (Run.JobContextFor): taken at most once per run and worker slot.
     private readonly object _contextSync = new();
-    private readonly HashSet<Run> _runs = [];
 
     // Runs that returned past ShutdownTimeout and have not yet counted their last jobs (HoldRest): named when a drain or
     // disposal times out on them.
     private readonly HashSet<Run> _endingRuns = [];
-    private bool _disposed;
-    private bool _draining;
-    private TaskCompletionSource? _noRuns;
 
     // Why the pool's own token (_disposeCts) was cancelled: by DrainAsync's token, or by disposal. Set before it is.
     private volatile string? _stopReason;
@@ -130,8 +130,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     {
         MaxWorkers = _options.MaxWorkers,
         QueueCapacity = _options.QueueCapacity,
-        IsDraining = Volatile.Read(ref _draining),
-        IsDisposed = Volatile.Read(ref _disposed),
+        IsDraining = _runs.IsDraining,
+        IsDisposed = _runs.IsDisposed,
         ActiveWorkers = _scheduler.ActiveWorkers,
         PeakWorkers = _scheduler.PeakWorkers,
         QueuedJobs = _queue.Waiting,
@@ -181,18 +181,13 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
                 $"DrainAsync was called on pool '{_name}' from inside one of its own jobs, and would wait for that job forever. Drain the pool from outside its jobs.");
         }
 
-        lock (_sync)
-        {
-            _draining = true;
-            AssertInvariants();
-        }
-
+        _runs.StartDraining();
         return DrainCoreAsync(cancellationToken);
     }
 
     private async Task DrainCoreAsync(CancellationToken cancellationToken)
     {
-        while (await WaitUnlessCanceledAsync(WhenNoRunsAsync(), cancellationToken).ConfigureAwait(false))
+        while (await WaitUnlessCanceledAsync(_runs.WhenEmptyAsync(), cancellationToken).ConfigureAwait(false))
         {
             // No run is left. Workers still there are retiring, or run jobs of runs that have already thrown their
             // shutdown timeout; the drain's token ends this wait too.
@@ -202,19 +197,14 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             }
 
             // Such a job may have started a nested run meanwhile, and returned without waiting for it: wait for it too.
-            if (WhenNoRunsAsync().IsCompleted)
+            if (_runs.Count == 0)
             {
                 return;
             }
         }
 
         // The runs did not finish in time: cancel them, and wait until their work has stopped, at most ShutdownTimeout.
-        Run[] runs;
-        lock (_sync)
-        {
-            runs = [.. _runs];
-        }
-
+        Run[] runs = _runs.Snapshot();
         _stopReason ??= "drained";
         CancelInBackground(_disposeCts);
         if (await WaitForShutdownAsync(runs).ConfigureAwait(false) is { } report)
@@ -232,22 +222,6 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         }
 
         return task.IsCompleted;
-    }
-
-    /// <summary>Returns a task that completes the next time the pool holds no run (at once if it holds none now).</summary>
-    private Task WhenNoRunsAsync()
-    {
-        lock (_sync)
-        {
-            AssertInvariants();
-            if (_runs.Count == 0)
-            {
-                return Task.CompletedTask;
-            }
-
-            _noRuns ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            return _noRuns.Task;
-        }
     }
 
     /// <summary>
@@ -269,17 +243,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// </remarks>
     public ValueTask DisposeAsync()
     {
-        bool first;
-        Run[] runs;
-        lock (_sync)
-        {
-            first = !_disposed;
-            _disposed = true;
-            runs = [.. _runs];
-            AssertInvariants();
-        }
-
-        if (first)
+        if (_runs.Close(out Run[] runs))
         {
             _scheduler.MarkDisposed();
             int runningJobs = _scheduler.CountRunningJobs();
@@ -530,9 +494,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// <summary>Ends <see cref="HoldRest"/> once <paramref name="run"/> has counted its last jobs.</summary>
     private void ReleaseRest(Run run)
     {
+        Debug.Assert(!_runs.Contains(run, run.Id), "A run lets the pool come to rest only after its end has counted the jobs it took back.");
         lock (_sync)
         {
-            Debug.Assert(!_runs.Contains(run), "A run lets the pool come to rest only after its end has counted the jobs it took back.");
             _endingRuns.Remove(run);
         }
 
@@ -545,12 +509,5 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
         {
             return [.. _endingRuns];
         }
-    }
-
-    [Conditional("DEBUG")]
-    private void AssertInvariants()
-    {
-        Debug.Assert(Monitor.IsEntered(_sync), "The pool lock must be held.");
-        Debug.Assert(_noRuns is null || _runs.Count > 0, "A wait for no runs is pending while none exist.");
     }
 }

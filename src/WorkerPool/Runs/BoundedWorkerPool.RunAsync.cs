@@ -200,7 +200,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         return new StreamEnumerable(this, run => ProduceAsync(run, jobs), cancellationToken);
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_runs.IsDisposed, this);
 
     /// <summary>
     /// Registers a new run with the pool and starts its producer, or throws if the pool is disposed or draining. The
@@ -224,25 +224,12 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
     {
         IJobMark? lender = JobScope.FindLiveMark(this);
         bool nested = lender is not null;
-        bool disposed;
-        bool refused;
-        lock (_sync)
-        {
-            disposed = _disposed;
-            refused = !disposed && _draining && !nested;
-            if (!disposed && !refused)
-            {
-                _runs.Add(run);
-            }
-
-            AssertInvariants();
-        }
-
-        if (disposed || refused)
+        RunAdmission admission = _runs.TryAdd(run, run.Id, nested);
+        if (admission != RunAdmission.Admitted)
         {
             // Stryker disable once Statement : removes the links of a run that never started; not observable
             run.Release();
-            ObjectDisposedException.ThrowIf(disposed, this);
+            ObjectDisposedException.ThrowIf(admission == RunAdmission.Disposed, this);
             throw new InvalidOperationException($"The pool '{_name}' is draining: it accepts no new runs.");
         }
 
@@ -354,20 +341,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
             run.Release();
         }
 
-        TaskCompletionSource? noRuns = null;
-        lock (_sync)
-        {
-            _runs.Remove(run);
-            if (_runs.Count == 0)
-            {
-                noRuns = _noRuns;
-                _noRuns = null;
-            }
-
-            AssertInvariants();
-        }
-
-        noRuns?.TrySetResult();
+        _runs.Remove(run, run.Id);
 
         if (run.LentBy is { } lender && lender.ExitNested())
         {
