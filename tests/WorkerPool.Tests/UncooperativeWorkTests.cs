@@ -600,6 +600,32 @@ public sealed class UncooperativeWorkTests : PoolTest
             .Should().OnlyContain(e => e.Level == LogLevel.Warning && e.Message.Contains("deaf-source"));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(Timeout.Infinite)]
+    public async Task RunAsync_AsyncSourceAnswersLateWithNoFiniteShutdownTimeout_IsDisposedWithoutAWarning(int shutdownTimeoutMs)
+    {
+        // ShutdownTimeout 0 gives the source no time at all, and Infinite all the time there is: neither is a deadline it
+        // can miss, so only a job yielded after the cancellation is reported.
+        var logs = new CapturingLoggerFactory();
+        await using var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromMilliseconds(shutdownTimeoutMs) },
+            logs);
+        var source = new StallingSource(honoursToken: false);
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
+        await source.Asked.Task.Within();
+
+        cts.Cancel();
+        await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        source.Disposed.Task.IsCompleted.Should().BeFalse("the source has not answered yet");
+        source.Answer.SetResult(false);
+
+        await source.Disposed.Task.Within();
+        logs.Entries.Should().NotContain(e => e.Level >= LogLevel.Warning);
+    }
+
     /// <summary>
     /// A source whose first MoveNextAsync waits: on its token if it honours it (and then throws), or until the test
     /// answers. Its gates tell when it was asked and when it was disposed.
