@@ -143,7 +143,19 @@ public sealed class RunRegistryTests
     {
         Action create = () => _ = new RunRegistry<Entry>(stripes);
 
-        create.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(stripes));
+        create.Should().Throw<ArgumentOutOfRangeException>().WithParameterName(nameof(stripes))
+            .WithMessage("The number of stripes must be a positive power of two.*");
+    }
+
+    [Fact]
+    public void TryAdd_OneStripe_AdmitsEveryRunInIt()
+    {
+        var registry = new RunRegistry<Entry>(stripes: 1);
+
+        registry.TryAdd(new Entry(1), 1, nested: false).Should().Be(RunAdmission.Admitted);
+        registry.TryAdd(new Entry(2), 2, nested: false).Should().Be(RunAdmission.Admitted);
+
+        registry.Snapshot().Should().HaveCount(2);
     }
 
     [Fact]
