@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using WorkerPool.Redis.Internal;
 
 namespace WorkerPool.Redis;
 
@@ -62,22 +63,7 @@ public sealed class RedisStreamWorker<TJob, TResult>
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(work);
         poolOptions ??= new WorkerPoolOptions();
-        if (poolOptions.ErrorMode != ErrorMode.Collect)
-        {
-            throw new ArgumentException($"{nameof(WorkerPoolOptions)}.{nameof(WorkerPoolOptions.ErrorMode)} must be {nameof(ErrorMode.Collect)} for a Redis stream worker, but was {poolOptions.ErrorMode}: a failed job is retried or dead-lettered, never a reason to stop.", nameof(poolOptions));
-        }
-
-        // The bound depends on these two; the pool checks the rest of its options when RunAsync builds it.
-        if (poolOptions.MaxWorkers < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(poolOptions), poolOptions.MaxWorkers, $"{nameof(WorkerPoolOptions)}.{nameof(WorkerPoolOptions.MaxWorkers)} must be at least 1, but was {poolOptions.MaxWorkers}.");
-        }
-
-        if (poolOptions.QueueCapacity < 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(poolOptions), poolOptions.QueueCapacity, $"{nameof(WorkerPoolOptions)}.{nameof(WorkerPoolOptions.QueueCapacity)} must be at least 1, but was {poolOptions.QueueCapacity}.");
-        }
-
+        PoolOptionsRules.Check(poolOptions);
         _work = work;
         _poolOptions = poolOptions;
         _loggerFactory = loggerFactory;
