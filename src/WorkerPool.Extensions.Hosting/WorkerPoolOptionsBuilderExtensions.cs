@@ -45,14 +45,7 @@ public static class WorkerPoolOptionsBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(optionsBuilder);
         ArgumentNullException.ThrowIfNull(configSectionPath);
-        string name = optionsBuilder.Name;
-        optionsBuilder.Services.AddSingleton<IConfigureOptions<WorkerPoolOptions>>(services =>
-        {
-            IConfiguration root = services.GetRequiredService<IConfiguration>();
-            IConfiguration section = configSectionPath.Length == 0 ? root : root.GetSection(configSectionPath);
-            return new ConfigureNamedOptions<WorkerPoolOptions>(name, options => WorkerPoolConfigurationReader.Read(section, options, name));
-        });
-        return optionsBuilder;
+        return ConfigurationBinding.BindConfiguration(optionsBuilder, configSectionPath, WorkerPoolConfigurationReader.Read);
     }
 
     /// <summary>
@@ -67,7 +60,6 @@ public static class WorkerPoolOptionsBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(optionsBuilder);
         ArgumentNullException.ThrowIfNull(config);
-        string name = optionsBuilder.Name;
-        return optionsBuilder.Configure(options => WorkerPoolConfigurationReader.Read(config, options, name));
+        return ConfigurationBinding.Bind(optionsBuilder, config, WorkerPoolConfigurationReader.Read);
     }
 }
