@@ -23,7 +23,8 @@ public sealed class RedisStreamWorkerOptions
     /// The defaults of <see cref="RedisStreamOptions"/>, but for <see cref="RedisStreamOptions.TimeProvider"/>: the
     /// container's <see cref="System.TimeProvider"/> service when it has one. Set <see cref="RedisStreamOptions.ConsumerName"/>
     /// to a name that stays the same across restarts of the process (the pod's or machine's name), so that a restarted
-    /// process takes its own pending messages back at once.
+    /// process takes its own pending messages back at once. Two workers of one process that read the same stream with the
+    /// same group need consumer names of their own: the default is the same for both.
     /// </value>
     public RedisStreamOptions Stream { get; } = new();
 
