@@ -127,6 +127,13 @@ public sealed class RedisStreamOptions
     /// <summary>Gets the dead-letter stream's key: <see cref="DeadLetterStreamKey"/>, or the default derived from <see cref="StreamKey"/>.</summary>
     internal string EffectiveDeadLetterStreamKey => DeadLetterStreamKey ?? StreamKey + ":dead-letter";
 
+    /// <summary>Checks every setting with the same rules as the worker's and the source's constructors.</summary>
+    /// <exception cref="ArgumentException">A name or key is <see langword="null"/>, empty or white space; the message names it.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A number or time is out of range; the message names it and its value.</exception>
+    /// <exception cref="ArgumentNullException"><see cref="TimeProvider"/> is <see langword="null"/>.</exception>
+    /// <remarks>For configuration validation at startup (for example through <c>IValidateOptions</c>); the worker validates its options itself.</remarks>
+    public void Validate() => _ = ValidateAndClone();
+
     /// <summary>Checks every setting and returns an independent copy.</summary>
     /// <exception cref="ArgumentException">A name or key is null, empty or white space.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A number or time is out of range.</exception>

@@ -64,6 +64,33 @@ public sealed class RedisStreamWorkerServiceTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task ExecuteAsync_ServerBusyPastTheRetryTimeout_WaitsToRestartAsAfterAnOutage()
+    {
+        // BUSY (a long script), LOADING, READONLY and the like are passing states: the worker retries them as it retries
+        // a lost connection, and the service runs it again after them too, instead of stopping the host.
+        string name = TestHosts.UniqueName("busy");
+        RedisStreamOptions stream = Options();
+        stream.ConnectionRetryTimeout = TimeSpan.Zero;
+        FaultyConnection connection = FaultyConnection.Over(redis.Connection);
+        connection.Fault = () => new RedisServerException(RedisErrorKind.Busy, CommandFlags.None, "BUSY Redis is busy running a script.");
+        connection.Down = true;
+        var clock = new TestClock();
+        using IHost host = BuildOutageHost(name, stream, connection, clock);
+
+        await host.StartAsync();
+        await clock.TimerSet(RestartDelay).Within();
+
+        HealthReportEntry waiting = await host.CheckAsync(name);
+        waiting.Status.Should().Be(HealthStatus.Degraded);
+        waiting.Exception.Should().BeOfType<RedisServerException>().Which.Message.Should().StartWith("BUSY");
+        host.Log().WithId(205).Should().BeEmpty("a passing state of the server is not a failure of the worker");
+        connection.Down = false;
+        clock.Advance(RestartDelay);
+        await EventuallyAsync(async () => (await host.CheckAsync(name)).Status == HealthStatus.Healthy, "the worker runs again");
+        await host.StopAsync().Within();
+    }
+
+    [Fact]
     public async Task ExecuteAsync_HostStopsWhileWaitingToRestart_StopsAtOnce()
     {
         string name = TestHosts.UniqueName("outage-stop");

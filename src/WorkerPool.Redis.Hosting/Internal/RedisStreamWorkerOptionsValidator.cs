@@ -18,7 +18,7 @@ internal sealed class RedisStreamWorkerOptionsValidator(string workerName) : IVa
         }
 
         List<string> errors = [];
-        Check(errors, () => options.Stream.ValidateAndClone());
+        Check(errors, options.Stream.Validate);
         Check(errors, () => PoolOptionsRules.Check(options.Pool));
         Check(errors, options.Pool.Validate);
         if (options.RestartDelay <= TimeSpan.Zero || options.RestartDelay > RedisStreamWorkerOptions.MaxRestartDelay)

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using WorkerPool.Redis.Internal;
 
 namespace WorkerPool.Redis.Hosting.Internal;
 
@@ -64,10 +65,10 @@ internal sealed class RedisStreamWorkerService<TJob, TResult>(string name, IServ
             {
                 break;
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
+            catch (Exception e) when (RedisTransience.IsTransient(e))
             {
-                // Redis stayed unreachable past ConnectionRetryTimeout. Nothing is lost: what this consumer had not
-                // acknowledged stays pending, and the next run takes it back first.
+                // Redis stayed unreachable, or in a passing state (BUSY, LOADING, READONLY...), past ConnectionRetryTimeout.
+                // Nothing is lost: what this consumer had not acknowledged stays pending, and the next run takes it back first.
                 if (stoppingToken.IsCancellationRequested)
                 {
                     break;

@@ -8,7 +8,7 @@ namespace WorkerPool.Redis.Internal;
 /// Runs one Redis command, and runs it again with backoff while it fails because the connection is lost or timed out,
 /// for at most <see cref="RedisStreamOptions.ConnectionRetryTimeout"/>. The multiplexer reconnects by itself; this only
 /// keeps the caller's loop alive meanwhile. So are the errors of a server in a passing state (see
-/// <see cref="IsPassingState"/>); other errors the server returns (such as a wrong type) are not retried.
+/// <see cref="RedisTransience.IsPassingState"/>); other errors the server returns (such as a wrong type) are not retried.
 /// </summary>
 internal sealed class RedisRetry
 {
@@ -26,22 +26,8 @@ internal sealed class RedisRetry
         _logger = logger;
     }
 
-    internal static bool IsTransient(Exception exception) =>
-        exception is RedisConnectionException or RedisTimeoutException
-        || (exception is RedisServerException refused && IsPassingState(refused.Kind));
-
-    /// <summary>
-    /// Whether a server's error says it is in a passing state, and answers again once it has left it: still loading its
-    /// data after a restart, running a long script, a replica the client still writes to while a failover promotes
-    /// another, a replica cut off from its primary, too few replicas for a write, or a cluster moving or missing slots.
-    /// </summary>
-    internal static bool IsPassingState(RedisErrorKind kind) => kind is RedisErrorKind.Loading
-        or RedisErrorKind.Busy
-        or RedisErrorKind.ReadOnly
-        or RedisErrorKind.MasterDown
-        or RedisErrorKind.NoReplicas
-        or RedisErrorKind.TryAgain
-        or RedisErrorKind.ClusterDown;
+    /// <summary>Whether <paramref name="exception"/> is worth another try: see <see cref="RedisTransience.IsTransient"/>.</summary>
+    internal static bool IsTransient(Exception exception) => RedisTransience.IsTransient(exception);
 
     internal async Task<T> ExecuteAsync<T>(Func<Task<T>> command, string operation, CancellationToken cancellationToken)
     {

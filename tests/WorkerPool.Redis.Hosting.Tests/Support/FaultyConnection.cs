@@ -4,8 +4,9 @@ using StackExchange.Redis;
 namespace WorkerPool.Redis.Hosting.Tests.Support;
 
 /// <summary>
-/// A connection whose databases fail every command with a <see cref="RedisConnectionException"/> while
-/// <see cref="Down"/> is set, as they do while Redis is unreachable. Everything else goes to the real connection.
+/// A connection whose databases fail every command with <see cref="Fault"/> (by default a
+/// <see cref="RedisConnectionException"/>, as while Redis is unreachable) while <see cref="Down"/> is set. Everything else
+/// goes to the real connection.
 /// </summary>
 public class FaultyConnection : DispatchProxy
 {
@@ -18,6 +19,9 @@ public class FaultyConnection : DispatchProxy
         get => _down;
         set => _down = value;
     }
+
+    /// <summary>The error every command fails with while <see cref="Down"/> is set.</summary>
+    public Func<Exception> Fault { get; set; } = CutOff;
 
     public static FaultyConnection Over(IConnectionMultiplexer inner)
     {
@@ -60,9 +64,10 @@ public class FaultyConnection : DispatchProxy
             ArgumentNullException.ThrowIfNull(targetMethod);
             if (_connection.Down && typeof(Task).IsAssignableFrom(targetMethod.ReturnType))
             {
+                Exception fault = _connection.Fault();
                 return targetMethod.ReturnType == typeof(Task)
-                    ? Task.FromException(CutOff())
-                    : FromException.MakeGenericMethod(targetMethod.ReturnType.GetGenericArguments()[0]).Invoke(null, [CutOff()]);
+                    ? Task.FromException(fault)
+                    : FromException.MakeGenericMethod(targetMethod.ReturnType.GetGenericArguments()[0]).Invoke(null, [fault]);
             }
 
             return targetMethod.Invoke(_inner, args);
