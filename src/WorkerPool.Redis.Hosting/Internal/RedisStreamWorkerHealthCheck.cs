@@ -37,7 +37,7 @@ internal sealed class RedisStreamWorkerHealthCheck(string workerName, IServicePr
             RedisStreamWorkerStatus.Running => HealthCheckResult.Healthy(
                 $"{prefix} is running: it holds {statistics.Outstanding} of at most {state.MaxOutstanding} messages.", data),
             RedisStreamWorkerStatus.WaitingToRestart => HealthCheckResult.Degraded(
-                $"{prefix} waits to run again at {current.RestartAt:O}: Redis was unreachable ({Describe(current.Error)}).", current.Error, data),
+                $"{prefix} waits to run again at {current.RestartAt:O}: Redis was unreachable or in a passing state for longer than ConnectionRetryTimeout ({Describe(current.Error)}).", current.Error, data),
             RedisStreamWorkerStatus.Failed => new HealthCheckResult(
                 context.Registration.FailureStatus, $"{prefix} has stopped on an error and does not run again: {Describe(current.Error)}.", current.Error, data),
             RedisStreamWorkerStatus.Stopped => new HealthCheckResult(
