@@ -21,7 +21,10 @@ public readonly record struct RedisStreamStatistics
     /// <value>A count of claimed messages.</value>
     public long Reclaimed { get; init; }
 
-    /// <summary>Gets the number of messages acknowledged after their job succeeded.</summary>
+    /// <summary>
+    /// Gets the number of messages this consumer acknowledged (sent in an XACK that Redis answered) after their job
+    /// succeeded. A message that another consumer had taken over and acknowledged first counts here too.
+    /// </summary>
     /// <value>A count of acknowledgements.</value>
     public long Acknowledged { get; init; }
 
