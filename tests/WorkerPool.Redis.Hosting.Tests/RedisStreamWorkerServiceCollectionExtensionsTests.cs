@@ -41,7 +41,10 @@ public sealed class RedisStreamWorkerServiceCollectionExtensionsTests(RedisFixtu
         handled.Should().BeEquivalentTo(ids.Zip([1, 2, 3], (id, job) => (id, job)));
         probes.Select(p => p.Id).Should().OnlyHaveUniqueItems("each job resolves its handler in a scope of its own");
         probes.Should().OnlyContain(p => p.Disposed, "each scope is disposed when its job ends");
-        host.Worker(name).GetStatistics().Acknowledged.Should().Be(3, "the worker is the keyed singleton the host runs");
+        // The worker counts an acknowledgement once Redis has answered the XACK, a moment after Redis shows it.
+        await EventuallyAsync(
+            () => Task.FromResult(host.Worker(name).GetStatistics().Acknowledged == 3),
+            "the worker that counts the acknowledgements is the keyed singleton the host runs");
         await host.StopAsync().Within();
     }
 

@@ -52,6 +52,7 @@ public sealed class RedisStreamWorkerServiceTests(RedisFixture redis)
         clock.Advance(TimeSpan.FromTicks(1));
         await host.Jobs().Handled(2).Within();
         await EventuallyAsync(() => AllAcknowledgedAsync(_db, stream), "the new run acknowledges the message");
+        await EventuallyAsync(() => Task.FromResult(host.Worker(name).GetStatistics().Acknowledged == 1), "the worker has counted it");
 
         deliveries.Should().Equal([1, 2], "the new run takes back this consumer's pending message first");
         HealthReportEntry running = await host.CheckAsync(name);
