@@ -135,8 +135,23 @@ internal sealed class RunRegistry<TRun>
         }
     }
 
-    /// <summary>From now on, admits only runs started from inside the pool's jobs.</summary>
-    internal void StartDraining() => Interlocked.Or(ref _state, DrainingFlag);
+    /// <summary>
+    /// From now on, admits only runs started from inside the pool's jobs. Returns once every add that read the flag
+    /// before it was set has counted its run, so that a wait for no runs made after this call waits for those too.
+    /// </summary>
+    internal void StartDraining()
+    {
+        Interlocked.Or(ref _state, DrainingFlag);
+
+        // An add reads the flag and counts its run under its stripe's lock: passing every stripe's lock once lets each
+        // add in progress finish. One that takes its lock after this sees the flag.
+        foreach (Stripe stripe in _stripes)
+        {
+            lock (stripe)
+            {
+            }
+        }
+    }
 
     /// <summary>
     /// From now on, admits no run. Returns whether this was the first close, and in <paramref name="runs"/> every run

@@ -96,4 +96,31 @@ public sealed class RunRegistrySystematicTests(ITestOutputHelper output)
         Specification.Assert(registry.Count == 0, "Runs are left.");
         Specification.Assert(registry.WhenEmptyAsync().IsCompleted, "A wait with no run left does not end at once.");
     }, output);
+
+    /// <summary>
+    /// A drain must wait for every run admitted from outside the pool's jobs before it began: a run is either refused
+    /// because of the drain, or counted by the drain's wait. (A run admitted after a wait that saw none would run on
+    /// while the drain returns.)
+    /// </summary>
+    [Fact]
+    public void StartDraining_ARunAddedFromOutsideAtTheSameTime_IsRefusedOrWaitedFor() => Systematic.Explore(async () =>
+    {
+        var registry = new RunRegistry<Entry>(stripes: 2);
+        var run = new Entry(1);
+        RunAdmission admission = RunAdmission.Draining;
+        bool waitEnded = false;
+
+        Task caller = Task.Run(() => admission = registry.TryAdd(run, run.Id, nested: false));
+        Task drain = Task.Run(() =>
+        {
+            registry.StartDraining();
+            waitEnded = registry.WhenEmptyAsync().IsCompleted;
+        });
+
+        Task[] all = [caller, drain];
+        await Task.WhenAll(all);
+        Specification.Assert(
+            !(admission == RunAdmission.Admitted && waitEnded),
+            "A run from outside was admitted while a drain that began before it saw no run in flight.");
+    }, output);
 }
