@@ -69,7 +69,9 @@ public static class RedisStreamWorkerServiceCollectionExtensions
     /// <para>
     /// When the host stops, the run is cancelled: it returns once no job and no Redis read of it is in flight. Messages
     /// whose jobs had not finished stay pending, for this consumer's next start or for a takeover by another. A handler
-    /// that ignores its token is waited for up to the pool's <see cref="WorkerPoolOptions.ShutdownTimeout"/>.
+    /// that ignores its token is waited for up to the pool's <see cref="WorkerPoolOptions.ShutdownTimeout"/>; past it, the
+    /// stop still ends the service normally, with a warning (the pool logs each such job at Error level), and the job may
+    /// still run. A run that Redis's absence ended, and that then waited past that timeout, is run again as above.
     /// </para>
     /// </remarks>
     public static OptionsBuilder<RedisStreamWorkerOptions> AddRedisStreamWorker<TJob, TResult, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>(

@@ -141,6 +141,121 @@ public sealed class RedisStreamWorkerServiceTests(RedisFixture redis)
         await host.StopAsync().Within();
     }
 
+    [Fact]
+    public async Task StopAsync_JobIgnoresItsTokenPastTheShutdownTimeout_StoppedWithAWarningNamingTheJobNotAFailure()
+    {
+        string name = TestHosts.UniqueName("stuck-stop");
+        RedisStreamOptions stream = Options();
+        await new RedisStreamPublisher<int>(_db, stream).PublishAsync(1);
+        HostApplicationBuilder builder = TestHosts.CreateBuilder().WithConnection(redis.Connection);
+        builder.Services.AddRedisStreamWorker<int, int, TestHandler>(name).Configure(o =>
+        {
+            o.Stream.Use(stream);
+            o.Pool.ShutdownTimeout = TimeSpan.Zero;
+        });
+        builder.Services.AddHealthChecks().AddRedisStreamWorker(name);
+        using IHost host = builder.Build();
+        TaskCompletionSource started = TestExtensions.NewGate();
+        TaskCompletionSource release = TestExtensions.NewGate();
+        host.Jobs().Work = async (_, _, _) =>
+        {
+            started.SetResult();
+            await release.Task; // ignores its token
+            return 0;
+        };
+        await host.StartAsync();
+        await started.Task.Within();
+
+        try
+        {
+            await host.StopAsync().Within();
+
+            host.Service().ExecuteTask!.IsCompletedSuccessfully.Should().BeTrue("a job that outlasts the shutdown timeout does not make an ordinary stop a failure");
+            HealthReportEntry stopped = await host.CheckAsync(name);
+            stopped.Status.Should().Be(HealthStatus.Unhealthy);
+            stopped.Description.Should().Contain("stopped with the host");
+            host.Log().WithId(205).Should().BeEmpty();
+            EventLog.Entry warning = host.Log().WithId(206).Should().ContainSingle().Subject;
+            warning.Level.Should().Be(LogLevel.Warning);
+            warning.Message.Should().Contain(name).And.Contain("1 job(s)");
+            warning.Exception.Should().BeOfType<WorkerPoolShutdownTimeoutException>().Which.RunningJobs.Should().ContainSingle();
+            (await PendingOfAsync(_db, stream, stream.ConsumerName)).Should().Be(1, "the job that did not finish leaves its message pending");
+        }
+        finally
+        {
+            release.SetResult();
+        }
+    }
+
+    [Fact]
+    public async Task ExecuteAsync_RedisUnreachableWhileAJobIgnoresItsToken_WaitsToRestartAsAfterAnOutage()
+    {
+        // The outage ends the run, and the run then waits for a job that ignores its token past the shutdown timeout: the
+        // run ends with WorkerPoolShutdownTimeoutException, whose cause is the outage. The worker runs again after it.
+        string name = TestHosts.UniqueName("outage-stuck");
+        RedisStreamOptions stream = Options();
+        stream.ConnectionRetryTimeout = TimeSpan.Zero;
+        await new RedisStreamPublisher<int>(_db, stream).PublishAsync(1);
+        FaultyConnection connection = FaultyConnection.Over(redis.Connection);
+        var clock = new TestClock();
+        HostApplicationBuilder builder = TestHosts.CreateBuilder().WithConnection(connection.AsConnection());
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddRedisStreamWorker<int, int, TestHandler>(name).Configure(o =>
+        {
+            o.Stream.Use(stream);
+            o.RestartDelay = RestartDelay;
+            o.Pool.ShutdownTimeout = TimeSpan.Zero;
+        });
+        builder.Services.AddHealthChecks().AddRedisStreamWorker(name);
+        using IHost host = builder.Build();
+        TaskCompletionSource started = TestExtensions.NewGate();
+        TaskCompletionSource release = TestExtensions.NewGate();
+        host.Jobs().Work = async (message, _, _) =>
+        {
+            if (message.DeliveryCount == 1)
+            {
+                started.SetResult();
+                await release.Task;
+            }
+
+            return message.Job;
+        };
+
+        try
+        {
+            await host.StartAsync();
+            await started.Task.Within();
+            connection.Down = true; // Redis goes away while the job runs, and the job ignores its token
+
+            // The next poll for messages (on the clock) finds Redis gone, which ends the run.
+            Task restartSet = clock.TimerSet(RestartDelay);
+            await EventuallyAsync(
+                () =>
+                {
+                    clock.Advance(stream.PollMaxDelay);
+                    return Task.FromResult(restartSet.IsCompleted);
+                },
+                "the worker waits to restart");
+
+            HealthReportEntry waiting = await host.CheckAsync(name);
+            waiting.Status.Should().Be(HealthStatus.Degraded);
+            waiting.Exception.Should().BeOfType<WorkerPoolShutdownTimeoutException>()
+                .Which.InnerException.Should().BeAssignableTo<RedisConnectionException>();
+            host.Log().WithId(205).Should().BeEmpty("an outage is not a failure of the worker, even when a job outlasted it");
+            host.Log().WithId(202).Should().ContainSingle().Which.Level.Should().Be(LogLevel.Warning);
+
+            connection.Down = false;
+            clock.Advance(RestartDelay);
+            await EventuallyAsync(async () => (await host.CheckAsync(name)).Status == HealthStatus.Healthy, "the worker runs again");
+        }
+        finally
+        {
+            release.SetResult();
+        }
+
+        await host.StopAsync().Within();
+    }
+
     /// <summary>A host whose worker reads through <paramref name="connection"/> and waits <see cref="RestartDelay"/> on <paramref name="clock"/>.</summary>
     private static IHost BuildOutageHost(string name, RedisStreamOptions stream, FaultyConnection connection, TestClock clock)
     {

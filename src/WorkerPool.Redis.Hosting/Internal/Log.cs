@@ -27,4 +27,8 @@ internal static partial class Log
     [LoggerMessage(EventId = 205, EventName = "WorkerFailed", Level = LogLevel.Critical,
         Message = "Redis stream worker '{WorkerName}' stopped on an error it does not recover from, and does not run again; its unacknowledged messages stay pending")]
     public static partial void WorkerFailed(ILogger logger, Exception exception, string workerName);
+
+    [LoggerMessage(EventId = 206, EventName = "WorkerStoppedPastShutdownTimeout", Level = LogLevel.Warning,
+        Message = "Redis stream worker '{WorkerName}' stopped with the host, but {RunningJobs} job(s) ignored cancellation past the pool's shutdown timeout and may still run; their messages stay pending")]
+    public static partial void WorkerStoppedPastShutdownTimeout(ILogger logger, Exception exception, string workerName, int runningJobs);
 }

@@ -65,7 +65,14 @@ internal sealed class RedisStreamWorkerService<TJob, TResult>(string name, IServ
             {
                 break;
             }
-            catch (Exception e) when (RedisTransience.IsTransient(e))
+            catch (WorkerPoolShutdownTimeoutException e) when (stoppingToken.IsCancellationRequested)
+            {
+                // An ordinary stop, but jobs ignored their token past the pool's ShutdownTimeout (the pool has logged each
+                // at Error level). They may still run; their messages stay pending.
+                Log.WorkerStoppedPastShutdownTimeout(_logger, e, name, e.RunningJobs.Count);
+                break;
+            }
+            catch (Exception e) when (RedisTransience.IsTransient(e) || IsTransientBehindStuckJobs(e))
             {
                 // Redis stayed unreachable, or in a passing state (BUSY, LOADING, READONLY...), past ConnectionRetryTimeout.
                 // Nothing is lost: what this consumer had not acknowledged stays pending, and the next run takes it back first.
@@ -91,4 +98,11 @@ internal sealed class RedisStreamWorkerService<TJob, TResult>(string name, IServ
         _state.Stopped();
         Log.WorkerStopped(_logger, name);
     }
+
+    /// <summary>
+    /// Whether the run ended because Redis was unreachable, and then waited past the pool's ShutdownTimeout for jobs that
+    /// ignored their token: the pool reports the outage as the cause of the timeout.
+    /// </summary>
+    private static bool IsTransientBehindStuckJobs(Exception exception) =>
+        exception is WorkerPoolShutdownTimeoutException { InnerException: { } cause } && RedisTransience.IsTransient(cause);
 }
