@@ -75,7 +75,7 @@ public static class WorkerPoolServiceCollectionExtensions
         services.AddKeyedSingleton(name, (provider, _) => CreatePool<TJob, TResult, THandler>(provider, name));
         return services.AddOptions<WorkerPoolOptions>(name).Configure<IServiceProvider>((options, provider) =>
         {
-            options.Name = name;
+            options.Name ??= name;
             if (options.TimeProvider == TimeProvider.System && provider.GetService<TimeProvider>() is { } registered)
             {
                 options.TimeProvider = registered;

@@ -96,7 +96,7 @@ public static class RedisStreamWorkerServiceCollectionExtensions
         return services.AddOptions<RedisStreamWorkerOptions>(name)
             .Configure<IServiceProvider>((options, provider) =>
             {
-                options.Pool.Name = name;
+                options.Pool.Name ??= name;
                 if (provider.GetService<TimeProvider>() is { } registered)
                 {
                     if (options.Pool.TimeProvider == TimeProvider.System)

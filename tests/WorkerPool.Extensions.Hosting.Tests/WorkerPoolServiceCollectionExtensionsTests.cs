@@ -25,6 +25,23 @@ public sealed class WorkerPoolServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public void Options_NameConfiguredBeforeTheRegistration_IsKept()
+    {
+        // The registration's name is only the default of WorkerPoolOptions.Name: a Configure registered earlier (as a
+        // shared library of defaults may do) keeps its name, as one registered later does.
+        var services = new ServiceCollection();
+        services.Configure<WorkerPoolOptions>("orders", options => options.Name = "orders-eu");
+        services.AddWorkerPool<string, string, TestHandler>("orders");
+        services.AddWorkerPool<string, string, TestHandler>("invoices");
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        IOptionsMonitor<WorkerPoolOptions> options = provider.GetRequiredService<IOptionsMonitor<WorkerPoolOptions>>();
+
+        options.Get("orders").Name.Should().Be("orders-eu");
+        options.Get("invoices").Name.Should().Be("invoices");
+    }
+
+    [Fact]
     public async Task AddWorkerPool_TwoNames_TwoPools()
     {
         string first = TestHosts.UniqueName("first");

@@ -138,6 +138,19 @@ public sealed class RedisStreamWorkerServiceCollectionExtensionsTests(RedisFixtu
     }
 
     [Fact]
+    public void Options_PoolNameConfiguredBeforeTheRegistration_IsKept()
+    {
+        var services = new ServiceCollection();
+        services.Configure<RedisStreamWorkerOptions>("orders", options => options.Pool.Name = "orders-eu");
+        services.AddRedisStreamWorker<int, int, TestHandler>("orders");
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        RedisStreamWorkerOptions options = provider.GetRequiredService<IOptionsMonitor<RedisStreamWorkerOptions>>().Get("orders");
+
+        options.Pool.Name.Should().Be("orders-eu", "the worker's name is only the default of its pool's name");
+    }
+
+    [Fact]
     public async Task AddRedisStreamWorker_SerializerRegistered_ReadsTheJobsWithIt()
     {
         string name = TestHosts.UniqueName("serializer");
