@@ -61,6 +61,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     // disposal times out on them.
     private readonly HashSet<Run> _endingRuns = [];
 
+    // The asynchronous sources that cancelled runs let go of before they answered, until they do.
+    private readonly AbandonedSources _abandonedSources = new();
+
     // Why the pool's own token (_disposeCts) was cancelled: by DrainAsync's token, or by disposal. Set before it is.
     private volatile string? _stopReason;
 
@@ -231,7 +234,9 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
     /// A task that completes once the pool holds no task at all, or once <see cref="WorkerPoolOptions.ShutdownTimeout"/>
     /// has passed with jobs that ignore cancellation still running. It never faults: such jobs are logged at Error level,
     /// by index, and stay visible in <see cref="WorkerPoolDiagnostics"/> and <see cref="GetStatistics"/> until they
-    /// return. Call <see cref="DrainAsync"/> first to have them reported by exception.
+    /// return. Call <see cref="DrainAsync"/> first to have them reported by exception. An asynchronous job source that a
+    /// cancelled run let go of, and that still has not answered, is not waited for: it is given 200 ms more, and then
+    /// logged at Warning level (<c>SourceSilentAtDisposal</c>) unless it was reported already.
     /// </returns>
     /// <remarks>
     /// Thread-safe and idempotent: concurrent and repeated calls share one disposal; a repeated call waits for stuck jobs
@@ -283,6 +288,8 @@ public sealed partial class BoundedWorkerPool<TJob, TResult> : IAsyncDisposable,
             // Logs each stuck job, and each stuck source, at Error level; the exception itself is not thrown.
             _ = ShutdownTimeoutExceeded(run: null, report, innerException: null);
         }
+
+        await ReportSilentSourcesAsync().ConfigureAwait(false);
     }
 
     /// <summary>

@@ -557,12 +557,7 @@ public sealed class UncooperativeWorkTests : PoolTest
             (job, _) => ValueTask.FromResult(job),
             new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock },
             logs);
-        var source = new StallingSource(honoursToken: true);
-        using var cts = new CancellationTokenSource();
-        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
-        await source.Asked.Task.Within();
-
-        cts.Cancel();
+        (StallingSource source, Task<IReadOnlyList<JobResult<int, int>>> run) = await CancelWhileTheSourceWaitsAsync(pool, honoursToken: true);
         await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
         await source.Disposed.Task.Within();
         clock.Advance(ShutdownTimeout);
@@ -579,12 +574,7 @@ public sealed class UncooperativeWorkTests : PoolTest
             (job, _) => ValueTask.FromResult(job),
             new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, Name = "deaf-source", TimeProvider = clock },
             logs);
-        var source = new StallingSource(honoursToken: false);
-        using var cts = new CancellationTokenSource();
-        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
-        await source.Asked.Task.Within();
-
-        cts.Cancel();
+        (StallingSource source, Task<IReadOnlyList<JobResult<int, int>>> run) = await CancelWhileTheSourceWaitsAsync(pool, honoursToken: false);
         var canceled = await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
         canceled.Results.Should().BeEmpty();
         await clock.TimerSet(ShutdownTimeout).Within();
@@ -612,12 +602,7 @@ public sealed class UncooperativeWorkTests : PoolTest
             (job, _) => ValueTask.FromResult(job),
             new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = TimeSpan.FromMilliseconds(shutdownTimeoutMs) },
             logs);
-        var source = new StallingSource(honoursToken: false);
-        using var cts = new CancellationTokenSource();
-        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
-        await source.Asked.Task.Within();
-
-        cts.Cancel();
+        (StallingSource source, Task<IReadOnlyList<JobResult<int, int>>> run) = await CancelWhileTheSourceWaitsAsync(pool, honoursToken: false);
         Exception ended = await run.ShouldThrowAsync<Exception>();
         // With no time at all, the run may also give up before its producer has let the source go.
         ended.Should().Match(e => e is WorkerPoolCanceledException<int, int> || (shutdownTimeoutMs == 0 && e is WorkerPoolShutdownTimeoutException));
@@ -630,6 +615,80 @@ public sealed class UncooperativeWorkTests : PoolTest
         {
             logs.Entries.Should().NotContain(e => e.Level >= LogLevel.Warning);
         }
+    }
+
+    [Fact]
+    public async Task DisposeAsync_AbandonedSourceStillSilentWithTheDefaultInfiniteShutdownTimeout_ReportsItOnce()
+    {
+        // No deadline reports such a source, but it holds whatever it awaits for as long as it stays silent: the pool's
+        // disposal is the last moment anyone can hear of it. (With ShutdownTimeout 0 the run itself may give up first,
+        // naming the source in its WorkerPoolShutdownTimeoutException, so that case is not asserted here.)
+        var logs = new CapturingLoggerFactory();
+        var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 1, Name = "deaf-at-dispose" },
+            logs);
+        (StallingSource source, Task<IReadOnlyList<JobResult<int, int>>> run) = await CancelWhileTheSourceWaitsAsync(pool, honoursToken: false);
+        await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+
+        await pool.DisposeAsync().AsTask().Within();
+        await pool.DisposeAsync().AsTask().Within();
+
+        logs.Entries.Where(e => e.EventId.Name == "SourceSilentAtDisposal").Should().ContainSingle()
+            .Which.Should().Match<CapturingLoggerFactory.LogEntry>(e => e.Level == LogLevel.Warning && e.Message.Contains("deaf-at-dispose") && e.Message.Contains("run 1"));
+        source.Answer.SetResult(false);
+        await source.Disposed.Task.Within();
+        logs.Entries.Should().NotContain(e => e.EventId.Name == "SourceIgnoredCancellation" || e.EventId.Name == "SourceYieldedAfterCancellation");
+    }
+
+    [Fact]
+    public async Task DisposeAsync_AbandonedSourceSilentBeforeItsShutdownTimeoutElapsed_ReportsItAtDisposalOnly()
+    {
+        var clock = new TestClock();
+        var logs = new CapturingLoggerFactory();
+        var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 1, ShutdownTimeout = ShutdownTimeout, TimeProvider = clock },
+            logs);
+        (StallingSource source, Task<IReadOnlyList<JobResult<int, int>>> run) = await CancelWhileTheSourceWaitsAsync(pool, honoursToken: false);
+        await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        await clock.TimerSet(ShutdownTimeout).Within();
+
+        await pool.DisposeAsync().AsTask().Within();
+        clock.Advance(ShutdownTimeout);
+        source.Answer.SetResult(false);
+        await source.Disposed.Task.Within();
+
+        logs.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => e.EventId.Name)
+            .Should().Equal(["SourceSilentAtDisposal"], "a source is reported once: at its deadline or at the disposal, whichever comes first");
+    }
+
+    [Fact]
+    public async Task DisposeAsync_RightAfterTheCancelOfASourceThatHonoursItsToken_ReportsNothing()
+    {
+        var logs = new CapturingLoggerFactory();
+        var pool = new BoundedWorkerPool<int, int>(
+            (job, _) => ValueTask.FromResult(job),
+            new WorkerPoolOptions { MaxWorkers = 1 },
+            logs);
+        (StallingSource source, Task<IReadOnlyList<JobResult<int, int>>> run) = await CancelWhileTheSourceWaitsAsync(pool, honoursToken: true);
+        await run.ShouldThrowAsync<WorkerPoolCanceledException<int, int>>();
+        await pool.DisposeAsync().AsTask().Within();
+
+        await source.Disposed.Task.Within();
+        logs.Entries.Should().NotContain(e => e.Level >= LogLevel.Warning, "a source that answers its cancellation did nothing wrong");
+    }
+
+    /// <summary>Starts a run over a <see cref="StallingSource"/>, and cancels it once the source has been asked for a job.</summary>
+    private static async Task<(StallingSource Source, Task<IReadOnlyList<JobResult<int, int>>> Run)> CancelWhileTheSourceWaitsAsync(
+        BoundedWorkerPool<int, int> pool, bool honoursToken)
+    {
+        var source = new StallingSource(honoursToken);
+        using var cts = new CancellationTokenSource();
+        Task<IReadOnlyList<JobResult<int, int>>> run = pool.RunAsync(source, cts.Token);
+        await source.Asked.Task.Within();
+        cts.Cancel();
+        return (source, run);
     }
 
     /// <summary>

@@ -4,7 +4,7 @@ namespace WorkerPool.Redis.Hosting.Internal;
 
 /// <summary>
 /// Every log message of the package (category <c>WorkerPool.Redis.Hosting</c>). EventIds are stable, and distinct from
-/// those of the core (1–13) and of WorkerPool.Redis (101–112).
+/// those of the core (1–14) and of WorkerPool.Redis (101–112).
 /// </summary>
 internal static partial class Log
 {

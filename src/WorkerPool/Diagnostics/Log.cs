@@ -67,6 +67,10 @@ internal static partial class Log
         Message = "Pool {PoolName}: run {RunId}: the asynchronous job source yielded a job after its run was cancelled and had ended without waiting for it; that job was not taken")]
     private static partial void SourceYieldedAfterCancellationCore(ILogger logger, string poolName, long runId);
 
+    [LoggerMessage(EventId = 14, EventName = "SourceSilentAtDisposal", Level = LogLevel.Warning,
+        Message = "Pool {PoolName}: run {RunId}: the asynchronous job source still had not answered its run's cancellation when the pool was disposed; the pool does not wait for it, and whatever its MoveNextAsync holds stays held until it returns")]
+    private static partial void SourceSilentAtDisposalCore(ILogger logger, string poolName, long runId);
+
     private static readonly Func<ILogger, string, long, IDisposable?> RunScope =
         LoggerMessage.DefineScope<string, long>("Pool {PoolName} run {RunId}");
 
@@ -99,6 +103,9 @@ internal static partial class Log
 
     public static void SourceYieldedAfterCancellation(ILogger logger, string poolName, long runId) =>
         Write(logger, LogLevel.Warning, poolName, runId, 0, static (logger, poolName, runId, _) => SourceYieldedAfterCancellationCore(logger, poolName, runId));
+
+    public static void SourceSilentAtDisposal(ILogger logger, string poolName, long runId) =>
+        Write(logger, LogLevel.Warning, poolName, runId, 0, static (logger, poolName, runId, _) => SourceSilentAtDisposalCore(logger, poolName, runId));
 
     public static void SourceDisposeFailed(ILogger logger, string poolName, long runId, Exception exception) =>
         Write(logger, LogLevel.Warning, poolName, runId, exception, static (logger, poolName, runId, s) => SourceDisposeFailedCore(logger, poolName, runId, s));

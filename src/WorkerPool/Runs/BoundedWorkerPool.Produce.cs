@@ -161,7 +161,7 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
                         // moment later, on its own continuation; one that ignores it may never answer. The run waits for
                         // neither: the watch disposes the source once it answers, and reports it only if it has not
                         // answered within ShutdownTimeout, or answers with a job that nobody will take.
-                        _ = DisposeWhenDoneAsync(pending, jobs, new AbandonedSource(_logger, _name, run.Id, _options.ShutdownTimeout, _options.TimeProvider));
+                        _ = DisposeWhenDoneAsync(pending, jobs, new AbandonedSource(_logger, _name, _abandonedSources, _abandonedSources.Add(run.Id, pending), _options.ShutdownTimeout, _options.TimeProvider));
                         jobs = null;
                         return;
                     }
@@ -208,25 +208,27 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
 
     /// <summary>
     /// Disposes an abandoned source once its pending MoveNextAsync returns. Nobody waits for this. It logs
-    /// <c>SourceIgnoredCancellation</c> if the source has not answered within a finite, positive ShutdownTimeout, and
-    /// <c>SourceYieldedAfterCancellation</c> if it answers with a job. It holds the pool's logger and clock, not the pool.
+    /// <c>SourceIgnoredCancellation</c> if the source has not answered within a finite, positive ShutdownTimeout (unless the
+    /// pool's disposal has reported it first), and <c>SourceYieldedAfterCancellation</c> if it answers with a job. It
+    /// holds the pool's logger, clock and set of abandoned sources, not the pool.
     /// </summary>
     private static async Task DisposeWhenDoneAsync(Task<bool> pending, IAsyncEnumerator<TJob> jobs, AbandonedSource abandoned)
     {
         if (abandoned.ShutdownTimeout > TimeSpan.Zero && abandoned.ShutdownTimeout != Timeout.InfiniteTimeSpan)
         {
             await ((Task)pending).WaitAsync(abandoned.ShutdownTimeout, abandoned.Time).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (!pending.IsCompleted)
+            if (!pending.IsCompleted && abandoned.Entry.TryTakeReport())
             {
-                Log.SourceIgnoredCancellation(abandoned.Logger, abandoned.PoolName, abandoned.RunId, abandoned.ShutdownTimeout.TotalMilliseconds);
+                Log.SourceIgnoredCancellation(abandoned.Logger, abandoned.PoolName, abandoned.Entry.RunId, abandoned.ShutdownTimeout.TotalMilliseconds);
             }
         }
 
         await ((Task)pending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        abandoned.Set.Remove(abandoned.Entry);
         _ = pending.Exception;
         if (pending.IsCompletedSuccessfully && pending.Result)
         {
-            Log.SourceYieldedAfterCancellation(abandoned.Logger, abandoned.PoolName, abandoned.RunId);
+            Log.SourceYieldedAfterCancellation(abandoned.Logger, abandoned.PoolName, abandoned.Entry.RunId);
         }
 
         try
@@ -241,8 +243,40 @@ public sealed partial class BoundedWorkerPool<TJob, TResult>
         }
     }
 
+    /// <summary>
+    /// Reports, once each, the abandoned sources still silent when the pool is disposed: after ShutdownTimeout none of
+    /// them is reported by (an infinite or zero one, or a finite one that has not passed yet), they are the last that
+    /// anyone hears of them. Each is first given <see cref="LeavingGrace"/> on the system clock, as work outside the jobs
+    /// is: a source that honours its token answers a moment after the cancellation, on its own continuation.
+    /// </summary>
+    private async Task ReportSilentSourcesAsync()
+    {
+        AbandonedSources.Entry[] silent = Array.FindAll(_abandonedSources.Snapshot(), static entry => !entry.Reported);
+        if (silent.Length == 0)
+        {
+            return;
+        }
+
+        Task answered = Task.WhenAll(Array.ConvertAll(silent, static entry => entry.Pending));
+        if (!answered.IsCompleted)
+        {
+            Task waited = answered.WaitAsync(LeavingGrace, TimeProvider.System);
+            await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _ = waited.Exception;
+        }
+
+        _ = answered.Exception;
+        foreach (AbandonedSources.Entry entry in silent)
+        {
+            if (!entry.Pending.IsCompleted && entry.TryTakeReport())
+            {
+                Log.SourceSilentAtDisposal(_logger, _name, entry.RunId);
+            }
+        }
+    }
+
     /// <summary>What the watch of an abandoned source reports with, and its ShutdownTimeout on the pool's clock.</summary>
-    private sealed record AbandonedSource(ILogger Logger, string PoolName, long RunId, TimeSpan ShutdownTimeout, TimeProvider Time);
+    private sealed record AbandonedSource(ILogger Logger, string PoolName, AbandonedSources Set, AbandonedSources.Entry Entry, TimeSpan ShutdownTimeout, TimeProvider Time);
 
     /// <summary>
     /// An exception from the source stops the run, unless it is the run's own cancellation coming back: a cancellation
