@@ -390,8 +390,9 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     {
         try
         {
-            // 1. This consumer's own failures whose retry is due. They are held already: no room needed.
-            List<string> due = _ledger.DueRetries();
+            // 1. This consumer's own failures whose retry is due. They are held already: no room needed. At most one claim's
+            // worth: a claim counts a delivery, so what it claimed is handed on before the next claim, which may fail.
+            List<string> due = _ledger.DueRetries(OwnedClaim.MaxIdsPerCall);
             if (due.Count > 0)
             {
                 await RetryDueAsync(due, batch, cancellationToken).ConfigureAwait(false);

@@ -145,6 +145,58 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
     }
 
     [Fact]
+    public async Task Retry_MoreDueThanOneClaimTakesAndALaterClaimFails_EveryDeliveryRedisCountedReachesTheConsumer()
+    {
+        // A claim that counts a delivery must hand its messages to the consumer before the next claim can fail: a count
+        // raised for a delivery that never happened brings the message nearer its dead letter without a run.
+        var clock = new FakeTimeProvider();
+        RedisStreamOptions options = Options();
+        options.ClaimInterval = TimeSpan.FromMinutes(1);
+        options.ConnectionRetryTimeout = TimeSpan.Zero;
+        options.TimeProvider = clock;
+        int count = WorkerPool.Redis.Internal.OwnedClaim.MaxIdsPerCall + 100;
+        var publisher = new RedisStreamPublisher<int>(_db, options);
+        await Task.WhenAll(Enumerable.Range(0, count).Select(job => publisher.PublishAsync(job)).ToArray());
+        HookedDatabase hooked = HookedDatabase.Over(_db);
+        var source = new RedisStreamSource<int>((IDatabase)(object)hooked, maxOutstanding: count, options);
+        using var cts = new CancellationTokenSource();
+        IAsyncEnumerator<RedisStreamMessage<int>> messages = source.GetAsyncEnumerator(cts.Token);
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                (await messages.MoveNextAsync()).Should().BeTrue();
+                await source.CompleteAsync(new JobResult<RedisStreamMessage<int>, int>(i, messages.Current, JobStatus.Failed, 0, new InvalidOperationException("boom"), TimeSpan.Zero));
+            }
+
+            hooked.FailRetryClaimsAfter(1);
+            clock.Advance(options.RetryDelay); // every retry is due at once
+            var redelivered = new List<string>();
+            Func<Task> readAll = async () =>
+            {
+                while (await messages.MoveNextAsync())
+                {
+                    messages.Current.DeliveryCount.Should().Be(2);
+                    redelivered.Add(messages.Current.Id);
+                }
+            };
+
+            await readAll.Should().ThrowAsync<RedisConnectionException>();
+
+            StreamPendingMessageInfo[] pending = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, count + 1, options.ConsumerName);
+            pending.Should().HaveCount(count);
+            pending.Where(p => p.DeliveryCount > 1).Select(p => p.MessageId.ToString())
+                .Should().BeEquivalentTo(redelivered, "each delivery Redis counted was handed to the consumer");
+            redelivered.Should().NotBeEmpty();
+        }
+        finally
+        {
+            await cts.CancelAsync();
+            await messages.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task DeadLetter_MessageTakenOverByAnotherConsumerBeforeItsLastFailureIsSettled_IsLeftToThatConsumer()
     {
         RedisStreamOptions options = Options();
@@ -219,6 +271,8 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
 
         private int _scripts;
 
+        private long _retryClaimsLeft = long.MaxValue;
+
         /// <summary>Runs once, after the next XPENDING has returned and before its result is handed back.</summary>
         public Func<Task>? AfterPendingLookup
         {
@@ -230,6 +284,12 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
 
         /// <summary>Runs before each XREADGROUP for new messages, once set.</summary>
         public Action? BeforeReadNew { get; set; }
+
+        /// <summary>
+        /// Lets <paramref name="claims"/> more retry claims (owner-checked XCLAIMs that count a delivery) run, then fails
+        /// every later one with a <see cref="RedisConnectionException"/>.
+        /// </summary>
+        public void FailRetryClaimsAfter(int claims) => Interlocked.Exchange(ref _retryClaimsLeft, claims);
 
         public static HookedDatabase Over(IDatabase inner)
         {
@@ -250,6 +310,12 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
             if (targetMethod.Name == nameof(IDatabase.ScriptEvaluateAsync))
             {
                 Interlocked.Increment(ref _scripts);
+                bool retryClaim = args is [_, _, RedisValue[] values, ..] && values.Length > 2 && values[2] == "0";
+                if (retryClaim && Interlocked.Decrement(ref _retryClaimsLeft) < 0)
+                {
+                    return Task.FromException<RedisResult>(new RedisConnectionException(
+                        ConnectionFailureType.SocketFailure, CommandFlags.None, "The test cut the connection.", innerException: null, CommandStatus.Sent));
+                }
             }
 
             object? result = targetMethod.Invoke(_inner, args);

@@ -16,7 +16,7 @@ namespace WorkerPool.Redis.Internal;
 /// </remarks>
 internal sealed class OwnedClaim
 {
-    /// <summary>The most ids per script call: Lua's unpack has a limit of a few thousand values.</summary>
+    /// <summary>The most ids per script call: Lua's unpack has a limit of a few thousand values. A heartbeat of more takes several calls; a retry takes at most this many.</summary>
     internal const int MaxIdsPerCall = 500;
 
     // KEYS[1] = stream; ARGV[1] = group, ARGV[2] = consumer, ARGV[3] = "1" for JUSTID, ARGV[4..] = ids.
@@ -71,35 +71,39 @@ internal sealed class OwnedClaim
     }
 
     /// <summary>
-    /// Delivers again those of <paramref name="ids"/> this consumer owns, counting a delivery. Returns the ids it owned,
-    /// and the entries Redis returned for them: an owned id without an entry was deleted from the stream.
+    /// Delivers again those of <paramref name="ids"/> this consumer owns, counting a delivery, in one script call: it
+    /// claims all of them or, if it fails, none. Returns the ids it owned, and the entries Redis returned for them: an
+    /// owned id without an entry was deleted from the stream.
     /// </summary>
+    /// <remarks>
+    /// It takes at most <see cref="MaxIdsPerCall"/> ids, so that a caller hands what one claim counted as delivered to its
+    /// consumer before it claims more: a second claim that failed must not leave the first one's deliveries counted and
+    /// never made.
+    /// </remarks>
     internal async Task<(HashSet<string> Owned, List<StreamEntry> Entries)> DeliverAgainAsync(IReadOnlyList<string> ids, CancellationToken cancellationToken)
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ids.Count, MaxIdsPerCall);
         var owned = new HashSet<string>(StringComparer.Ordinal);
         var entries = new List<StreamEntry>();
-        for (int start = 0; start < ids.Count; start += MaxIdsPerCall)
+        RedisResult[] reply = await EvaluateAsync(ids, 0, justId: false, "XCLAIM (retry)", cancellationToken).ConfigureAwait(false);
+        foreach (RedisValue id in (RedisValue[])reply[0]!)
         {
-            RedisResult[] reply = await EvaluateAsync(ids, start, justId: false, "XCLAIM (retry)", cancellationToken).ConfigureAwait(false);
-            foreach (RedisValue id in (RedisValue[])reply[0]!)
-            {
-                owned.Add(id.ToString());
-            }
+            owned.Add(id.ToString());
+        }
 
-            foreach (RedisResult entry in (RedisResult[])reply[1]!)
+        foreach (RedisResult entry in (RedisResult[])reply[1]!)
+        {
+            // A server older than 7.0 answers nil for an entry deleted from the stream.
+            if (!entry.IsNull && (RedisResult[]?)entry is [var id, var fields] && !fields.IsNull)
             {
-                // A server older than 7.0 answers nil for an entry deleted from the stream.
-                if (!entry.IsNull && (RedisResult[]?)entry is [var id, var fields] && !fields.IsNull)
+                RedisValue[] pairs = (RedisValue[])fields!;
+                var values = new NameValueEntry[pairs.Length / 2];
+                for (int i = 0; i < values.Length; i++)
                 {
-                    RedisValue[] pairs = (RedisValue[])fields!;
-                    var values = new NameValueEntry[pairs.Length / 2];
-                    for (int i = 0; i < values.Length; i++)
-                    {
-                        values[i] = new NameValueEntry(pairs[2 * i], pairs[(2 * i) + 1]);
-                    }
-
-                    entries.Add(new StreamEntry((RedisValue)id, values));
+                    values[i] = new NameValueEntry(pairs[2 * i], pairs[(2 * i) + 1]);
                 }
+
+                entries.Add(new StreamEntry((RedisValue)id, values));
             }
         }
 

@@ -136,9 +136,13 @@ internal sealed class PendingLedger
         wake?.TrySetResult();
     }
 
-    /// <summary>Returns the messages whose retry is due, in id order; they stay held until delivered or removed.</summary>
-    internal List<string> DueRetries()
+    /// <summary>
+    /// Returns the messages whose retry is due, in id order, at most <paramref name="limit"/> of them (the oldest); they
+    /// stay held until delivered or removed.
+    /// </summary>
+    internal List<string> DueRetries(int limit = int.MaxValue)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(limit);
         long now = _time.GetTimestamp();
         var due = new List<string>();
         lock (_sync)
@@ -153,6 +157,11 @@ internal sealed class PendingLedger
         }
 
         due.Sort(StreamIds.Compare);
+        if (due.Count > limit)
+        {
+            due.RemoveRange(limit, due.Count - limit);
+        }
+
         return due;
     }
 

@@ -57,16 +57,29 @@ public sealed class OwnedClaimTests(RedisFixture redis)
     }
 
     [Fact]
-    public async Task DeliverAgainAsync_MoreIdsThanOneScriptCallTakes_ClaimsThemAllInSeveralCalls()
+    public async Task DeliverAgainAsync_MoreIdsThanOneScriptCallTakes_ThrowsAndClaimsNothing()
+    {
+        // One call is one claim: all or nothing. More ids than one script call takes would need several claims, and a
+        // later one that failed would leave the earlier ones' deliveries counted but never made.
+        (RedisStreamOptions options, List<string> mine, _) = await ManyPendingAsync();
+
+        Func<Task> claim = () => Claim(options).DeliverAgainAsync(mine, CancellationToken.None);
+
+        await claim.Should().ThrowAsync<ArgumentOutOfRangeException>();
+        StreamPendingMessageInfo[] own = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, mine.Count + 1, "c1");
+        own.Should().HaveCount(mine.Count).And.OnlyContain(p => p.DeliveryCount == 1);
+    }
+
+    [Fact]
+    public async Task DeliverAgainAsync_AsManyIdsAsOneScriptCallTakes_ClaimsOnlyOwnInOneCall()
     {
         (RedisStreamOptions options, List<string> mine, string theirs) = await ManyPendingAsync();
+        List<string> ids = [.. mine.Take(OwnedClaim.MaxIdsPerCall - 1), theirs];
 
-        (HashSet<string> owned, List<StreamEntry> entries) = await Claim(options).DeliverAgainAsync([.. mine, theirs], CancellationToken.None);
+        (HashSet<string> owned, List<StreamEntry> entries) = await Claim(options).DeliverAgainAsync(ids, CancellationToken.None);
 
-        owned.Should().BeEquivalentTo(mine);
-        entries.Select(e => e.Id.ToString()).Should().BeEquivalentTo(mine);
-        StreamPendingMessageInfo[] own = await _db.StreamPendingMessagesAsync(options.StreamKey, options.GroupName, mine.Count + 1, "c1");
-        own.Should().HaveCount(mine.Count).And.OnlyContain(p => p.DeliveryCount == 2);
+        owned.Should().BeEquivalentTo(mine.Take(OwnedClaim.MaxIdsPerCall - 1));
+        entries.Select(e => e.Id.ToString()).Should().BeEquivalentTo(owned);
         (await InfoAsync(options, theirs)).Should().Match<StreamPendingMessageInfo>(p => p.ConsumerName == "other" && p.DeliveryCount == 1);
     }
 

@@ -54,13 +54,31 @@ public sealed class PendingLedgerTests
     [Fact]
     public void DueRetries_ReturnsIdsInStreamOrder()
     {
-        var ledger = new PendingLedger(3, TimeProvider.System);
-        foreach (string id in new[] { "10-0", "9-1", "9-0" })
+        PendingLedger ledger = DueNow("10-0", "9-1", "9-0");
+
+        ledger.DueRetries().Should().Equal("9-0", "9-1", "10-0");
+    }
+
+    [Fact]
+    public void DueRetries_MoreDueThanTheLimit_ReturnsTheOldestAndKeepsTheRestDue()
+    {
+        PendingLedger ledger = DueNow("10-0", "9-1", "9-0");
+
+        ledger.DueRetries(limit: 2).Should().Equal("9-0", "9-1");
+        ledger.DueRetries(limit: 3).Should().Equal("9-0", "9-1", "10-0");
+        FluentActions.Invoking(() => ledger.DueRetries(limit: 0)).Should().Throw<ArgumentOutOfRangeException>();
+    }
+
+    /// <summary>A ledger holding <paramref name="ids"/>, each failed and due for its retry now.</summary>
+    private static PendingLedger DueNow(params string[] ids)
+    {
+        var ledger = new PendingLedger(ids.Length, TimeProvider.System);
+        foreach (string id in ids)
         {
             ledger.TryAdd(id);
             ledger.ScheduleRetry(id, TimeSpan.Zero);
         }
 
-        ledger.DueRetries().Should().Equal("9-0", "9-1", "10-0");
+        return ledger;
     }
 }
