@@ -50,10 +50,14 @@ namespace WorkerPool.Redis;
 /// </remarks>
 public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessage<TJob>>
 {
-    // KEYS[1] = stream, KEYS[2] = dead-letter stream; ARGV[1] = group, ARGV[2] = id, ARGV[3..] = the dead letter's fields
-    // and values. An error in XADD ends the script before XACK.
+    // KEYS[1] = stream, KEYS[2] = dead-letter stream; ARGV[1] = group, ARGV[2] = id, ARGV[3] = consumer, ARGV[4..] = the
+    // dead letter's fields and values. An error in XADD ends the script before XACK. Returns 1 when it moved the message,
+    // 0 when another consumer holds it, -1 when nobody does (it is acknowledged).
     private const string DeadLetterScript = """
         if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3]) == 0 then
+            if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then
+                return -1
+            end
             return 0
         end
         redis.call('XADD', KEYS[2], '*', unpack(ARGV, 4))
@@ -657,6 +661,8 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
     /// <see cref="RedisServerException"/>, and the message stays pending. The script first checks that the message is
     /// still pending with this consumer, and does nothing if not: another consumer has taken it over (it is that one's
     /// to settle now), or it is acknowledged already, as when a retry of the script follows a run whose reply was lost.
+    /// In that last case (a retry that finds the message pending with nobody) the move is counted and logged as this
+    /// consumer's: it cannot tell it from another consumer that took the message over and acknowledged it in between.
     /// </summary>
     private async Task DeadLetterAsync(string id, RedisValue payload, long deliveryCount, string reason, CancellationToken cancellationToken)
     {
@@ -674,10 +680,15 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             "payload", payload.IsNull ? RedisValue.EmptyString : payload,
         ];
         RedisResult moved;
+        int attempts = 0;
         try
         {
             moved = await _retry.ExecuteAsync(
-                () => _database.ScriptEvaluateAsync(DeadLetterScript, [_stream, _deadLetter], args),
+                () =>
+                {
+                    attempts++;
+                    return _database.ScriptEvaluateAsync(DeadLetterScript, [_stream, _deadLetter], args);
+                },
                 "XADD+XACK (dead letter)",
                 cancellationToken).ConfigureAwait(false);
         }
@@ -688,7 +699,10 @@ public sealed class RedisStreamSource<TJob> : IAsyncEnumerable<RedisStreamMessag
             _ledger.Remove(id);
         }
 
-        if ((long)moved == 0)
+        // Pending with nobody: on the first attempt, someone else acknowledged it; on a retry, the attempt whose reply was
+        // lost most likely moved it, and the retry finds the move done.
+        long outcome = (long)moved;
+        if (outcome == 0 || (outcome < 0 && attempts == 1))
         {
             Log.DeadLetterLeft(_logger, id, _options.ConsumerName);
             return;

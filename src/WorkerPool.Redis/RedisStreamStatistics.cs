@@ -32,8 +32,12 @@ public readonly record struct RedisStreamStatistics
     /// <value>A count of scheduled retries.</value>
     public long Retried { get; init; }
 
-    /// <summary>Gets the number of messages moved to the dead-letter stream.</summary>
-    /// <value>A count of dead-lettered messages.</value>
+    /// <summary>Gets the number of messages this consumer moved to the dead-letter stream.</summary>
+    /// <value>
+    /// A count of dead-lettered messages, each once: a move retried after its reply was lost with the connection is counted
+    /// once too (and so is, in the rare case that cannot be told from it, a message that another consumer took over and
+    /// acknowledged between the two attempts).
+    /// </value>
     public long DeadLettered { get; init; }
 
     /// <summary>Gets the number of messages this consumer holds now: read and not yet acknowledged, dead-lettered or given up.</summary>

@@ -236,6 +236,7 @@ public sealed class RedisStreamSourceTakeoverTests(RedisFixture redis)
 
         (await _db.StreamLengthAsync(options.EffectiveDeadLetterStreamKey)).Should().Be(1, "the script ran once on the server; its retry finds the message settled");
         (await PendingOfAsync(_db, options, "c1")).Should().Be(0);
+        source.GetStatistics().DeadLettered.Should().Be(1, "the first attempt moved it, though its reply was lost");
     }
 
     private async Task<long> IdleOfAsync(string id, RedisStreamOptions options)
