@@ -198,16 +198,7 @@ public sealed class RedisStreamWorkerServiceTests(RedisFixture redis)
         await new RedisStreamPublisher<int>(_db, stream).PublishAsync(1);
         FaultyConnection connection = FaultyConnection.Over(redis.Connection);
         var clock = new TestClock();
-        HostApplicationBuilder builder = TestHosts.CreateBuilder().WithConnection(connection.AsConnection());
-        builder.Services.AddSingleton<TimeProvider>(clock);
-        builder.Services.AddRedisStreamWorker<int, int, TestHandler>(name).Configure(o =>
-        {
-            o.Stream.Use(stream);
-            o.RestartDelay = RestartDelay;
-            o.Pool.ShutdownTimeout = TimeSpan.Zero;
-        });
-        builder.Services.AddHealthChecks().AddRedisStreamWorker(name);
-        using IHost host = builder.Build();
+        using IHost host = BuildOutageHost(name, stream, connection, clock, o => o.Pool.ShutdownTimeout = TimeSpan.Zero);
         TaskCompletionSource started = TestExtensions.NewGate();
         TaskCompletionSource release = TestExtensions.NewGate();
         host.Jobs().Work = async (message, _, _) =>
@@ -256,8 +247,11 @@ public sealed class RedisStreamWorkerServiceTests(RedisFixture redis)
         await host.StopAsync().Within();
     }
 
-    /// <summary>A host whose worker reads through <paramref name="connection"/> and waits <see cref="RestartDelay"/> on <paramref name="clock"/>.</summary>
-    private static IHost BuildOutageHost(string name, RedisStreamOptions stream, FaultyConnection connection, TestClock clock)
+    /// <summary>
+    /// A host whose worker reads through <paramref name="connection"/> and waits <see cref="RestartDelay"/> on
+    /// <paramref name="clock"/>, with <paramref name="configure"/>'s options besides.
+    /// </summary>
+    private static IHost BuildOutageHost(string name, RedisStreamOptions stream, FaultyConnection connection, TestClock clock, Action<RedisStreamWorkerOptions>? configure = null)
     {
         HostApplicationBuilder builder = TestHosts.CreateBuilder().WithConnection(connection.AsConnection());
         builder.Services.AddSingleton<TimeProvider>(clock);
@@ -265,6 +259,7 @@ public sealed class RedisStreamWorkerServiceTests(RedisFixture redis)
         {
             o.Stream.Use(stream);
             o.RestartDelay = RestartDelay;
+            configure?.Invoke(o);
         });
         builder.Services.AddHealthChecks().AddRedisStreamWorker(name);
         return builder.Build();
